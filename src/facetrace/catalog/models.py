@@ -1,0 +1,114 @@
+"""The catalog's tables: where every face came from, and its template.
+
+The catalog is the source of truth. The vector index is a derived copy of
+``faces.embedding`` and can always be rebuilt from it (``facetrace reindex``).
+
+* ``sources``   — a named collection an operator registered (with a legal basis).
+* ``images``    — unique image *bytes* (by sha256), whatever the number of places they were seen.
+* ``sightings`` — each place an image was seen: path or URL, the page it was on, when.
+* ``faces``     — each face found in an image: box, landmarks, scores, model, template.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+#: 64-bit ids everywhere but SQLite, where only INTEGER PRIMARY KEY auto-increments.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True)}  # noqa: RUF012
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), default="local")
+    jurisdiction: Mapped[str | None] = mapped_column(String(2))
+    legal_basis: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    sightings: Mapped[list[Sighting]] = relationship(back_populates="source")
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(16))
+    face_count: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+    sightings: Mapped[list[Sighting]] = relationship(
+        back_populates="image", cascade="all, delete-orphan", order_by="Sighting.id"
+    )
+    faces: Mapped[list[Face]] = relationship(back_populates="image", cascade="all, delete-orphan")
+
+
+class Sighting(Base):
+    __tablename__ = "sightings"
+    __table_args__ = (UniqueConstraint("image_id", "source_id", "location", name="uq_sighting_place"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    location: Mapped[str] = mapped_column(Text)  # file path or image URL
+    page_url: Mapped[str | None] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+    image: Mapped[Image] = relationship(back_populates="sightings")
+    source: Mapped[Source] = relationship(back_populates="sightings")
+
+
+class Face(Base):
+    __tablename__ = "faces"
+    # Face ids are never reused (SQLite would otherwise recycle the highest id after a
+    # deletion): audit records and index files name faces by id.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)  # also the id in the vector index
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    box_x: Mapped[float] = mapped_column(Float)
+    box_y: Mapped[float] = mapped_column(Float)
+    box_w: Mapped[float] = mapped_column(Float)
+    box_h: Mapped[float] = mapped_column(Float)
+    landmarks: Mapped[list[float]] = mapped_column(JSON)  # 10 floats: x, y of 5 points
+    det_score: Mapped[float] = mapped_column(Float)
+    quality: Mapped[float] = mapped_column(Float)
+    model_id: Mapped[str] = mapped_column(String(100), index=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, unit norm
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    image: Mapped[Image] = relationship(back_populates="faces")
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.box_x, self.box_y, self.box_w, self.box_h)

@@ -1,0 +1,225 @@
+"""Catalog reads and writes, in portable SQL (SQLite and PostgreSQL alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from facetrace.catalog.models import Face, Image, Sighting, Source, utcnow
+from facetrace.errors import FacetraceError
+from facetrace.vision.analyzer import ImageAnalysis
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where an image was seen: a file path or image URL, and the page it was on."""
+
+    location: str
+    page_url: str | None = None
+
+
+def get_or_create_source(
+    session: Session,
+    name: str,
+    *,
+    jurisdiction: str | None = None,
+    legal_basis: str | None = None,
+    kind: str = "local",
+) -> Source:
+    """The source called ``name``; created on first use, and never silently redefined."""
+    source = session.scalar(select(Source).where(Source.name == name))
+    if source is None:
+        source = Source(name=name, kind=kind, jurisdiction=jurisdiction, legal_basis=legal_basis)
+        session.add(source)
+        session.flush()
+        return source
+    for field, given in (("jurisdiction", jurisdiction), ("legal_basis", legal_basis)):
+        stored = getattr(source, field)
+        if given is not None and stored is not None and given != stored:
+            raise FacetraceError(
+                f"source {name!r} is registered with {field} {stored!r}, not {given!r}; "
+                "use another source name for a different collection"
+            )
+        if given is not None and stored is None:
+            setattr(source, field, given)
+    return source
+
+
+def image_by_sha256(session: Session, sha256: str) -> Image | None:
+    return session.scalar(select(Image).where(Image.sha256 == sha256))
+
+
+def record_sighting(session: Session, image: Image, source: Source, place: Place, now: datetime) -> bool:
+    """Note that ``image`` was seen at ``place``; returns True for a new place, False for a revisit."""
+    sighting = session.scalar(
+        select(Sighting).where(
+            Sighting.image_id == image.id,
+            Sighting.source_id == source.id,
+            Sighting.location == place.location,
+        )
+    )
+    image.last_seen = now
+    if sighting is not None:
+        sighting.last_seen = now
+        sighting.page_url = place.page_url or sighting.page_url
+        return False
+    session.add(
+        Sighting(
+            image_id=image.id,
+            source_id=source.id,
+            location=place.location,
+            page_url=place.page_url,
+            first_seen=now,
+            last_seen=now,
+        )
+    )
+    return True
+
+
+def add_analyzed_image(
+    session: Session,
+    *,
+    sha256: str,
+    size_bytes: int,
+    analysis: ImageAnalysis,
+    model_id: str,
+    source: Source,
+    place: Place,
+) -> list[Face]:
+    """Store a newly analysed image, where it was seen, and its faces; returns the faces (with ids)."""
+    now = utcnow()
+    image = Image(
+        sha256=sha256,
+        size_bytes=size_bytes,
+        width=analysis.width,
+        height=analysis.height,
+        format=analysis.format,
+        face_count=len(analysis.faces),
+        first_seen=now,
+        last_seen=now,
+    )
+    session.add(image)
+    session.flush()
+    record_sighting(session, image, source, place, now)
+    faces = [
+        Face(
+            image_id=image.id,
+            box_x=face.detection.box[0],
+            box_y=face.detection.box[1],
+            box_w=face.detection.box[2],
+            box_h=face.detection.box[3],
+            landmarks=[round(float(v), 2) for v in face.detection.landmarks.reshape(-1)],
+            det_score=face.detection.score,
+            quality=face.quality,
+            model_id=model_id,
+            embedding=np.asarray(face.embedding, dtype=np.float32).tobytes(),
+            created_at=now,
+        )
+        for face in analysis.faces
+    ]
+    session.add_all(faces)
+    session.flush()
+    return faces
+
+
+def face_count_and_max_id(session: Session, model_id: str) -> tuple[int, int | None]:
+    count, max_id = session.execute(
+        select(func.count(Face.id), func.max(Face.id)).where(Face.model_id == model_id)
+    ).one()
+    return int(count), max_id
+
+
+def face_ids(session: Session, model_id: str) -> np.ndarray:
+    rows = session.scalars(select(Face.id).where(Face.model_id == model_id).order_by(Face.id))
+    return np.fromiter(rows, dtype=np.int64)
+
+
+def iter_embeddings(
+    session: Session, model_id: str, ids: Sequence[int] | None = None, batch: int = 10_000
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(ids, vectors)`` chunks of the model's faces (all of them, or just ``ids``)."""
+    if ids is None:
+        query = select(Face.id, Face.embedding).where(Face.model_id == model_id).order_by(Face.id)
+        chunks: Iterator[Sequence] = session.execute(query.execution_options(yield_per=batch)).partitions()
+    else:
+        chunks = (
+            session.execute(
+                select(Face.id, Face.embedding)
+                .where(Face.model_id == model_id, Face.id.in_([int(i) for i in ids[start : start + batch]]))
+                .order_by(Face.id)
+            ).all()
+            for start in range(0, len(ids), batch)
+        )
+    for rows in chunks:
+        if rows:
+            yield (
+                np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]),
+            )
+
+
+def faces_with_provenance(session: Session, ids: Sequence[int]) -> dict[int, Face]:
+    """Faces by id, each with its image, the image's sightings and their sources loaded."""
+    faces = session.scalars(
+        select(Face)
+        .where(Face.id.in_([int(i) for i in ids]))
+        .options(selectinload(Face.image).selectinload(Image.sightings).selectinload(Sighting.source))
+    )
+    return {face.id: face for face in faces}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStats:
+    name: str
+    kind: str
+    jurisdiction: str | None
+    legal_basis: str | None
+    images: int
+    faces: int
+
+
+def source_stats(session: Session) -> list[SourceStats]:
+    images_per_source = (
+        select(Sighting.source_id, func.count(func.distinct(Sighting.image_id)).label("images"))
+        .group_by(Sighting.source_id)
+        .subquery()
+    )
+    faces_per_source = (
+        select(Sighting.source_id, func.count(func.distinct(Face.id)).label("faces"))
+        .join(Face, Face.image_id == Sighting.image_id)
+        .group_by(Sighting.source_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Source,
+            func.coalesce(images_per_source.c.images, 0),
+            func.coalesce(faces_per_source.c.faces, 0),
+        )
+        .outerjoin(images_per_source, images_per_source.c.source_id == Source.id)
+        .outerjoin(faces_per_source, faces_per_source.c.source_id == Source.id)
+        .order_by(Source.name)
+    ).all()
+    return [
+        SourceStats(s.name, s.kind, s.jurisdiction, s.legal_basis, int(images), int(faces))
+        for s, images, faces in rows
+    ]
+
+
+def totals(session: Session) -> dict[str, int]:
+    return {
+        "sources": int(session.scalar(select(func.count(Source.id))) or 0),
+        "images": int(session.scalar(select(func.count(Image.id))) or 0),
+        "sightings": int(session.scalar(select(func.count(Sighting.id))) or 0),
+        "faces": int(session.scalar(select(func.count(Face.id))) or 0),
+    }
+
+
+def faces_per_model(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Face.model_id, func.count(Face.id)).group_by(Face.model_id)).all()
+    return {model: int(count) for model, count in rows}

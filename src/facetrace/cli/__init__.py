@@ -1,0 +1,5 @@
+"""The ``facetrace`` command line."""
+
+from facetrace.cli.app import app, run
+
+__all__ = ["app", "run"]

@@ -1,0 +1,266 @@
+"""The ``facetrace`` command: each subcommand maps onto one service function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from facetrace.config import Settings, get_settings
+from facetrace.errors import FacetraceError
+
+app = typer.Typer(
+    help="Facetrace: face search over sources you registered, with provenance for every face.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of tables.")]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", "-w", min=1, help="Worker processes (default: one per core).")
+]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.obj
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", envvar="FACETRACE_DATA_DIR", help="Where the gallery lives.")
+    ] = None,
+) -> None:
+    ctx.obj = get_settings(data_dir=data_dir)
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create the data folder and catalog, check the models, and show how to start."""
+    from facetrace.cli.render import console, key_value_table
+    from facetrace.stats import gallery_stats
+    from facetrace.vision.factory import build_analyzer
+
+    settings = _settings(ctx)
+    analyzer = build_analyzer(settings)
+    stats = gallery_stats(settings)
+    console.print(
+        key_value_table(
+            "Facetrace is ready",
+            {
+                "data folder": settings.data_dir.resolve(),
+                "catalog": stats["catalog"],
+                "detector": analyzer.detector.model_id,
+                "embedder": f"{analyzer.embedder.model_id} ({analyzer.embedder.dim}-d)",
+                "images": stats["images"],
+                "faces": stats["faces"],
+            },
+        )
+    )
+    console.print(
+        "\nIndex a folder:  [bold]facetrace ingest PATH --source NAME --jurisdiction CC "
+        '--legal-basis "TEXT"[/]\nSearch a photo:  [bold]facetrace search PHOTO[/]\n'
+        "More:            [bold]facetrace --help[/]",
+        highlight=False,
+    )
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str], typer.Argument(help="Image files, folders, list files (.txt) or file:// URLs.")
+    ],
+    source: Annotated[str, typer.Option("--source", "-s", help="Name of the source these images come from.")],
+    jurisdiction: Annotated[
+        str | None, typer.Option("--jurisdiction", help="ISO 3166 country code of the source, e.g. FR.")
+    ] = None,
+    legal_basis: Annotated[
+        str | None, typer.Option("--legal-basis", help="Why collecting this source is lawful.")
+    ] = None,
+    workers: WorkersOption = None,
+) -> None:
+    """Find, embed and index every face in PATHS; running it again skips what is already in."""
+    from facetrace.cli.render import errors, ingest_progress, ingest_summary
+    from facetrace.ingest.pipeline import ingest as run_ingest
+
+    code = jurisdiction.upper() if jurisdiction else None
+    if code is not None and (len(code) != 2 or not code.isalpha()):
+        raise FacetraceError(f"--jurisdiction must be a two-letter country code, not {jurisdiction!r}")
+    try:
+        with ingest_progress() as on_progress:
+            stats = run_ingest(
+                _settings(ctx),
+                paths,
+                source_name=source,
+                jurisdiction=code,
+                legal_basis=legal_basis,
+                workers=workers,
+                on_progress=on_progress,
+            )
+    except KeyboardInterrupt:
+        errors.print(
+            "[yellow]interrupted[/]: every image stored so far is kept; run the same command to resume."
+        )
+        raise typer.Exit(130) from None
+    ingest_summary(stats, source)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    photo: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="The probe photo (never stored).")
+    ],
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many results.")] = 10,
+    face: Annotated[int, typer.Option("--face", min=1, help="Which probe face: 1 = the largest.")] = 1,
+    min_score: Annotated[
+        float | None, typer.Option("--min-score", help="Hide results below this score.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search the gallery for the faces most similar to a face in PHOTO."""
+    from facetrace.cli.render import print_json, search_table
+    from facetrace.search import outcome_to_dict, search_photo
+    from facetrace.vision.factory import build_analyzer
+
+    settings = _settings(ctx)
+    outcome = search_photo(
+        settings, build_analyzer(settings), photo.read_bytes(), k=k, face=face, min_score=min_score
+    )
+    if as_json:
+        print_json(outcome_to_dict(outcome))
+    else:
+        search_table(outcome)
+
+
+@app.command()
+def stats(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Sources, images, faces, index type and size on disk."""
+    from rich.table import Table
+
+    from facetrace.cli.render import console, key_value_table, print_json
+    from facetrace.stats import gallery_stats
+
+    data = gallery_stats(_settings(ctx))
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        key_value_table(
+            "Gallery",
+            {
+                "catalog": data["catalog"],
+                "catalog size": f"{(data['catalog_bytes'] or 0) / 1e6:.1f} MB"
+                if data["catalog_bytes"]
+                else "n/a",
+                "sources": data["sources"].__len__(),
+                "images": data["images"],
+                "sightings": data["sightings"],
+                "faces": data["faces"],
+            },
+        )
+    )
+    sources = Table(title="Sources")
+    for column in ("name", "jurisdiction", "legal basis", "images", "faces"):
+        sources.add_column(column)
+    for s in data["sources"]:
+        sources.add_row(
+            s["name"],
+            s["jurisdiction"] or "—",
+            s["legal_basis"] or "—",
+            f"{s['images']:,}",
+            f"{s['faces']:,}",
+        )
+    console.print(sources)
+    indexes = Table(title="Indexes")
+    for column in ("model", "kind", "vectors", "size on disk", "file"):
+        indexes.add_column(column, overflow="fold")
+    for i in data["indexes"]:
+        indexes.add_row(i["model"], i["kind"], f"{i['vectors']:,}", f"{i['bytes'] / 1e6:.1f} MB", i["file"])
+    console.print(indexes)
+
+
+@app.command()
+def reindex(ctx: typer.Context) -> None:
+    """Rebuild the vector index from the catalog (the source of truth)."""
+    from facetrace.cli.render import console
+    from facetrace.gallery import Gallery
+    from facetrace.vision.factory import build_embedder
+
+    settings = _settings(ctx)
+    embedder = build_embedder(settings)
+    with Gallery.write_lock(settings):
+        gallery = Gallery.open(settings, embedder.model_id, embedder.dim)
+        count = gallery.rebuild()
+        gallery.index.save()
+    console.print(f"Rebuilt {gallery.index.path} with {count:,} faces of {embedder.model_id}.")
+
+
+@app.command("eval")
+def evaluate(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="One subfolder per identity.")],
+    pairs: Annotated[
+        Path | None, typer.Option("--pairs", exists=True, dir_okay=False, help="An LFW-format pairs file.")
+    ] = None,
+    workers: WorkersOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Accuracy and speed on a labelled folder (or the LFW pairs protocol with --pairs)."""
+    from facetrace.cli.render import console, count_progress, key_value_table, print_json
+    from facetrace.evaluation.runner import evaluate_folder, evaluate_pairs
+
+    settings = _settings(ctx)
+    with count_progress("embedding") as (on_start, on_progress):
+        if pairs is not None:
+            report = evaluate_pairs(
+                settings, folder, pairs, workers=workers, on_start=on_start, on_progress=on_progress
+            )
+        else:
+            report = evaluate_folder(
+                settings, folder, workers=workers, on_start=on_start, on_progress=on_progress
+            )
+    if as_json:
+        print_json(report)
+        return
+    flat = {
+        key: value
+        for key, value in report.items()
+        if not isinstance(value, dict | list) and key not in ("dataset",)
+    }
+    console.print(key_value_table(f"Evaluation of {report['dataset']}", flat))
+    for section in ("identification", "verification", "throughput"):
+        if section in report:
+            console.print(key_value_table(section.capitalize(), report[section]))
+
+
+@app.command("make-pairs")
+def make_pairs_command(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="One subfolder per identity.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the pairs file.")],
+    folds: Annotated[int, typer.Option(min=2)] = 10,
+    per_fold: Annotated[int, typer.Option(min=1, help="Matched (and mismatched) pairs per fold.")] = 300,
+    seed: int = 0,
+) -> None:
+    """Write an LFW View-2 format pairs file for a labelled folder (identities split across folds)."""
+    from facetrace.cli.render import console
+    from facetrace.evaluation.dataset import make_pairs
+
+    out.write_text(make_pairs(folder, folds=folds, per_fold=per_fold, seed=seed))
+    header = out.read_text().split("\n", 1)[0].split()
+    console.print(f"Wrote {out}: {header[0]} folds × {header[1]} matched + {header[1]} mismatched pairs.")
+
+
+def run() -> None:
+    """Entry point: clear messages instead of tracebacks for anything Facetrace refuses."""
+    from facetrace.cli.render import errors
+
+    try:
+        app()
+    except FacetraceError as exc:
+        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        raise SystemExit(1) from None

@@ -1,0 +1,134 @@
+"""How the CLI shows things: Rich tables, progress bars and JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from facetrace.ingest.pipeline import IngestStats
+from facetrace.search import SearchOutcome
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    """Plain JSON on stdout (no Rich markup), for machines."""
+    print(json.dumps(data, indent=2, default=str))
+
+
+class RateColumn(ProgressColumn):
+    """Images per second since the start."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        rate = task.completed / elapsed if elapsed > 0 else 0.0
+        return Text(f"{rate:6.1f} img/s", style="progress.data.speed")
+
+
+def _progress(*extra: ProgressColumn) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        *extra,
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=False,
+    )
+
+
+@contextmanager
+def ingest_progress(total_hint: str = "ingest") -> Iterator[Any]:
+    """Yields a callback for :func:`facetrace.ingest.pipeline.ingest` that drives a progress bar."""
+    with _progress(
+        TextColumn("faces [cyan]{task.fields[faces]}[/] errors [red]{task.fields[errors]}[/]")
+    ) as bar:
+        task = bar.add_task(total_hint, total=None, faces=0, errors=0)
+
+        def update(stats: IngestStats) -> None:
+            bar.update(
+                task, total=stats.total, completed=stats.done, faces=stats.faces, errors=len(stats.failures)
+            )
+
+        yield update
+
+
+@contextmanager
+def count_progress(description: str) -> Iterator[tuple[Any, Any]]:
+    """Yields ``(start(total), advance(done))`` callbacks for a plain counting progress bar."""
+    with _progress() as bar:
+        task = bar.add_task(description, total=None)
+        yield (lambda total: bar.update(task, total=total)), (lambda done: bar.update(task, completed=done))
+
+
+def ingest_summary(stats: IngestStats, source: str) -> None:
+    table = Table(title=f"Ingested into source '{source}'", show_header=False)
+    table.add_row("images named", f"{stats.total:,}")
+    table.add_row("new images analysed", f"{stats.new_images:,}")
+    table.add_row("already in the catalog (skipped)", f"{stats.known_images:,}")
+    table.add_row("faces found", f"{stats.faces:,}")
+    table.add_row("new images without a face", f"{stats.images_without_faces:,}")
+    table.add_row("failed", f"{len(stats.failures):,}")
+    rate = stats.done / stats.elapsed if stats.elapsed else 0
+    table.add_row("time", f"{stats.elapsed:.1f} s ({rate:.1f} images/s)")
+    console.print(table)
+    for location, message in stats.failures[:20]:
+        errors.print(f"[red]skipped[/] {location}: {message}", highlight=False)
+    if len(stats.failures) > 20:
+        errors.print(f"… and {len(stats.failures) - 20} more")
+
+
+def search_table(outcome: SearchOutcome) -> None:
+    used = outcome.probe_faces[outcome.face_used - 1]
+    console.print(
+        f"Probe: {len(outcome.probe_faces)} face(s) found; searching face {outcome.face_used} "
+        f"(box {', '.join(f'{v:.0f}' for v in used.detection.box)}, quality {used.quality:.2f}) "
+        f"in {outcome.gallery_size:,} faces ({outcome.model_id}).",
+        highlight=False,
+    )
+    if not outcome.hits:
+        console.print("No results.")
+        return
+    table = Table(caption="Scores are cosine similarities: leads to check, not identifications.")
+    for column in ("rank", "score", "face", "found at", "source", "box"):
+        table.add_column(column, overflow="fold")
+    for hit in outcome.hits:
+        sighting = hit.face.image.sightings[0]
+        more = len(hit.face.image.sightings) - 1
+        where = sighting.location + (f"\n(page {sighting.page_url})" if sighting.page_url else "")
+        where += f"\n+{more} more place(s)" if more else ""
+        table.add_row(
+            str(hit.rank),
+            f"{hit.score:.3f}",
+            str(hit.face.id),
+            where,
+            sighting.source.name,
+            " ".join(f"{v:.0f}" for v in hit.face.box),
+        )
+    console.print(table)
+
+
+def key_value_table(title: str, rows: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=False)
+    for key, value in rows.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    return table

@@ -1,0 +1,72 @@
+"""All settings in one place.
+
+Every field can be set by an environment variable named ``FACETRACE_<FIELD>``
+(e.g. ``FACETRACE_DATA_DIR=/srv/facetrace``) or in a ``.env`` file in the working
+directory. Paths are relative to the working directory unless absolute.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Facetrace configuration (environment variables ``FACETRACE_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="FACETRACE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Where the catalog, index and caches live.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the catalog; default: SQLite file <data_dir>/facetrace.db.",
+    )
+    workers: int = Field(0, ge=0, description="Worker processes for ingest/eval; 0 = one per core.")
+
+    # Models. Empty paths mean the YuNet/SFace weights shipped inside the package.
+    detector: str = Field("yunet", description="'yunet' (packaged) or 'scrfd' (ONNX file at detector_path).")
+    detector_path: Path | None = None
+    embedder: str = Field(
+        "sface", description="'sface' (packaged) or 'arcface' (ONNX file at embedder_path)."
+    )
+    embedder_path: Path | None = None
+
+    # Detection.
+    detect_score_threshold: float = Field(0.8, gt=0, lt=1)
+    detect_nms_threshold: float = Field(0.3, gt=0, lt=1)
+    detect_max_side: int = Field(
+        1600, ge=160, description="Larger images are downscaled to this side for detection."
+    )
+    min_face_size: int = Field(
+        16, ge=1, description="Faces smaller than this (pixels, short side) are skipped."
+    )
+
+    # Decoding limits.
+    max_image_pixels: int = Field(80_000_000, ge=1, description="Images above this are refused (bombs).")
+    max_image_bytes: int = Field(64 * 1024 * 1024, ge=1)
+
+    # Search.
+    search_k: int = Field(10, ge=1, le=1000)
+
+    @property
+    def catalog_url(self) -> str:
+        """The catalog's SQLAlchemy URL, defaulting to a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'facetrace.db').as_posix()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides (e.g. from CLI flags) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,23 @@
+"""Exceptions with messages meant for the person running Facetrace."""
+
+from __future__ import annotations
+
+
+class FacetraceError(Exception):
+    """Base class: anything Facetrace refuses or cannot do, with a clear message."""
+
+
+class ImageError(FacetraceError):
+    """An input is not a usable image (not an image, truncated, corrupt, too large, unsupported)."""
+
+
+class ModelIntegrityError(FacetraceError):
+    """A model file is missing or does not match its recorded sha256."""
+
+
+class ModelMismatchError(FacetraceError):
+    """Vectors of one model were offered to an index built for another."""
+
+
+class NoFaceError(FacetraceError):
+    """A probe image holds no face (or not the one asked for)."""

@@ -1,0 +1,177 @@
+"""Ingest: inputs → bytes + provenance → (new bytes only) analysis in workers → catalog → index.
+
+Resumable by construction: an image is committed to the catalog, with its faces,
+in one transaction the moment its analysis arrives, and images whose sha256 the
+catalog already holds are not analysed again (their new sighting is recorded).
+Killing an ingest at any point and running it again therefore neither
+duplicates nor loses anything; the index catches up on open (see :mod:`facetrace.gallery`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from facetrace.catalog import repository
+from facetrace.catalog.models import Source, utcnow
+from facetrace.catalog.repository import Place
+from facetrace.config import Settings
+from facetrace.errors import ModelMismatchError
+from facetrace.gallery import Gallery
+from facetrace.ingest.inputs import InputImage, InputProblem, expand_inputs
+from facetrace.ingest.pool import Failure
+from facetrace.ingest.worker import analysis_pool
+from facetrace.vision.analyzer import ImageAnalysis, Timings
+from facetrace.vision.factory import build_embedder
+
+INDEX_SAVE_INTERVAL_S = 30.0
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Running totals, handed to the progress callback after every image."""
+
+    total: int = 0
+    new_images: int = 0
+    known_images: int = 0  # bytes already in the catalog: only the sighting is recorded
+    faces: int = 0
+    images_without_faces: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def done(self) -> int:
+        return self.new_images + self.known_images + len(self.failures)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+@dataclass(frozen=True, slots=True)
+class _NewImage:
+    sha256: str
+    size_bytes: int
+    place: Place
+
+
+def ingest(
+    settings: Settings,
+    arguments: Sequence[str],
+    *,
+    source_name: str,
+    jurisdiction: str | None = None,
+    legal_basis: str | None = None,
+    workers: int | None = None,
+    on_progress: Callable[[IngestStats], None] | None = None,
+) -> IngestStats:
+    """Ingest every image named by ``arguments`` into the gallery under ``source_name``."""
+    embedder = build_embedder(settings)
+    items = list(expand_inputs(arguments))
+    stats = IngestStats(total=len(items))
+    report = on_progress or (lambda _stats: None)
+    with Gallery.write_lock(settings):
+        gallery = Gallery.open(settings, embedder.model_id, embedder.dim)
+        with gallery.sessions() as session:
+            source = repository.get_or_create_source(
+                session, source_name, jurisdiction=jurisdiction, legal_basis=legal_basis
+            )
+            session.commit()
+        run = _IngestRun(gallery, source, stats, report)
+        try:
+            with analysis_pool(settings, workers) as pool:
+                for job, result in pool.map(run.new_images(items)):
+                    run.store(job, result)
+        finally:
+            gallery.index.save()
+    return stats
+
+
+class _IngestRun:
+    """The state of one ingest: which bytes are in flight, and when the index was last saved."""
+
+    def __init__(
+        self, gallery: Gallery, source: Source, stats: IngestStats, report: Callable[[IngestStats], None]
+    ) -> None:
+        self.gallery = gallery
+        self.source = source
+        self.stats = stats
+        self.report = report
+        self.in_flight: dict[str, list[Place]] = {}  # sha256 → further places with the same bytes
+        self.last_save = time.monotonic()
+
+    def new_images(self, items: list[InputImage | InputProblem]) -> Iterator[tuple[_NewImage, bytes]]:
+        """Read each input; yield only bytes never analysed before, record sightings of the rest."""
+        for item in items:
+            if isinstance(item, InputProblem):
+                self._fail(item.location, item.message)
+                continue
+            try:
+                data = item.path.read_bytes()
+            except OSError as exc:
+                self._fail(item.location, f"cannot read: {exc.strerror or exc}")
+                continue
+            sha256 = hashlib.sha256(data).hexdigest()
+            place = Place(item.location, item.page_url)
+            if sha256 in self.in_flight:
+                self.in_flight[sha256].append(place)
+            elif not self._record_known(sha256, [place]):
+                self.in_flight[sha256] = []
+                yield _NewImage(sha256, len(data), place), data
+
+    def store(self, job: _NewImage, result: ImageAnalysis | Failure) -> None:
+        """Commit one analysed image with its faces, then put the faces in the index."""
+        later_places = self.in_flight.pop(job.sha256, [])
+        if isinstance(result, Failure):
+            self._fail(job.place.location, result.message)
+            for place in later_places:
+                self._fail(place.location, result.message)
+            return
+        if result.model_id != self.gallery.model_id:
+            raise ModelMismatchError(
+                f"a worker embedded with {result.model_id}, the gallery holds {self.gallery.model_id}"
+            )
+        with self.gallery.sessions() as session:
+            faces = repository.add_analyzed_image(
+                session,
+                sha256=job.sha256,
+                size_bytes=job.size_bytes,
+                analysis=result,
+                model_id=result.model_id,
+                source=session.merge(self.source, load=False),
+                place=job.place,
+            )
+            session.commit()
+        self.gallery.add(faces)
+        self.stats.new_images += 1
+        self.stats.faces += len(faces)
+        self.stats.images_without_faces += not faces
+        self.stats.timings.add(result.timings)
+        if later_places:
+            self._record_known(job.sha256, later_places)
+        if time.monotonic() - self.last_save > INDEX_SAVE_INTERVAL_S:
+            self.gallery.index.save()
+            self.last_save = time.monotonic()
+        self.report(self.stats)
+
+    def _record_known(self, sha256: str, places: list[Place]) -> bool:
+        """Record sightings if the catalog already holds these bytes; False if it does not."""
+        with self.gallery.sessions() as session:
+            image = repository.image_by_sha256(session, sha256)
+            if image is None:
+                return False
+            now = utcnow()
+            source = session.merge(self.source, load=False)
+            for place in places:
+                repository.record_sighting(session, image, source, place, now)
+            session.commit()
+        self.stats.known_images += len(places)
+        self.report(self.stats)
+        return True
+
+    def _fail(self, location: str, message: str) -> None:
+        self.stats.failures.append((location, message))
+        self.report(self.stats)

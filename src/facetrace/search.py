@@ -1,0 +1,123 @@
+"""Probe photo → the most similar faces in the gallery, with where each was found.
+
+The probe exists only in memory here: it is decoded, embedded and dropped. It
+is never written to disk and never added to the gallery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from facetrace.config import Settings
+from facetrace.errors import NoFaceError
+from facetrace.gallery import Gallery, Hit
+from facetrace.vision.analyzer import FaceAnalyzer
+from facetrace.vision.types import AnalyzedFace
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOutcome:
+    probe_sha256: str
+    probe_faces: list[AnalyzedFace]  # largest first; ``face`` numbers count from 1 in this order
+    face_used: int
+    hits: list[Hit]
+    gallery_size: int
+    model_id: str
+    timings_ms: dict[str, float]
+
+
+def search_photo(
+    settings: Settings,
+    analyzer: FaceAnalyzer,
+    data: bytes,
+    *,
+    k: int,
+    face: int = 1,
+    min_score: float | None = None,
+    gallery: Gallery | None = None,
+) -> SearchOutcome:
+    """Search the gallery for face number ``face`` (1 = largest) of the probe image ``data``."""
+    started = time.perf_counter()
+    analysis = analyzer.analyze(data)
+    faces = sorted(analysis.faces, key=lambda f: f.detection.area, reverse=True)
+    if not faces:
+        raise NoFaceError("no face found in the probe image")
+    if not 1 <= face <= len(faces):
+        raise NoFaceError(f"the probe holds {len(faces)} face(s); --face must be between 1 and {len(faces)}")
+    analysed = time.perf_counter()
+
+    gallery = gallery or Gallery.open(settings, analyzer.model_id, analyzer.embedder.dim)
+    opened = time.perf_counter()
+    hits = gallery.search(faces[face - 1].embedding, k)
+    if min_score is not None:
+        hits = [hit for hit in hits if hit.score >= min_score]
+    finished = time.perf_counter()
+    return SearchOutcome(
+        probe_sha256=hashlib.sha256(data).hexdigest(),
+        probe_faces=faces,
+        face_used=face,
+        hits=hits,
+        gallery_size=len(gallery.index),
+        model_id=gallery.model_id,
+        timings_ms={
+            "analyse_probe": round((analysed - started) * 1000, 2),
+            "open_gallery": round((opened - analysed) * 1000, 2),
+            "search_and_join": round((finished - opened) * 1000, 2),
+        },
+    )
+
+
+def hit_to_dict(hit: Hit) -> dict[str, Any]:
+    face = hit.face
+    image = face.image
+    return {
+        "rank": hit.rank,
+        "score": round(hit.score, 4),
+        "face_id": face.id,
+        "box": [round(v, 1) for v in face.box],
+        "det_score": round(face.det_score, 3),
+        "quality": round(face.quality, 3),
+        "image": {
+            "sha256": image.sha256,
+            "width": image.width,
+            "height": image.height,
+            "first_seen": image.first_seen.isoformat(),
+            "last_seen": image.last_seen.isoformat(),
+        },
+        "sightings": [
+            {
+                "location": s.location,
+                "page_url": s.page_url,
+                "source": s.source.name,
+                "jurisdiction": s.source.jurisdiction,
+                "first_seen": s.first_seen.isoformat(),
+                "last_seen": s.last_seen.isoformat(),
+            }
+            for s in image.sightings
+        ],
+    }
+
+
+def outcome_to_dict(outcome: SearchOutcome) -> dict[str, Any]:
+    return {
+        "model": outcome.model_id,
+        "gallery_size": outcome.gallery_size,
+        "probe": {
+            "sha256": outcome.probe_sha256,
+            "face_used": outcome.face_used,
+            "faces": [
+                {
+                    "face": number,
+                    "box": [round(v, 1) for v in f.detection.box],
+                    "det_score": round(f.detection.score, 3),
+                    "quality": round(f.quality, 3),
+                }
+                for number, f in enumerate(outcome.probe_faces, start=1)
+            ],
+        },
+        "results": [hit_to_dict(hit) for hit in outcome.hits],
+        "timings_ms": outcome.timings_ms,
+    }

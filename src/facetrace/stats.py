@@ -1,0 +1,53 @@
+"""What the gallery holds: sources, images, faces, index files and their size on disk."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from facetrace.catalog import repository
+from facetrace.catalog.db import open_catalog
+from facetrace.config import Settings
+
+
+def _sqlite_bytes(url: str) -> int | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    base = Path(parsed.database)
+    return sum(p.stat().st_size for p in (base, Path(f"{base}-wal"), Path(f"{base}-shm")) if p.exists())
+
+
+def gallery_stats(settings: Settings) -> dict[str, Any]:
+    sessions = open_catalog(settings.catalog_url)
+    with sessions() as session:
+        totals = repository.totals(session)
+        sources = [asdict(s) for s in repository.source_stats(session)]
+        per_model = repository.faces_per_model(session)
+    indexes = []
+    for path in sorted(settings.index_dir.glob("*.faiss")):
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        indexes.append(
+            {
+                "file": str(path),
+                "model": meta.get("model_id"),
+                "kind": meta.get("kind"),
+                "vectors": meta.get("count"),
+                "bytes": path.stat().st_size + (meta_path.stat().st_size if meta_path.exists() else 0),
+                "saved_at": meta.get("saved_at"),
+            }
+        )
+    return {
+        "data_dir": str(settings.data_dir),
+        "catalog": make_url(settings.catalog_url).render_as_string(hide_password=True),
+        "catalog_bytes": _sqlite_bytes(settings.catalog_url),
+        **totals,
+        "faces_per_model": per_model,
+        "sources": sources,
+        "indexes": indexes,
+    }

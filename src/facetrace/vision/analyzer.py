@@ -1,0 +1,86 @@
+"""decode → detect → align → embed → quality, for one image, with timings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from facetrace.vision.decode import decode_image
+from facetrace.vision.detect import FaceDetector
+from facetrace.vision.embed import FaceEmbedder
+from facetrace.vision.quality import face_quality
+from facetrace.vision.types import AnalyzedFace
+
+
+@dataclass(slots=True)
+class Timings:
+    """Seconds spent per step; ``inference`` is the time inside the two networks."""
+
+    decode: float = 0.0
+    detect: float = 0.0
+    embed: float = 0.0
+    other: float = 0.0
+
+    @property
+    def inference(self) -> float:
+        return self.detect + self.embed
+
+    @property
+    def total(self) -> float:
+        return self.decode + self.detect + self.embed + self.other
+
+    def add(self, other: Timings) -> None:
+        self.decode += other.decode
+        self.detect += other.detect
+        self.embed += other.embed
+        self.other += other.other
+
+
+@dataclass(slots=True)
+class ImageAnalysis:
+    """Everything the pipeline learns from one image's bytes."""
+
+    width: int
+    height: int
+    format: str
+    model_id: str  # the embedder that made the templates
+    faces: list[AnalyzedFace]
+    timings: Timings = field(default_factory=Timings)
+
+
+class FaceAnalyzer:
+    """Runs the vision steps on untrusted bytes; raises ``ImageError`` for unusable input."""
+
+    def __init__(
+        self, detector: FaceDetector, embedder: FaceEmbedder, *, max_pixels: int, max_bytes: int
+    ) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self._max_pixels = max_pixels
+        self._max_bytes = max_bytes
+
+    @property
+    def model_id(self) -> str:
+        """The embedding model: the one thing that decides which vectors may share an index."""
+        return self.embedder.model_id
+
+    def analyze(self, data: bytes) -> ImageAnalysis:
+        timings = Timings()
+        started = time.perf_counter()
+        image = decode_image(data, max_pixels=self._max_pixels, max_bytes=self._max_bytes)
+        timings.decode = (mark := time.perf_counter()) - started
+
+        detections = self.detector.detect(image.bgr)
+        timings.detect = (now := time.perf_counter()) - mark
+        mark = now
+
+        faces: list[AnalyzedFace] = []
+        for detection in detections:
+            crop = self.embedder.align(image.bgr, detection)
+            before_embed = time.perf_counter()
+            embedding = self.embedder.embed(crop)
+            after_embed = time.perf_counter()
+            timings.embed += after_embed - before_embed
+            faces.append(AnalyzedFace(detection, embedding, face_quality(crop, detection)))
+        timings.other = time.perf_counter() - mark - timings.embed
+        return ImageAnalysis(image.width, image.height, image.format, self.model_id, faces, timings)
