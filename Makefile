@@ -18,6 +18,10 @@ $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install -e '.[test]'
 	touch $@
 
+$(BENCH_STAMP): $(TEST_STAMP)
+	$(BIN)/pip install -e '.[bench]'
+	touch $@
+
 ## Set up (venv, install) and start Facetrace on embedded defaults (SQLite + FAISS under ./var).
 run: $(STAMP)
 	$(BIN)/facetrace init
@@ -28,6 +32,11 @@ test: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/pytest
+
+## Benchmarks (never part of `make test`): ingest against face_recognition, search at 100k faces.
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/ingest_benchmark.py
+	$(BIN)/python bench/search_benchmark.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
