@@ -1,0 +1,102 @@
+"""The ``facetrace`` command as a user runs it: a real process, real files, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def facetrace(data_dir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "facetrace", "--data-dir", str(data_dir), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def gallery_dir(tmp_path: Path, astronaut_jpeg: bytes, coffee_png: bytes) -> Path:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "astronaut.jpg").write_bytes(astronaut_jpeg)
+    (photos / "coffee.png").write_bytes(coffee_png)
+    data_dir = tmp_path / "var"
+    done = facetrace(
+        data_dir, "ingest", str(photos), "--source", "demo", "--jurisdiction", "fr", "--workers", "1"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "new images analysed" in done.stdout and "faces found" in done.stdout
+    return data_dir
+
+
+def test_init_shows_how_to_start(tmp_path: Path) -> None:
+    done = facetrace(tmp_path / "var", "init")
+    assert done.returncode == 0, done.stderr
+    assert "facetrace ingest PATH --source NAME" in done.stdout
+    assert "facetrace search PHOTO" in done.stdout
+    assert (tmp_path / "var" / "facetrace.db").exists()
+
+
+def test_search_json(gallery_dir: Path, tmp_path: Path, astronaut_jpeg: bytes) -> None:
+    probe = tmp_path / "probe.jpg"
+    probe.write_bytes(astronaut_jpeg)
+    done = facetrace(gallery_dir, "search", str(probe), "-k", "5", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["gallery_size"] == 1 and len(result["results"]) == 1
+    hit = result["results"][0]
+    assert hit["rank"] == 1 and hit["score"] > 0.99
+    assert hit["sightings"][0]["location"].endswith("astronaut.jpg")
+    assert hit["sightings"][0]["source"] == "demo" and hit["sightings"][0]["jurisdiction"] == "FR"
+    assert len(result["probe"]["sha256"]) == 64 and result["probe"]["face_used"] == 1
+
+
+def test_search_table(gallery_dir: Path, tmp_path: Path, astronaut_jpeg: bytes) -> None:
+    probe = tmp_path / "probe.jpg"
+    probe.write_bytes(astronaut_jpeg)
+    done = facetrace(gallery_dir, "search", str(probe))
+    assert done.returncode == 0, done.stderr
+    assert "1 face(s) found" in done.stdout and "not identifications" in done.stdout
+    assert "demo" in done.stdout
+
+
+def test_stats(gallery_dir: Path) -> None:
+    done = facetrace(gallery_dir, "stats", "--json")
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(done.stdout)
+    assert (stats["sources"][0]["name"], stats["images"], stats["faces"]) == ("demo", 2, 1)
+    assert stats["indexes"][0]["kind"] == "faiss-flat-ip" and stats["indexes"][0]["vectors"] == 1
+    assert stats["indexes"][0]["bytes"] > 0 and stats["catalog_bytes"] > 0
+    assert facetrace(gallery_dir, "stats").returncode == 0
+
+
+def test_reindex_rebuilds_from_the_catalog(gallery_dir: Path) -> None:
+    for index_file in (gallery_dir / "index").glob("*.faiss"):
+        index_file.unlink()
+    done = facetrace(gallery_dir, "reindex")
+    assert done.returncode == 0, done.stderr
+    assert "with 1 faces" in done.stdout
+
+
+def test_clear_errors_for_bad_probes_and_options(
+    gallery_dir: Path, tmp_path: Path, coffee_png: bytes
+) -> None:
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_text("hello")
+    coffee = tmp_path / "coffee.png"
+    coffee.write_bytes(coffee_png)
+    cases = [
+        (("search", str(not_an_image)), "not an image"),
+        (("search", str(coffee)), "no face found in the probe"),
+        (("ingest", str(coffee), "--source", "x", "--jurisdiction", "France"), "two-letter country code"),
+    ]
+    for arguments, message in cases:
+        done = facetrace(gallery_dir, *arguments)
+        assert done.returncode == 1, done.stderr
+        assert message in done.stderr and "Traceback" not in done.stderr

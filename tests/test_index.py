@@ -1,0 +1,91 @@
+"""The FAISS index: exact answers, real deletion, atomic persistence, one model per index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facetrace.errors import ModelMismatchError
+from facetrace.index.faiss_index import FaissIndex, index_file_for
+
+MODEL = "test-model@000000000000"
+
+
+def unit_vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_search_is_exact(tmp_path: Path) -> None:
+    vectors = unit_vectors(500)
+    ids = np.arange(1000, 1500)
+    index = FaissIndex.open(tmp_path, MODEL, 16)
+    index.add(ids, vectors, MODEL)
+    queries = unit_vectors(5, seed=1)
+    scores, found = index.search(queries, 10)
+    brute = queries @ vectors.T
+    expected = ids[np.argsort(-brute, axis=1)[:, :10]]
+    assert np.array_equal(found, expected)
+    assert np.allclose(scores, np.sort(brute, axis=1)[:, ::-1][:, :10], atol=1e-5)
+
+
+def test_k_larger_than_the_gallery_and_an_empty_gallery(tmp_path: Path) -> None:
+    index = FaissIndex.open(tmp_path, MODEL, 16)
+    scores, ids = index.search(unit_vectors(1), 5)
+    assert scores.shape == (1, 0) and ids.shape == (1, 0)
+    index.add(np.array([7, 8]), unit_vectors(2), MODEL)
+    _, ids = index.search(unit_vectors(1), 5)
+    assert sorted(ids[0].tolist()) == [7, 8]
+
+
+def test_removed_vectors_are_gone(tmp_path: Path) -> None:
+    vectors = unit_vectors(50)
+    index = FaissIndex.open(tmp_path, MODEL, 16)
+    index.add(np.arange(50), vectors, MODEL)
+    assert index.remove(np.array([3, 4, 999])) == 2
+    assert len(index) == 48
+    _, ids = index.search(vectors[3:5], 50)
+    assert 3 not in ids and 4 not in ids
+    index.save()
+    reopened = FaissIndex.open(tmp_path, MODEL, 16)
+    assert sorted(reopened.ids().tolist()) == [i for i in range(50) if i not in (3, 4)]
+
+
+def test_save_and_reopen(tmp_path: Path) -> None:
+    vectors = unit_vectors(20)
+    index = FaissIndex.open(tmp_path, MODEL, 16)
+    index.add(np.arange(100, 120), vectors, MODEL)
+    index.save()
+    assert index.saved_max_id == 119
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [index.path.name, index.meta_path.name]
+    )  # no temporary files left behind
+    reopened = FaissIndex.open(tmp_path, MODEL, 16)
+    assert len(reopened) == 20 and reopened.saved_max_id == 119
+    _, ids = reopened.search(vectors[5], 1)
+    assert ids[0, 0] == 105
+
+
+def test_a_meta_file_lost_in_a_crash_forces_a_full_check(tmp_path: Path) -> None:
+    index = FaissIndex.open(tmp_path, MODEL, 16)
+    index.add(np.arange(3), unit_vectors(3), MODEL)
+    index.save()
+    index.meta_path.unlink()
+    assert FaissIndex.open(tmp_path, MODEL, 16).saved_max_id == -1
+
+
+def test_vectors_of_another_model_are_refused(tmp_path: Path) -> None:
+    index = FaissIndex.open(tmp_path, MODEL, 16)
+    with pytest.raises(ModelMismatchError, match="refusing to add other-model"):
+        index.add(np.arange(2), unit_vectors(2), "other-model@123")
+    index.add(np.arange(2), unit_vectors(2), MODEL)
+    index.save()
+    with pytest.raises(ModelMismatchError, match="16-d"):
+        FaissIndex.open(tmp_path, MODEL, 32)
+
+
+def test_each_model_has_its_own_file(tmp_path: Path) -> None:
+    assert index_file_for(tmp_path, "sface-2021dec@0ba9") != index_file_for(tmp_path, "arcface-w600k@12ab")
+    assert index_file_for(tmp_path, "a/../../b@c").parent == tmp_path
