@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -21,8 +21,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from facetrace.ingest.pipeline import IngestStats
-from facetrace.search import SearchOutcome
+if TYPE_CHECKING:
+    from facetrace.ingest.pipeline import IngestStats
+    from facetrace.search import SearchOutcome
 
 console = Console()
 errors = Console(stderr=True)
