@@ -189,3 +189,29 @@ def test_search_finds_the_person_and_where_they_were_seen(
     # The probe is never stored: no new image, face or file.
     assert count(settings, Image) == 4 and count(settings, Face) == 3
     assert data_files(settings) == files_before
+
+
+def test_the_probe_face_can_be_chosen(
+    settings: Settings, photo_folder: Path, analyzer: FaceAnalyzer, astronaut_rgb: np.ndarray
+) -> None:
+    from facetrace.errors import NoFaceError
+    from facetrace.search import search_photo
+
+    ingest(settings, [str(photo_folder)], source_name="local")
+    cameraman = np.stack([skimage_data.camera()[::2, ::2]] * 3, axis=-1)  # 256×256, smaller face
+    group = np.zeros((512, 768, 3), np.uint8)
+    group[:, :512] = astronaut_rgb
+    group[128:384, 512:] = cameraman
+    probe = encode(group, "PNG")
+
+    largest = search_photo(settings, analyzer, probe, k=1)
+    assert len(largest.probe_faces) == 2 and largest.face_used == 1
+    assert "astronaut" in largest.hits[0].face.image.sightings[0].location
+    second = search_photo(settings, analyzer, probe, k=1, face=2)
+    assert second.hits[0].face.image.sightings[0].location.endswith("cameraman.png")
+    with pytest.raises(NoFaceError, match="holds 2 face"):
+        search_photo(settings, analyzer, probe, k=1, face=3)
+    unfiltered = search_photo(settings, analyzer, probe, k=3)
+    filtered = search_photo(settings, analyzer, probe, k=3, min_score=0.5)
+    assert len(unfiltered.hits) == 3 and unfiltered.hits[2].score < 0.5
+    assert [h.face.id for h in filtered.hits] == [h.face.id for h in unfiltered.hits[:2]]
