@@ -43,7 +43,10 @@ def alembic_config(engine: Engine) -> Config:
 
     config = Config()
     config.set_main_option("script_location", str(resources.files("facetrace.catalog") / "migrations"))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # The option goes through configparser interpolation: a literal '%' (URL-quoted passwords,
+    # socket paths like ?host=%2Frun%2Fpostgresql) must be doubled or Alembic refuses the URL.
+    url = engine.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
