@@ -20,6 +20,7 @@ $(TEST_STAMP): $(STAMP)
 
 $(BENCH_STAMP): $(TEST_STAMP)
 	$(BIN)/pip install -e '.[bench]'
+	$(BIN)/pip install --no-deps 'face_recognition==1.3.0'
 	touch $@
 
 ## Set up (venv, install) and start Facetrace on embedded defaults (SQLite + FAISS under ./var).

@@ -9,6 +9,7 @@ import pytest
 
 from facetrace.evaluation import metrics
 from facetrace.evaluation.dataset import make_pairs, read_pairs, scan_labelled_folder
+from facetrace.evaluation.detection import DetectionScore, iou, read_imglab_boxes
 
 
 def test_identification_ranks() -> None:
@@ -101,3 +102,22 @@ def test_make_and_read_pairs_in_lfw_format(tmp_path: Path) -> None:
 def test_scan_labelled_folder(tmp_path: Path) -> None:
     images = scan_labelled_folder(lfw_like_folder(tmp_path / "lfw", people=2, images=2))
     assert [i.identity for i in images] == ["Person_00", "Person_00", "Person_01", "Person_01", None]
+
+
+def test_detection_matching_is_one_to_one(tmp_path: Path) -> None:
+    (tmp_path / "truth.xml").write_text(
+        "<dataset><images><image file='a.jpg'>"
+        "<box top='10' left='10' width='20' height='20'/>"
+        "<box top='10' left='100' width='20' height='20'/>"
+        "<box top='50' left='50' width='9' height='9' ignore='1'/>"
+        "</image></images></dataset>"
+    )
+    truth = read_imglab_boxes([tmp_path / "truth.xml"])
+    assert truth == {tmp_path / "a.jpg": [(10.0, 10.0, 20.0, 20.0), (100.0, 10.0, 20.0, 20.0)]}
+    boxes = truth[tmp_path / "a.jpg"]
+    assert iou(boxes[0], boxes[0]) == 1.0 and iou(boxes[0], boxes[1]) == 0.0
+    # Two detections on the first face (one loose, taller box) and one on nothing: one match.
+    score = DetectionScore()
+    score.add([(8, 5, 24, 28), (10, 10, 20, 20), (200, 200, 20, 20)], boxes)
+    assert (score.truth, score.found, score.matched) == (2, 3, 1)
+    assert score.recall == 0.5 and score.false_detections == 2

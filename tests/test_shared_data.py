@@ -6,13 +6,13 @@ The bounds are the issue's acceptance targets, not numbers tuned to these files.
 from __future__ import annotations
 
 import csv
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from facetrace.config import Settings
 from facetrace.evaluation.dataset import make_pairs
+from facetrace.evaluation.detection import DetectionScore, read_imglab_boxes
 from facetrace.evaluation.runner import evaluate_folder, evaluate_pairs
 from facetrace.gallery import Gallery
 from facetrace.ingest.inputs import IMAGE_SUFFIXES
@@ -52,13 +52,22 @@ def test_misc_robustness_and_face_counts(shared_faces: Path, settings: Settings)
             found = counts[shared_faces / row["path"]]
             assert abs(found - int(row["expected_faces"])) <= 1, (row["path"], found)
 
-    truth: dict[str, int] = {}
-    for xml_file in ("training.xml", "testing.xml"):
-        for image in ET.parse(misc / "group" / "dlib_faces" / xml_file).getroot().iter("image"):
-            truth[image.get("file", "")] = len(image.findall("box"))
+    dlib_faces = misc / "group" / "dlib_faces"
+    truth = read_imglab_boxes([dlib_faces / "training.xml", dlib_faces / "testing.xml"])
     assert len(truth) == 9
-    for name, expected in truth.items():
-        assert abs(counts[misc / "group" / "dlib_faces" / name] - expected) <= 1, name
+    for path, boxes in truth.items():
+        assert abs(counts[path] - len(boxes)) <= 1, path.name
+
+
+def test_detections_match_annotated_boxes(shared_faces: Path, analyzer: FaceAnalyzer) -> None:
+    """Not just the right number of faces: the boxes cover the annotated faces (IoU >= 0.3, one to one)."""
+    dlib_faces = shared_faces / "misc" / "group" / "dlib_faces"
+    score = DetectionScore()
+    for path, boxes in read_imglab_boxes([dlib_faces / "training.xml", dlib_faces / "testing.xml"]).items():
+        score.add([face.detection.box for face in analyzer.analyze(path.read_bytes()).faces], boxes)
+    assert score.truth == 43
+    assert score.recall >= 0.95
+    assert score.false_detections <= 2
 
 
 def test_dev_identification_and_verification(shared_faces: Path, settings: Settings) -> None:
