@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,7 @@ def test_ingest_records_faces_and_provenance(settings: Settings, photo_folder: P
         )
         assert {s.source.name for s in astronaut.sightings} == {"local"}
         assert astronaut.first_seen <= astronaut.last_seen
+        assert astronaut.first_seen.utcoffset() == timedelta(0)  # UTC, even though SQLite drops the zone
         face = astronaut.faces[0]
         assert face.model_id == "sface-2021dec@0ba9fbfa01b5"
         assert len(face.landmarks) == 10 and face.det_score > 0.8 and 0 < face.quality <= 1
