@@ -6,8 +6,8 @@ Method:
 2. Pad the gallery to ``--gallery-size`` faces with synthetic templates drawn from the
    mean and covariance of the real ones (bench/synthetic.py), stored in the catalog
    like any face (source "synthetic-distractors") and indexed.
-3. Time ``facetrace search PHOTO --json`` as a user runs it (a new process each time:
-   start-up, model load, index load, search, catalog join), and the same search
+3. Time ``facetrace search PHOTO --json --case-ref ...`` as a user runs it (a new process
+   each time: start-up, model load, index load, search, catalog join, audit entry), and the same search
    in-process with the gallery already open, next to raw FAISS and numpy on the same
    vectors. Check that the held-out photos still find their person first.
 
@@ -144,7 +144,8 @@ def pad_with_synthetic(settings: Settings, model_id: str, target: int) -> tuple[
 
 def cli_search_seconds(data_dir: Path, probe: Path, runs: int) -> tuple[list[float], dict]:
     command = [str(ROOT / ".venv" / "bin" / "facetrace"), "--data-dir", str(data_dir)]
-    command += ["search", str(probe), "--json"]
+    command += ["search", str(probe), "--json", "--case-ref", "BENCH-1", "--offence", "homicide"]
+    command += ["--purpose", "search latency benchmark"]
     times, result = [], {}
     for _ in range(runs):
         started = time.perf_counter()

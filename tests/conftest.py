@@ -1,8 +1,16 @@
-"""Shared fixtures: real images (scikit-image's public-domain samples, and ../shared data when present)."""
+"""Shared fixtures: real images (scikit-image's public-domain samples, ../shared data when present) and
+a throwaway PostgreSQL cluster."""
 
 from __future__ import annotations
 
 import io
+import itertools
+import os
+import pwd
+import shlex
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from skimage import data as skimage_data
+from sqlalchemy import create_engine, text
 
 from facetrace.config import Settings
 from facetrace.vision.analyzer import FaceAnalyzer
@@ -21,8 +30,6 @@ SHARED_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 @pytest.fixture(autouse=True)
 def _no_environment_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests build their own settings; FACETRACE_* variables of the shell must not leak in."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("FACETRACE_"):
             monkeypatch.delenv(name)
@@ -33,6 +40,107 @@ def shared_faces() -> Path:
     if not SHARED_FACES.is_dir():
         pytest.skip(f"needs the shared face data at {SHARED_FACES} (present in CI, absent in a fresh clone)")
     return SHARED_FACES
+
+
+# --- a throwaway PostgreSQL cluster (tests marked ``postgres``) -------------------------------------
+#
+# Started with the machine's ``initdb``/``pg_ctl`` (Debian keeps them in
+# /usr/lib/postgresql/<version>/bin, off PATH). It listens on a Unix socket in a private
+# temporary folder only, never on TCP, so it cannot clash with a server the machine may
+# already run. PostgreSQL refuses to run as root: under root the cluster runs as the
+# ``postgres`` user the Debian package creates. Every test gets a fresh database.
+
+SERVER_USER = "postgres"  # who runs the server when the tests run as root
+SUPERUSER = "postgres"  # the database role initdb creates (any OS user may log in as it: trust auth)
+
+
+def _postgres_bin() -> Path | None:
+    """The folder holding ``initdb`` and ``pg_ctl``: PATH first, then Debian's versioned folders."""
+    on_path = shutil.which("initdb")
+    if on_path and shutil.which("pg_ctl"):
+        return Path(on_path).resolve().parent
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: [int(part) if part.isdigit() else 0 for part in p.parent.parent.name.split(".")],
+    )
+    return debian[-1].parent if debian else None
+
+
+class Cluster:
+    """A running throwaway cluster reached through a socket folder; hands out fresh databases."""
+
+    def __init__(self, socket_dir: Path) -> None:
+        self.socket_dir = socket_dir
+        self._numbers = itertools.count(1)
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={self.socket_dir}"
+
+    def new_database(self) -> str:
+        """Create an empty database; returns its SQLAlchemy URL."""
+        name = f"facetrace_{next(self._numbers)}"
+        admin = create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            admin.dispose()
+        return self.url(name)
+
+
+def _as_server_user(command: list[str]) -> list[str]:
+    """``command`` run as the OS user the server runs as: ourselves, or ``postgres`` when we are root."""
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("runuser"):
+        return ["runuser", "-u", SERVER_USER, "--", *command]
+    return ["su", SERVER_USER, "-s", "/bin/sh", "-c", shlex.join(command)]
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL's initdb was not found on PATH or under /usr/lib/postgresql/*/bin")
+    if os.geteuid() == 0:
+        try:
+            server_user = pwd.getpwnam(SERVER_USER)
+        except KeyError:
+            pytest.skip(f"running as root, and there is no {SERVER_USER!r} user to run PostgreSQL as")
+    # Not pytest's tmp_path: its parents are private to root, and the socket path must stay short.
+    root = Path(tempfile.mkdtemp(prefix="facetrace-pg-"))
+    data, sockets, log = root / "data", root / "sockets", root / "server.log"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        for path in (root, sockets):
+            os.chown(path, server_user.pw_uid, server_user.pw_gid)
+
+    def run(*command: str) -> None:
+        done = subprocess.run(_as_server_user(list(command)), cwd=root, capture_output=True, text=True)
+        if done.returncode != 0:
+            server_log = log.read_text() if log.exists() else ""
+            pytest.fail(f"{shlex.join(command)} failed:\n{done.stdout}{done.stderr}{server_log}")
+
+    pg_ctl = str(bin_dir / "pg_ctl")
+    try:
+        run(
+            str(bin_dir / "initdb"),
+            *("-D", str(data), "-U", SUPERUSER, "--auth=trust", "--no-locale", "-E", "UTF8", "--no-sync"),
+        )
+        server_options = f"-k {sockets} -c listen_addresses=''"  # Unix socket only, no TCP
+        run(pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o", server_options, "start")
+        yield Cluster(sockets)
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run(
+                _as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]), cwd=root
+            )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(cluster: Cluster) -> str:
+    return cluster.new_database()
 
 
 def encode(rgb: np.ndarray, fmt: str, **options: object) -> bytes:

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+PURPOSE = ("--case-ref", "C-1", "--offence", "homicide", "--purpose", "suspect seen on camera 4")
 
-def facetrace(data_dir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+
+def facetrace(
+    data_dir: Path, *arguments: str, token: str | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FACETRACE_")}
+    if token:
+        environment["FACETRACE_TOKEN"] = token
     return subprocess.run(
         [sys.executable, "-m", "facetrace", "--data-dir", str(data_dir), *arguments],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
+        env=environment,
+        input=stdin,
     )
 
 
@@ -46,7 +56,7 @@ def test_init_shows_how_to_start(tmp_path: Path) -> None:
 def test_search_json(gallery_dir: Path, tmp_path: Path, astronaut_jpeg: bytes) -> None:
     probe = tmp_path / "probe.jpg"
     probe.write_bytes(astronaut_jpeg)
-    done = facetrace(gallery_dir, "search", str(probe), "-k", "5", "--json")
+    done = facetrace(gallery_dir, "search", str(probe), *PURPOSE, "-k", "5", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["gallery_size"] == 1 and len(result["results"]) == 1
@@ -60,7 +70,7 @@ def test_search_json(gallery_dir: Path, tmp_path: Path, astronaut_jpeg: bytes) -
 def test_search_table(gallery_dir: Path, tmp_path: Path, astronaut_jpeg: bytes) -> None:
     probe = tmp_path / "probe.jpg"
     probe.write_bytes(astronaut_jpeg)
-    done = facetrace(gallery_dir, "search", str(probe))
+    done = facetrace(gallery_dir, "search", str(probe), *PURPOSE)
     assert done.returncode == 0, done.stderr
     assert "1 face(s) found" in done.stdout and "not identifications" in done.stdout
     assert "demo" in done.stdout
@@ -92,11 +102,43 @@ def test_clear_errors_for_bad_probes_and_options(
     coffee = tmp_path / "coffee.png"
     coffee.write_bytes(coffee_png)
     cases = [
-        (("search", str(not_an_image)), "not an image"),
-        (("search", str(coffee)), "no face found in the probe"),
+        (("search", str(not_an_image), *PURPOSE), "not an image"),
+        (("search", str(coffee), *PURPOSE), "no face found in the probe"),
+        (("search", str(coffee)), "a search needs a case reference (--case-ref)"),
         (("ingest", str(coffee), "--source", "x", "--jurisdiction", "France"), "two-letter country code"),
     ]
     for arguments, message in cases:
         done = facetrace(gallery_dir, *arguments)
         assert done.returncode == 1, done.stderr
         assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_acting_as_a_user_and_the_audit_trail(
+    gallery_dir: Path, tmp_path: Path, astronaut_jpeg: bytes
+) -> None:
+    probe = tmp_path / "probe.jpg"
+    probe.write_bytes(astronaut_jpeg)
+    done = facetrace(gallery_dir, "user", "add", "ivy", "--role", "investigator", "--unit", "north")
+    assert done.returncode == 0, done.stderr
+    token = facetrace(gallery_dir, "token", "create", "ivy", "--days", "7").stdout.strip().splitlines()[-1]
+    assert token.startswith("ftk_")
+
+    assert facetrace(gallery_dir, "search", str(probe), *PURPOSE, "--json", token=token).returncode == 0
+    denied = facetrace(gallery_dir, "ingest", str(probe), "--source", "x", token=token)
+    assert denied.returncode == 1 and "ivy (investigator) may not sources.manage" in denied.stderr
+    assert facetrace(gallery_dir, "audit", "verify", token=token).returncode == 1  # no audit role either
+    assert "unknown token" in facetrace(gallery_dir, "search", str(probe), *PURPOSE, token="bad").stderr
+
+    verified = facetrace(gallery_dir, "audit", "verify")
+    assert verified.returncode == 0 and "audit log intact" in verified.stdout
+    export = tmp_path / "audit.json"
+    assert facetrace(gallery_dir, "audit", "export", "-o", str(export)).returncode == 0
+    document = json.loads(export.read_text())
+    trail = [(e["user_name"], e["action"], e["outcome"]) for e in document["entries"]]
+    assert ("ivy", "search", "done") in trail
+    assert ("ivy", "sources.manage", "denied") in trail and ("ivy", "audit.read", "denied") in trail
+    assert trail[0] == ("operator", "sources.manage", "done")  # the ingest of the fixture
+    assert facetrace(gallery_dir, "audit", "verify", "--export", str(export)).returncode == 0
+    csv_file = tmp_path / "audit.csv"
+    assert facetrace(gallery_dir, "audit", "export", "-o", str(csv_file), "--format", "csv").returncode == 0
+    assert csv_file.read_text().splitlines()[0].startswith("id,at,user_name")

@@ -51,6 +51,26 @@ class Settings(BaseSettings):
     # Search.
     search_k: int = Field(10, ge=1, le=1000)
 
+    # Accountability.
+    allow_bootstrap: bool = Field(
+        True,
+        description="Let the CLI act as the local bootstrap operator (every role) when no token is given.",
+    )
+    offence_categories: list[str] = Field(
+        default=[
+            "homicide",
+            "kidnapping",
+            "trafficking-in-human-beings",
+            "sexual-exploitation-of-children",
+            "rape",
+            "terrorism",
+            "armed-robbery",
+            "organised-crime",
+            "missing-person",
+        ],
+        description="The offence categories a search may name (env: a JSON list).",
+    )
+
     @property
     def catalog_url(self) -> str:
         """The catalog's SQLAlchemy URL, defaulting to a SQLite file in the data dir."""

@@ -21,3 +21,19 @@ class ModelMismatchError(FacetraceError):
 
 class NoFaceError(FacetraceError):
     """A probe image holds no face (or not the one asked for)."""
+
+
+class PermissionDeniedError(FacetraceError):
+    """The acting user's roles do not allow the action (the refusal itself is audited)."""
+
+
+class AuthenticationError(FacetraceError):
+    """No valid identity: unknown or expired token, wrong password, or the bootstrap account disabled."""
+
+
+class PurposeError(FacetraceError):
+    """A search without the purpose record policy requires (case reference, offence, justification)."""
+
+
+class AuditWriteError(FacetraceError):
+    """The audit entry could not be written, so the action it records did not happen."""

@@ -7,8 +7,11 @@ from typing import Annotated
 
 import typer
 
-from facetrace.config import Settings, get_settings
+from facetrace.cli.accountability import audit_app, token_app, user_app
+from facetrace.cli.state import CliState, governance, settings_of
+from facetrace.config import get_settings
 from facetrace.errors import FacetraceError
+from facetrace.governance.roles import Action
 
 app = typer.Typer(
     help="Facetrace: face search over sources you registered, with provenance for every face.",
@@ -23,18 +26,22 @@ WorkersOption = Annotated[
 ]
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    return ctx.obj
-
-
 @app.callback()
 def main(
     ctx: typer.Context,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", envvar="FACETRACE_DATA_DIR", help="Where the gallery lives.")
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="FACETRACE_TOKEN",
+            help="Act as this API token's user (default: the local bootstrap operator, if allowed).",
+        ),
+    ] = None,
 ) -> None:
-    ctx.obj = get_settings(data_dir=data_dir)
+    ctx.obj = CliState(get_settings(data_dir=data_dir), token)
 
 
 @app.command()
@@ -44,7 +51,7 @@ def init(ctx: typer.Context) -> None:
     from facetrace.stats import gallery_stats
     from facetrace.vision.factory import build_analyzer
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     analyzer = build_analyzer(settings)
     stats = gallery_stats(settings)
     console.print(
@@ -62,7 +69,8 @@ def init(ctx: typer.Context) -> None:
     )
     console.print(
         "\nIndex a folder:  [bold]facetrace ingest PATH --source NAME --jurisdiction CC "
-        '--legal-basis "TEXT"[/]\nSearch a photo:  [bold]facetrace search PHOTO[/]\n'
+        '--legal-basis "TEXT"[/]\nSearch a photo:  [bold]facetrace search PHOTO --case-ref REF '
+        '--offence CATEGORY --purpose "WHY"[/]\n'
         "More:            [bold]facetrace --help[/]",
         highlight=False,
     )
@@ -91,9 +99,12 @@ def ingest(
     if code is not None and (len(code) != 2 or not code.isalpha()):
         raise FacetraceError(f"--jurisdiction must be a two-letter country code, not {jurisdiction!r}")
     try:
-        with ingest_progress() as on_progress:
+        with (
+            governance(ctx).action(Action.MANAGE_SOURCES, command="ingest", source=source) as details,
+            ingest_progress() as on_progress,
+        ):
             stats = run_ingest(
-                _settings(ctx),
+                settings_of(ctx),
                 paths,
                 source_name=source,
                 jurisdiction=code,
@@ -101,6 +112,7 @@ def ingest(
                 workers=workers,
                 on_progress=on_progress,
             )
+            details.update(new_images=stats.new_images, faces=stats.faces, failures=len(stats.failures))
     except KeyboardInterrupt:
         errors.print(
             "[yellow]interrupted[/]: every image stored so far is kept; run the same command to resume."
@@ -115,6 +127,16 @@ def search(
     photo: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, help="The probe photo (never stored).")
     ],
+    case_ref: Annotated[str | None, typer.Option("--case-ref", help="The case this search serves.")] = None,
+    offence: Annotated[
+        str | None, typer.Option("--offence", help="Offence category (FACETRACE_OFFENCE_CATEGORIES).")
+    ] = None,
+    purpose: Annotated[
+        str | None, typer.Option("--purpose", help="Why this search is necessary, in words.")
+    ] = None,
+    authorisation: Annotated[
+        str | None, typer.Option("--authorisation", help="Reference of the authorisation, if any.")
+    ] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many results.")] = 10,
     face: Annotated[int, typer.Option("--face", min=1, help="Which probe face: 1 = the largest.")] = 1,
     min_score: Annotated[
@@ -122,14 +144,20 @@ def search(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Search the gallery for the faces most similar to a face in PHOTO."""
+    """Search the gallery for the faces most similar to a face in PHOTO (recorded in the audit log)."""
     from facetrace.cli.render import print_json, search_table
-    from facetrace.search import outcome_to_dict, search_photo
+    from facetrace.governance.searches import Purpose
+    from facetrace.search import outcome_to_dict
     from facetrace.vision.factory import build_analyzer
 
-    settings = _settings(ctx)
-    outcome = search_photo(
-        settings, build_analyzer(settings), photo.read_bytes(), k=k, face=face, min_score=min_score
+    settings = settings_of(ctx)
+    outcome = governance(ctx).search(
+        build_analyzer(settings),
+        photo.read_bytes(),
+        Purpose(case_ref, offence, purpose, authorisation),
+        k=k,
+        face=face,
+        min_score=min_score,
     )
     if as_json:
         print_json(outcome_to_dict(outcome))
@@ -145,7 +173,8 @@ def stats(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     from facetrace.cli.render import console, key_value_table, print_json
     from facetrace.stats import gallery_stats
 
-    data = gallery_stats(_settings(ctx))
+    governance(ctx).allow(Action.VIEW_STATS)
+    data = gallery_stats(settings_of(ctx))
     if as_json:
         print_json(data)
         return
@@ -191,12 +220,16 @@ def reindex(ctx: typer.Context) -> None:
     from facetrace.gallery import Gallery
     from facetrace.vision.factory import build_embedder
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     embedder = build_embedder(settings)
-    with Gallery.write_lock(settings):
+    with (
+        governance(ctx).action(Action.MANAGE_SOURCES, command="reindex") as details,
+        Gallery.write_lock(settings),
+    ):
         gallery = Gallery.open(settings, embedder.model_id, embedder.dim)
         count = gallery.rebuild()
         gallery.index.save()
+        details["faces"] = count
     console.print(f"Rebuilt {gallery.index.path} with {count:,} faces of {embedder.model_id}.")
 
 
@@ -214,7 +247,7 @@ def evaluate(
     from facetrace.cli.render import console, count_progress, key_value_table, print_json
     from facetrace.evaluation.runner import evaluate_folder, evaluate_pairs
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with count_progress("embedding") as (on_start, on_progress):
         if pairs is not None:
             report = evaluate_pairs(
@@ -253,6 +286,11 @@ def make_pairs_command(
     out.write_text(make_pairs(folder, folds=folds, per_fold=per_fold, seed=seed))
     header = out.read_text().split("\n", 1)[0].split()
     console.print(f"Wrote {out}: {header[0]} folds × {header[1]} matched + {header[1]} mismatched pairs.")
+
+
+app.add_typer(audit_app, name="audit")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 
 
 def run() -> None:

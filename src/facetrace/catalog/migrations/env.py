@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from facetrace.catalog.models import Base
+from facetrace.governance import models as _governance_models  # noqa: F401  (registers its tables)
 
 config = context.config
 

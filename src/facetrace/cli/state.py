@@ -1,0 +1,34 @@
+"""What every command shares: the settings, and who is acting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import typer
+
+from facetrace.config import Settings
+
+if TYPE_CHECKING:
+    from facetrace.governance.service import Governance
+
+
+@dataclass(slots=True)
+class CliState:
+    settings: Settings
+    token: str | None
+    _governance: Governance | None = field(default=None, repr=False)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    return ctx.find_root().obj.settings
+
+
+def governance(ctx: typer.Context) -> Governance:
+    """The acting user's governance layer, opened once per command."""
+    from facetrace.governance.service import Governance
+
+    state: CliState = ctx.find_root().obj
+    if state._governance is None:
+        state._governance = Governance.open(state.settings, state.token)
+    return state._governance

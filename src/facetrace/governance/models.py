@@ -1,0 +1,105 @@
+"""Tables of the accountability layer: who may act, and the record of what they did.
+
+* ``units``          — a team or agency; supervisors see their own unit.
+* ``users``          — an account with a password hash (argon2) and one or more roles.
+* ``user_roles``     — the roles a user holds.
+* ``api_tokens``     — bearer tokens, stored as sha256 digests, with expiry and revocation.
+* ``audit_entries``  — the append-only, hash-chained log of every governed action.
+* ``audit_head``     — one row: the newest entry's sequence number and hash. Appenders
+  update it first, which serialises them on every database, and a log whose tail was
+  cut off no longer ends where the head says it does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from facetrace.catalog.models import Base, BigId, utcnow
+
+
+class Unit(Base):
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    #: The local operator account the CLI uses on a fresh install; every audit entry says so.
+    is_bootstrap: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    unit: Mapped[Unit | None] = relationship()
+    roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def role_names(self) -> list[str]:
+        return sorted(r.role for r in self.roles)
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+    __table_args__ = (UniqueConstraint("user_id", "role"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: sha256 of the token: tokens are 256 random bits, so a fast digest is safe and lookups are exact.
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class AuditEntry(Base):
+    """One governed action. Never updated or deleted; ``hash`` chains it to the entry before."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)  # = sequence number
+    at: Mapped[datetime]
+    user_name: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str | None] = mapped_column(String(200))
+    bootstrap: Mapped[bool] = mapped_column(Boolean)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # done | denied | refused
+    case_ref: Mapped[str | None] = mapped_column(String(200))
+    offence: Mapped[str | None] = mapped_column(String(100))
+    purpose: Mapped[str | None] = mapped_column(Text)
+    authorisation_ref: Mapped[str | None] = mapped_column(String(200))
+    probe_sha256: Mapped[str | None] = mapped_column(String(64))
+    result_count: Mapped[int | None] = mapped_column(Integer)
+    result_face_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    details: Mapped[dict | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    seq: Mapped[int] = mapped_column(BigId)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,38 @@
+"""Roles, actions, and the one table that says which role may do what.
+
+Every interface (CLI now, API and web later) asks :func:`facetrace.governance.policy.authorize`,
+which reads this table; no command or route carries a rule of its own.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # users, sources, collection, settings
+    INVESTIGATOR = "investigator"  # searches
+    SUPERVISOR = "supervisor"  # the unit's audit trail (authorisations and reports later)
+    DPO = "dpo"  # data-subject rights, purges, retention, records of processing
+    AUDITOR = "auditor"  # read-only: the audit log and its verification
+
+
+class Action(StrEnum):
+    SEARCH = "search"
+    MANAGE_SOURCES = "sources.manage"  # ingest under a source, reindex
+    MANAGE_USERS = "users.manage"  # users, units, roles, other people's tokens
+    READ_AUDIT = "audit.read"  # verify and export the audit log
+    VIEW_STATS = "stats.view"
+
+
+ALLOWED: dict[Action, frozenset[Role]] = {
+    Action.SEARCH: frozenset({Role.INVESTIGATOR}),
+    Action.MANAGE_SOURCES: frozenset({Role.ADMIN}),
+    Action.MANAGE_USERS: frozenset({Role.ADMIN}),
+    Action.READ_AUDIT: frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.DPO}),
+    Action.VIEW_STATS: frozenset(Role),
+}
+
+
+def may(roles: frozenset[Role], action: Action) -> bool:
+    return bool(roles & ALLOWED[action])

@@ -1,0 +1,227 @@
+"""The accountability layer's entry point: one acting user, every action checked and recorded.
+
+The CLI (and the API later) opens a :class:`Governance` for whoever acts and calls
+its methods; each checks the role in :mod:`facetrace.governance.policy`, does the
+work, and appends to the audit log. No interface re-implements a rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from facetrace.catalog.db import open_catalog
+from facetrace.config import Settings
+from facetrace.errors import AuditWriteError, FacetraceError, PermissionDeniedError, PurposeError
+from facetrace.gallery import Gallery
+from facetrace.governance import accounts, audit
+from facetrace.governance.audit import Actor, ChainReport, Record
+from facetrace.governance.models import User
+from facetrace.governance.policy import authorize, record
+from facetrace.governance.roles import Action, Role
+from facetrace.governance.searches import Purpose, search_record
+from facetrace.search import SearchOutcome, search_photo
+from facetrace.vision.analyzer import FaceAnalyzer
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    id: int
+    user: str
+    name: str
+    expires_at: str
+    token: str  # shown once
+
+
+class Governance:
+    """What ``actor`` may do with the catalog at ``settings``, with an audit entry per action."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], actor: Actor) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.actor = actor
+
+    @classmethod
+    def open(cls, settings: Settings, token: str | None = None) -> Governance:
+        """Act as the token's user, or as the bootstrap operator where the deployment allows it."""
+        sessions = open_catalog(settings.catalog_url)
+        with sessions.begin() as session:
+            actor = accounts.identify(session, token, allow_bootstrap=settings.allow_bootstrap)
+        return cls(settings, sessions, actor)
+
+    def allow(self, action: Action) -> None:
+        authorize(self.sessions, self.actor, action)
+
+    def record(self, entry: Record) -> None:
+        record(self.sessions, self.actor, entry)
+
+    @contextmanager
+    def action(self, action: Action, **details: Any) -> Iterator[dict[str, Any]]:
+        """Check, run the body, then record it with ``details`` (the body may add to them).
+
+        A body that fails or is interrupted is recorded too: what it did before stays done.
+        """
+        self.allow(action)
+        try:
+            yield details
+        except BaseException as exc:
+            details["error"] = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
+            self.record(Record(action=action.value, outcome="failed", details=details))
+            raise
+        self.record(Record(action=action.value, details=details))
+
+    def search(
+        self,
+        analyzer: FaceAnalyzer,
+        probe: bytes,
+        purpose: Purpose,
+        *,
+        k: int,
+        face: int = 1,
+        min_score: float | None = None,
+    ) -> SearchOutcome:
+        """Search for ``purpose``; every attempt, refused or not, leaves an audit entry.
+
+        The entry of a search that ran is committed after the gallery was searched and
+        before anything is returned: if it cannot be written, there are no results.
+        """
+        self.allow(Action.SEARCH)
+        missing = purpose.problems(self.settings)
+        if missing:
+            self.record(search_record(purpose, probe, "refused", details={"missing": missing}))
+            raise PurposeError("a search needs " + "; ".join(missing) + ". The refusal was recorded.")
+        gallery = Gallery.open(self.settings, analyzer.model_id, analyzer.embedder.dim)
+        try:
+            outcome = search_photo(
+                self.settings, analyzer, probe, k=k, face=face, min_score=min_score, gallery=gallery
+            )
+        except FacetraceError as exc:  # no face, not an image, too large...: an attempt all the same
+            self.record(search_record(purpose, probe, "failed", details={"error": str(exc)}))
+            raise
+        face_ids = [hit.face.id for hit in outcome.hits]
+        details = {"k": k, "face": face, "min_score": min_score, "gallery_size": outcome.gallery_size}
+        try:
+            self.record(
+                search_record(
+                    purpose,
+                    probe,
+                    "done",
+                    result_count=len(face_ids),
+                    result_face_ids=face_ids,
+                    details=details,
+                )
+            )
+        except SQLAlchemyError as exc:
+            raise AuditWriteError(
+                "the search could not be recorded in the audit log, so it returns nothing "
+                f"({exc.__class__.__name__})"
+            ) from exc
+        return outcome
+
+    # Users and tokens.
+
+    def add_user(self, name: str, roles: list[str], unit: str | None, password: str | None) -> None:
+        self.allow(Action.MANAGE_USERS)
+        with self.sessions.begin() as session:
+            user = accounts.create_user(session, name, roles, unit=unit, password=password)
+            audit.append(
+                session,
+                self.actor,
+                Record(
+                    action="users.create",
+                    details={"user": name, "roles": user.role_names, "unit": unit},
+                ),
+            )
+
+    def users(self) -> list[dict[str, Any]]:
+        self.allow(Action.MANAGE_USERS)
+        with self.sessions() as session:
+            return [
+                {
+                    "name": u.name,
+                    "roles": u.role_names,
+                    "unit": u.unit.name if u.unit else None,
+                    "bootstrap": u.is_bootstrap,
+                    "disabled": u.disabled,
+                }
+                for u in session.scalars(select(User).order_by(User.name))
+            ]
+
+    def issue_token(self, user_name: str, name: str, days: int) -> IssuedToken:
+        """A token for ``user_name``: one's own for anybody, another user's for an admin only."""
+        if user_name != self.actor.name:
+            self.allow(Action.MANAGE_USERS)
+        with self.sessions.begin() as session:
+            user = accounts.user_named(session, user_name)
+            token, plain = accounts.issue_token(session, user, name, days)
+            expires = token.expires_at.isoformat()
+            audit.append(
+                session,
+                self.actor,
+                Record(
+                    action="tokens.create",
+                    details={"user": user_name, "token_id": token.id, "name": name, "expires_at": expires},
+                ),
+            )
+            return IssuedToken(token.id, user_name, name, expires, plain)
+
+    def revoke_token(self, token_id: int) -> None:
+        with self.sessions.begin() as session:
+            owner = accounts.token_owner(session, token_id)
+        if owner != self.actor.name:
+            self.allow(Action.MANAGE_USERS)
+        with self.sessions.begin() as session:
+            accounts.revoke_token(session, token_id)
+            audit.append(
+                session,
+                self.actor,
+                Record(action="tokens.revoke", details={"token_id": token_id, "user": owner}),
+            )
+
+    # The audit log.
+
+    def _audit_unit(self) -> str | None:
+        """Supervisors read their own unit's entries; auditors and DPOs read all of them."""
+        self.allow(Action.READ_AUDIT)
+        if {Role.AUDITOR, Role.DPO} & self.actor.roles:
+            return None
+        if self.actor.unit is None:
+            raise PermissionDeniedError(f"{self.actor.name} is a supervisor of no unit")
+        return self.actor.unit
+
+    def verify_audit(self) -> ChainReport:
+        """Check the whole chain (any reader may: it reveals no entry, only whether it holds)."""
+        self.allow(Action.READ_AUDIT)
+        with self.sessions() as session:
+            report = audit.verify(session)
+        self.record(
+            Record(
+                action="audit.verify",
+                details={"ok": report.ok, "entries": report.entries, "first_broken": report.first_broken},
+            )
+        )
+        return report
+
+    def export_audit(self, first: int = 1, last: int | None = None) -> dict[str, Any]:
+        unit = self._audit_unit()
+        with self.sessions() as session:
+            document = audit.export(session, first, last, unit=unit)
+        self.record(
+            Record(
+                action="audit.export",
+                details={
+                    "first": first,
+                    "last": document["last"],
+                    "unit": unit,
+                    "entries": len(document["entries"]),
+                    "head": document["head"],
+                },
+            )
+        )
+        return document

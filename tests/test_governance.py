@@ -1,0 +1,369 @@
+"""The accountability layer on a real database: roles, accounts, searches with a purpose, the audit chain.
+
+Every test runs on SQLite and on a throwaway PostgreSQL cluster (``postgres`` marker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import DBAPIError
+
+from facetrace.config import Settings
+from facetrace.errors import (
+    AuditWriteError,
+    AuthenticationError,
+    NoFaceError,
+    PermissionDeniedError,
+    PurposeError,
+)
+from facetrace.governance import accounts, audit
+from facetrace.governance.models import AuditEntry
+from facetrace.governance.roles import ALLOWED, Action, Role
+from facetrace.governance.searches import Purpose
+from facetrace.governance.service import Governance
+from facetrace.ingest.pipeline import ingest
+from facetrace.vision.analyzer import FaceAnalyzer
+
+PURPOSE = Purpose("CASE-2026-117", "homicide", "the suspect filmed at the station on 3 May")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def gov_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    return Settings(data_dir=tmp_path / "var", database_url=url, workers=1)
+
+
+@pytest.fixture
+def operator(gov_settings: Settings) -> Governance:
+    """The bootstrap operator (every role) on a fresh install."""
+    return Governance.open(gov_settings)
+
+
+def as_user(
+    settings: Settings, admin: Governance, name: str, roles: list[str], unit: str | None
+) -> Governance:
+    admin.add_user(name, roles, unit, password=None)
+    return Governance.open(settings, admin.issue_token(name, "test", 1).token)
+
+
+def entries(gov: Governance) -> list[AuditEntry]:
+    with gov.sessions() as session:
+        return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+@pytest.fixture
+def astronaut_gallery(gov_settings: Settings, tmp_path: Path, astronaut_jpeg: bytes) -> Path:
+    photo = tmp_path / "photos" / "astronaut.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(astronaut_jpeg)
+    ingest(gov_settings, [str(photo.parent)], source_name="nasa", jurisdiction="US")
+    return photo
+
+
+# --- who may do what ------------------------------------------------------------------------------
+
+
+def _attempts(gov: Governance, analyzer: FaceAnalyzer, probe: bytes) -> dict[Action, Callable[[], object]]:
+    """One real call per action."""
+
+    def manage_sources() -> None:
+        with gov.action(Action.MANAGE_SOURCES, command="reindex"):
+            pass
+
+    return {
+        Action.SEARCH: lambda: gov.search(analyzer, probe, PURPOSE, k=1),
+        Action.MANAGE_SOURCES: manage_sources,
+        Action.MANAGE_USERS: lambda: gov.users(),
+        Action.READ_AUDIT: lambda: gov.verify_audit(),
+        Action.VIEW_STATS: lambda: gov.allow(Action.VIEW_STATS),
+    }
+
+
+def test_role_action_matrix(
+    gov_settings: Settings, operator: Governance, analyzer: FaceAnalyzer, astronaut_gallery: Path
+) -> None:
+    probe = astronaut_gallery.read_bytes()
+    for role in Role:
+        gov = as_user(gov_settings, operator, f"user-{role}", [role.value], "unit-a")
+        for action, attempt in _attempts(gov, analyzer, probe).items():
+            before = len(entries(operator))
+            if role in ALLOWED[action]:
+                attempt()
+            else:
+                with pytest.raises(PermissionDeniedError, match="recorded in the audit log"):
+                    attempt()
+                denial = entries(operator)[before]
+                assert (denial.user_name, denial.action, denial.outcome) == (
+                    f"user-{role}",
+                    action.value,
+                    "denied",
+                )
+                assert (denial.roles, denial.unit, denial.bootstrap) == (role.value, "unit-a", False)
+    assert audit.verify(operator.sessions()).ok
+
+
+def test_bootstrap_operator_is_marked_and_can_be_disabled(gov_settings: Settings) -> None:
+    gov = Governance.open(gov_settings)
+    assert gov.actor.bootstrap and gov.actor.roles == frozenset(Role)
+    gov.record(audit.Record(action="test"))
+    assert entries(gov)[-1].bootstrap is True
+    assert Governance.open(gov_settings).actor.user_id == gov.actor.user_id  # created once
+    with pytest.raises(AuthenticationError, match="no bootstrap account"):
+        Governance.open(gov_settings.model_copy(update={"allow_bootstrap": False}))
+
+
+# --- accounts ---------------------------------------------------------------------------------------
+
+
+def test_passwords_are_argon2_hashed(operator: Governance) -> None:
+    operator.add_user("dana", ["dpo"], "privacy", password="correct horse battery staple")
+    with operator.sessions.begin() as session:
+        user = accounts.user_named(session, "dana")
+        assert user.password_hash and user.password_hash.startswith("$argon2id$")
+        assert "correct horse" not in user.password_hash
+        assert accounts.check_password(session, "dana", "correct horse battery staple").name == "dana"
+        with pytest.raises(AuthenticationError):
+            accounts.check_password(session, "dana", "wrong")
+        with pytest.raises(AuthenticationError):
+            accounts.check_password(session, "nobody", "wrong")
+
+
+def test_tokens_are_stored_hashed_expire_and_can_be_revoked(
+    gov_settings: Settings, operator: Governance
+) -> None:
+    operator.add_user("ivy", ["investigator"], "north", password=None)
+    issued = operator.issue_token("ivy", "laptop", 30)
+    assert Governance.open(gov_settings, issued.token).actor.name == "ivy"
+    with operator.sessions() as session:
+        stored = session.execute(text("SELECT token_sha256 FROM api_tokens")).scalars().all()
+    assert stored == [hashlib.sha256(issued.token.encode()).hexdigest()]
+    if gov_settings.database_url is None:
+        assert issued.token.encode() not in (gov_settings.data_dir / "facetrace.db").read_bytes()
+
+    with pytest.raises(AuthenticationError, match="unknown token"):
+        Governance.open(gov_settings, issued.token + "x")
+    ivy = Governance.open(gov_settings, issued.token)
+    with pytest.raises(PermissionDeniedError):  # somebody else's token needs an admin
+        ivy.issue_token("operator", "stolen", 1)
+    ivy.revoke_token(issued.id)  # one's own: allowed
+    with pytest.raises(AuthenticationError, match="revoked"):
+        Governance.open(gov_settings, issued.token)
+
+    expired = operator.issue_token("ivy", "old", 1)
+    with operator.sessions.begin() as session:
+        session.execute(
+            text("UPDATE api_tokens SET expires_at = created_at WHERE id = :id"), {"id": expired.id}
+        )
+    with pytest.raises(AuthenticationError, match="expired"):
+        Governance.open(gov_settings, expired.token)
+
+
+# --- searches that can be accounted for ---------------------------------------------------------------
+
+
+def test_a_search_needs_a_purpose_and_the_refusal_is_audited(
+    operator: Governance, analyzer: FaceAnalyzer, astronaut_gallery: Path
+) -> None:
+    probe = astronaut_gallery.read_bytes()
+    for purpose, missing in [
+        (Purpose(None, None, None), "case reference"),
+        (Purpose("C-1", "shoplifting", "a long enough justification"), "not 'shoplifting'"),
+        (Purpose("C-1", "homicide", "because"), "justification of at least 10"),
+    ]:
+        with pytest.raises(PurposeError, match=missing):
+            operator.search(analyzer, probe, purpose, k=3)
+        refused = entries(operator)[-1]
+        assert (refused.action, refused.outcome) == ("search", "refused")
+        assert refused.probe_sha256 == hashlib.sha256(probe).hexdigest()
+        assert refused.result_count is None
+
+
+def test_a_search_is_recorded_with_its_purpose_and_results_never_the_probe(
+    gov_settings: Settings, operator: Governance, analyzer: FaceAnalyzer, astronaut_gallery: Path
+) -> None:
+    probe = astronaut_gallery.read_bytes()
+    outcome = operator.search(analyzer, probe, PURPOSE, k=3)
+    assert outcome.hits and outcome.hits[0].score > 0.99
+    entry = entries(operator)[-1]
+    assert (entry.action, entry.outcome, entry.case_ref, entry.offence, entry.purpose) == (
+        "search",
+        "done",
+        PURPOSE.case_ref,
+        PURPOSE.offence,
+        PURPOSE.justification,
+    )
+    assert entry.probe_sha256 == hashlib.sha256(probe).hexdigest()
+    assert entry.result_count == len(outcome.hits)
+    assert entry.result_face_ids == [hit.face.id for hit in outcome.hits]
+    assert entry.user_name == "operator" and entry.bootstrap
+
+
+def test_a_search_with_no_face_is_recorded_too(
+    operator: Governance, analyzer: FaceAnalyzer, astronaut_gallery: Path, coffee_png: bytes
+) -> None:
+    with pytest.raises(NoFaceError):
+        operator.search(analyzer, coffee_png, PURPOSE, k=3)
+    last = entries(operator)[-1]
+    assert (last.action, last.outcome, last.details) == (
+        "search",
+        "failed",
+        {"error": "no face found in the probe image"},
+    )
+
+
+def test_no_audit_entry_no_results(
+    gov_settings: Settings, operator: Governance, analyzer: FaceAnalyzer, astronaut_gallery: Path
+) -> None:
+    """If the audit entry cannot be written (here: the database refuses it), the search returns nothing."""
+    with operator.sessions.begin() as session:
+        if session.bind.dialect.name == "sqlite":  # type: ignore[union-attr]
+            session.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON audit_entries "
+                    "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+                )
+            )
+        else:
+            session.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$"
+                )
+            )
+            session.execute(
+                text("CREATE TRIGGER refuse BEFORE INSERT ON audit_entries EXECUTE FUNCTION refuse()")
+            )
+    with pytest.raises(AuditWriteError, match="returns nothing"):
+        operator.search(analyzer, astronaut_gallery.read_bytes(), PURPOSE, k=3)
+
+
+# --- the chain ------------------------------------------------------------------------------------------
+
+
+def _fill(gov: Governance, count: int = 6) -> None:
+    for number in range(count):
+        gov.record(audit.Record(action="test", case_ref=f"C-{number}", details={"n": number}))
+
+
+def test_the_log_is_append_only_in_the_database(operator: Governance) -> None:
+    _fill(operator, 2)
+    for statement in ("UPDATE audit_entries SET purpose = 'x'", "DELETE FROM audit_entries"):
+        with pytest.raises(DBAPIError, match="append-only"), operator.sessions.begin() as session:
+            session.execute(text(statement))
+    assert audit.verify(operator.sessions()).ok
+
+
+@pytest.fixture
+def tamper(gov_settings: Settings) -> Iterator[Callable[..., None]]:
+    """Run SQL on the database behind Facetrace's back, the append-only triggers bypassed.
+
+    SQLite: straight on the database file with the sqlite3 module. PostgreSQL: as the superuser.
+    """
+    if gov_settings.database_url is None:
+
+        def run_sqlite(*statements: str) -> None:
+            connection = sqlite3.connect(gov_settings.data_dir / "facetrace.db")
+            for statement in (
+                "DROP TRIGGER IF EXISTS audit_entries_no_update",
+                "DROP TRIGGER IF EXISTS audit_entries_no_delete",
+                *statements,
+            ):
+                connection.execute(statement)
+            connection.commit()
+            connection.close()
+
+        yield run_sqlite
+        return
+    engine = create_engine(gov_settings.database_url)
+
+    def run_postgres(*statements: str) -> None:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+            for statement in statements:
+                connection.execute(text(statement))
+
+    yield run_postgres
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("statements", "first_broken", "problem"),
+    [
+        (["UPDATE audit_entries SET case_ref = 'C-X' WHERE id = 3"], 3, "content was changed"),
+        (["UPDATE audit_entries SET result_face_ids = '[1]' WHERE id = 4"], 4, "content was changed"),
+        (["DELETE FROM audit_entries WHERE id = 3"], 3, "entry 3 missing"),
+        # Reorder: entries 2 and 5 swap places (their sequence numbers are exchanged).
+        (
+            [
+                "UPDATE audit_entries SET id = 1000 WHERE id = 2",
+                "UPDATE audit_entries SET id = 2 WHERE id = 5",
+                "UPDATE audit_entries SET id = 5 WHERE id = 1000",
+            ],
+            2,
+            "does not link",
+        ),
+        # Cut off the tail: the chain that is left is sound, but it ends before the head.
+        (["DELETE FROM audit_entries WHERE id >= 5"], 5, "head records entry 6"),
+    ],
+    ids=["edit-purpose", "edit-results", "delete", "reorder", "truncate"],
+)
+def test_tampering_is_detected(
+    operator: Governance, tamper: Callable[..., None], statements: list[str], first_broken: int, problem: str
+) -> None:
+    _fill(operator)
+    assert audit.verify(operator.sessions()).ok
+    tamper(*statements)
+    report = audit.verify(operator.sessions())
+    assert not report.ok
+    assert report.first_broken == first_broken
+    assert report.problem and problem in report.problem
+
+
+def test_a_forged_entry_inserted_with_a_valid_hash_is_detected(
+    operator: Governance,
+) -> None:
+    """Someone who knows the algorithm appends a well-formed entry without going through Facetrace."""
+    _fill(operator, 3)
+    last = entries(operator)[-1]
+    with operator.sessions.begin() as session:  # an INSERT, not through audit.append: the head stays
+        forged = AuditEntry(**{**audit.entry_dict(last), "id": 4, "at": last.at, "case_ref": "FORGED"})
+        forged.prev_hash = last.hash
+        forged.hash = audit.entry_hash(audit.entry_dict(forged))
+        session.add(forged)
+    report = audit.verify(operator.sessions())
+    assert not report.ok and report.first_broken == 4
+    assert report.problem == "the log ends at entry 4 but the head records entry 3"
+
+
+def test_export_carries_the_head_and_can_be_checked_outside(operator: Governance, tmp_path: Path) -> None:
+    _fill(operator)
+    document = operator.export_audit(first=3)
+    assert document["entries"][0]["id"] == 3
+    assert document["prev_hash"] == entries(operator)[1].hash
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(document))
+    assert audit.check_export(json.loads(path.read_text())).ok
+    document["entries"][1]["purpose"] = "rewritten"
+    report = audit.check_export(document)
+    assert not report.ok and report.first_broken == 4
+
+
+def test_a_supervisor_exports_their_own_unit_only(gov_settings: Settings, operator: Governance) -> None:
+    north = as_user(gov_settings, operator, "ivy", ["investigator"], "north")
+    south = as_user(gov_settings, operator, "sam", ["investigator"], "south")
+    north.record(audit.Record(action="test", case_ref="N-1"))
+    south.record(audit.Record(action="test", case_ref="S-1"))
+    supervisor = as_user(gov_settings, operator, "sue", ["supervisor"], "north")
+    document = supervisor.export_audit()
+    assert {e["unit"] for e in document["entries"]} == {"north"}
+    assert "N-1" in {e["case_ref"] for e in document["entries"]}
+    assert audit.check_export(document).ok
+    auditor = as_user(gov_settings, operator, "aud", ["auditor"], None)
+    assert {e["unit"] for e in auditor.export_audit()["entries"]} >= {"north", "south", None}
