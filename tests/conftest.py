@@ -21,6 +21,7 @@ from skimage import data as skimage_data
 from sqlalchemy import create_engine, text
 
 from facetrace.config import Settings
+from facetrace.governance.service import Governance
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.factory import build_analyzer
 
@@ -175,3 +176,16 @@ def settings(tmp_path: Path) -> Settings:
 def analyzer() -> Iterator[FaceAnalyzer]:
     """The packaged YuNet + SFace pipeline, loaded once per test session."""
     yield build_analyzer(Settings())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def gov_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for a fresh install, once on SQLite and once on a throwaway PostgreSQL database."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    return Settings(data_dir=tmp_path / "var", database_url=url, workers=1)
+
+
+@pytest.fixture
+def operator(gov_settings: Settings) -> Governance:
+    """The bootstrap operator (every role) on a fresh install."""
+    return Governance.open(gov_settings)

@@ -1,6 +1,7 @@
 """The accountability layer on a real database: roles, accounts, searches with a purpose, the audit chain.
 
-Every test runs on SQLite and on a throwaway PostgreSQL cluster (``postgres`` marker).
+Every test runs on SQLite and on a throwaway PostgreSQL cluster (``postgres`` marker): see the
+``gov_settings`` fixture in conftest.py.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from facetrace.errors import (
     PurposeError,
 )
 from facetrace.governance import accounts, audit
+from facetrace.governance.erasure import ErasureScope
 from facetrace.governance.models import AuditEntry
 from facetrace.governance.roles import ALLOWED, Action, Role
 from facetrace.governance.searches import Purpose
@@ -32,18 +34,6 @@ from facetrace.ingest.pipeline import ingest
 from facetrace.vision.analyzer import FaceAnalyzer
 
 PURPOSE = Purpose("CASE-2026-117", "homicide", "the suspect filmed at the station on 3 May")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def gov_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    return Settings(data_dir=tmp_path / "var", database_url=url, workers=1)
-
-
-@pytest.fixture
-def operator(gov_settings: Settings) -> Governance:
-    """The bootstrap operator (every role) on a fresh install."""
-    return Governance.open(gov_settings)
 
 
 def as_user(
@@ -83,6 +73,7 @@ def _attempts(gov: Governance, analyzer: FaceAnalyzer, probe: bytes) -> dict[Act
         Action.MANAGE_USERS: lambda: gov.users(),
         Action.READ_AUDIT: lambda: gov.verify_audit(),
         Action.VIEW_STATS: lambda: gov.allow(Action.VIEW_STATS),
+        Action.ERASE: lambda: gov.erasure_plan(ErasureScope(sources=("nasa",))),
     }
 
 

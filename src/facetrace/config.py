@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         True,
         description="Let the CLI act as the local bootstrap operator (every role) when no token is given.",
     )
+    subject_match_threshold: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="Score from which a gallery face counts as the person in a rights request photo.",
+    )
     offence_categories: list[str] = Field(
         default=[
             "homicide",

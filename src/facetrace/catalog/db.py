@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in ``migrations/versions`` (a test keeps the two in step). Knowing it
 #: here lets every command check the schema with one query instead of importing Alembic.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 def create_catalog_engine(url: str) -> Engine:
@@ -33,6 +33,8 @@ def create_catalog_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten, not just unlinked: an erasure leaves no template bytes behind.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     return engine

@@ -74,6 +74,9 @@ class Source(Base):
     jurisdiction: Mapped[str | None] = mapped_column(String(2))
     legal_basis: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Set by a purge or an erasure by source: nothing more is collected from it.
+    blocked_at: Mapped[datetime | None]
+    blocked_reason: Mapped[str | None] = mapped_column(Text)
 
     sightings: Mapped[list[Sighting]] = relationship(back_populates="source")
 

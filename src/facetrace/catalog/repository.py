@@ -38,6 +38,11 @@ def get_or_create_source(
         session.add(source)
         session.flush()
         return source
+    if source.blocked_at is not None:
+        raise FacetraceError(
+            f"source {name!r} is blocked since {source.blocked_at:%Y-%m-%d}: {source.blocked_reason}; "
+            "nothing more is collected from it"
+        )
     for field, given in (("jurisdiction", jurisdiction), ("legal_basis", legal_basis)):
         stored = getattr(source, field)
         if given is not None and stored is not None and given != stored:

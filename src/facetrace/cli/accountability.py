@@ -13,10 +13,13 @@ import typer
 
 from facetrace.cli.state import governance
 from facetrace.errors import FacetraceError
+from facetrace.governance.erasure import ErasureScope
 
 audit_app = typer.Typer(help="Verify and export the hash-chained audit log.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts and their roles.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (stored hashed; shown once).", no_args_is_help=True)
+#: Top-level commands (``erase``, ``purge``), merged into the main app.
+erasure_app = typer.Typer()
 
 
 @audit_app.command("verify")
@@ -136,3 +139,70 @@ def token_revoke(ctx: typer.Context, token_id: int) -> None:
 
     governance(ctx).revoke_token(token_id)
     console.print(f"Token {token_id} revoked.")
+
+
+def run_erasure(ctx: typer.Context, scope: ErasureScope, reason: str | None, execute: bool) -> None:
+    """Dry run (the default) or execution of an erasure, for ``erase`` and ``purge``."""
+    from facetrace.cli.render import console, key_value_table, print_json
+
+    gov = governance(ctx)
+    if not execute:
+        result = gov.erasure_plan(scope)
+        console.print(key_value_table("Dry run: this would be deleted", result.counts()))
+        for location in result.locations[:50]:
+            console.print(f"  {location}", highlight=False)
+        if len(result.locations) > 50:
+            console.print(f"  … and {len(result.locations) - 50:,} more places")
+        console.print("Nothing was deleted. Run again with --execute (and --reason) to delete.")
+        return
+    if not reason:
+        raise FacetraceError("--execute needs --reason (e.g. the rights request or order reference)")
+    print_json(gov.erase(scope, reason))
+
+
+@erasure_app.command("erase")
+def erase(
+    ctx: typer.Context,
+    face_id: Annotated[list[int] | None, typer.Option("--face-id", help="A face id (repeatable).")] = None,
+    url: Annotated[
+        list[str] | None, typer.Option("--url", help="An image or page URL, or a file path (repeatable).")
+    ] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="A source, then blocked.")] = None,
+    photo: Annotated[
+        Path | None,
+        typer.Option(
+            "--photo", exists=True, dir_okay=False, help="The person's photo (used in memory only)."
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why: the request or order reference.")
+    ] = None,
+    execute: Annotated[bool, typer.Option("--execute", help="Delete for real (default: dry run).")] = False,
+) -> None:
+    """Erase faces, images or sources for good (GDPR art. 17); a dry run unless --execute."""
+    face_ids = list(face_id or [])
+    if photo is not None:
+        from facetrace.cli.state import settings_of
+        from facetrace.vision.factory import build_analyzer
+
+        matches = governance(ctx).faces_of_person(build_analyzer(settings_of(ctx)), photo.read_bytes())
+        if not matches:
+            raise FacetraceError("no face in the gallery matches the photo above the subject threshold")
+        face_ids += matches
+    scope = ErasureScope(face_ids=tuple(face_ids), locations=tuple(url or ()), sources=tuple(source or ()))
+    run_erasure(ctx, scope, reason, execute)
+
+
+@erasure_app.command("purge")
+def purge(
+    ctx: typer.Context,
+    jurisdiction: Annotated[
+        str, typer.Option("--jurisdiction", help="Country code of the sources, e.g. FR.")
+    ],
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why: the order or decision reference.")
+    ] = None,
+    execute: Annotated[bool, typer.Option("--execute", help="Delete for real (default: dry run).")] = False,
+) -> None:
+    """Delete all that a jurisdiction's sources gave and block them; a dry run unless --execute."""
+    run_erasure(ctx, ErasureScope(jurisdiction=jurisdiction.upper()), reason, execute)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from facetrace.cli.accountability import audit_app, token_app, user_app
+from facetrace.cli.accountability import audit_app, erasure_app, token_app, user_app
 from facetrace.cli.state import CliState, governance, settings_of
 from facetrace.config import get_settings
 from facetrace.errors import FacetraceError
@@ -291,6 +291,7 @@ def make_pairs_command(
 app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(erasure_app)
 
 
 def run() -> None:

@@ -20,8 +20,9 @@ from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
 from facetrace.errors import AuditWriteError, FacetraceError, PermissionDeniedError, PurposeError
 from facetrace.gallery import Gallery
-from facetrace.governance import accounts, audit
+from facetrace.governance import accounts, audit, erasure
 from facetrace.governance.audit import Actor, ChainReport, Record
+from facetrace.governance.erasure import ErasurePlan, ErasureScope
 from facetrace.governance.models import User
 from facetrace.governance.policy import authorize, record
 from facetrace.governance.roles import Action, Role
@@ -123,6 +124,37 @@ class Governance:
                 f"({exc.__class__.__name__})"
             ) from exc
         return outcome
+
+    # Erasure and purges.
+
+    def faces_of_person(self, analyzer: FaceAnalyzer, photo: bytes) -> list[int]:
+        """Gallery faces matching the largest face of ``photo`` above the strict subject threshold.
+
+        The photo is analysed in memory and dropped; only the matching face ids come back.
+        """
+        self.allow(Action.ERASE)
+        gallery = Gallery.open(self.settings, analyzer.model_id, analyzer.embedder.dim)
+        outcome = search_photo(self.settings, analyzer, photo, k=1000, gallery=gallery)
+        return sorted(h.face.id for h in outcome.hits if h.score >= self.settings.subject_match_threshold)
+
+    def erasure_plan(self, scope: ErasureScope) -> ErasurePlan:
+        """The dry run: what an erasure of ``scope`` would delete (recorded, as it reveals data)."""
+        self.allow(Action.ERASE)
+        with self.sessions() as session:
+            result = erasure.plan(session, scope)
+        self.record(
+            Record(action="data.erase.dry_run", result_count=len(result.face_ids), details=result.counts())
+        )
+        return result
+
+    def erase(self, scope: ErasureScope, reason: str) -> dict[str, Any]:
+        """Delete everything ``scope`` selects, physically; returns the deletion certificate."""
+        self.allow(Action.ERASE)
+        if len(reason.strip()) < 5:
+            raise FacetraceError("an erasure needs its reason (--reason), e.g. the request reference")
+        with self.sessions() as session:
+            result = erasure.plan(session, scope)
+        return erasure.execute(self.settings, self.sessions, self.actor, result, reason=reason)
 
     # Users and tokens.
 

@@ -1,0 +1,199 @@
+"""Erasure and purges: what goes (a dry run), then deleting it for real, with a certificate.
+
+What a scope selects:
+* face ids — those faces (the image record stays: other people may be in it);
+* image or page URLs / paths — every image seen there, whole (all its faces and sightings);
+* sources, or every source of a jurisdiction — their sightings; an image is deleted whole
+  when no other source has seen it. The sources are then blocked: ingest refuses them.
+
+Deleting is physical: catalog rows go in one transaction (SQLite overwrites freed
+content, ``secure_delete``, and its write-ahead log is truncated afterwards), and
+every index file that held a deleted vector is rewritten without it. The certificate
+records what, when and who, with counts and digests of the deleted ids, never the
+data itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from facetrace.atomic import atomic_write_text
+from facetrace.catalog.models import Face, Image, Sighting, Source, utcnow
+from facetrace.config import Settings
+from facetrace.errors import FacetraceError
+from facetrace.gallery import Gallery
+from facetrace.governance import audit
+from facetrace.governance.audit import Actor, Record
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureScope:
+    face_ids: tuple[int, ...] = ()
+    locations: tuple[str, ...] = ()  # image path/URL, or the URL of a page images were on
+    sources: tuple[str, ...] = ()
+    jurisdiction: str | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.face_ids or self.locations or self.sources or self.jurisdiction)
+
+
+@dataclass(slots=True)
+class ErasurePlan:
+    """What executing the scope deletes (and, for sources, blocks)."""
+
+    scope: ErasureScope
+    face_ids: list[int] = field(default_factory=list)
+    image_ids: list[int] = field(default_factory=list)
+    sighting_ids: list[int] = field(default_factory=list)
+    blocked_sources: list[str] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)  # where the deleted images were seen, for review
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "faces": len(self.face_ids),
+            "images": len(self.image_ids),
+            "sightings": len(self.sighting_ids),
+            "sources_blocked": len(self.blocked_sources),
+        }
+
+
+def _ids(session: Session, query: Any) -> set[int]:
+    return {int(i) for i in session.scalars(query)}
+
+
+def plan(session: Session, scope: ErasureScope) -> ErasurePlan:
+    """The dry run: resolve ``scope`` to the rows it would delete."""
+    if scope.is_empty():
+        raise FacetraceError("say what to erase: face ids, image/page URLs, sources or a jurisdiction")
+    images: set[int] = set()
+    sightings: set[int] = set()
+    if scope.locations:
+        images |= _ids(
+            session,
+            select(Sighting.image_id).where(
+                or_(Sighting.location.in_(scope.locations), Sighting.page_url.in_(scope.locations))
+            ),
+        )
+    conditions = [Source.name.in_(scope.sources)] if scope.sources else []
+    if scope.jurisdiction:
+        conditions.append(Source.jurisdiction == scope.jurisdiction.upper())
+    sources = list(session.scalars(select(Source).where(or_(*conditions)))) if conditions else []
+    unknown = set(scope.sources) - {s.name for s in sources}
+    if unknown:
+        raise FacetraceError(f"no source named {', '.join(sorted(unknown))}")
+    if sources:
+        source_ids = [s.id for s in sources]
+        sightings |= _ids(session, select(Sighting.id).where(Sighting.source_id.in_(source_ids)))
+        seen_there = select(Sighting.image_id).where(Sighting.source_id.in_(source_ids))
+        seen_elsewhere = select(Sighting.image_id).where(Sighting.source_id.not_in(source_ids))
+        images |= _ids(session, seen_there.except_(seen_elsewhere))
+    if images:
+        sightings |= _ids(session, select(Sighting.id).where(Sighting.image_id.in_(images)))
+    faces = set(scope.face_ids)
+    if faces:
+        found = _ids(session, select(Face.id).where(Face.id.in_(faces)))
+        if found != faces:
+            raise FacetraceError(f"no face with id {', '.join(map(str, sorted(faces - found)))}")
+    if images:
+        faces |= _ids(session, select(Face.id).where(Face.image_id.in_(images)))
+    locations = (
+        session.scalars(select(Sighting.location).where(Sighting.id.in_(sightings))) if sightings else []
+    )
+    return ErasurePlan(
+        scope=scope,
+        face_ids=sorted(faces),
+        image_ids=sorted(images),
+        sighting_ids=sorted(sightings),
+        blocked_sources=sorted(s.name for s in sources),
+        locations=sorted(set(locations)),
+    )
+
+
+def _digest(values: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(values, separators=(",", ":")).encode()).hexdigest()
+
+
+def _model_dims(session: Session, face_ids: list[int]) -> dict[str, int]:
+    """The models (and their dimensions) whose vectors the deletion touches."""
+    rows = session.execute(
+        select(Face.model_id, func.max(func.length(Face.embedding)))
+        .where(Face.id.in_(face_ids))
+        .group_by(Face.model_id)
+    )
+    return {model_id: int(length) // 4 for model_id, length in rows}
+
+
+def execute(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    actor: Actor,
+    erasure: ErasurePlan,
+    *,
+    reason: str,
+) -> dict[str, Any]:
+    """Delete what ``erasure`` lists, rewrite the indexes, and return the deletion certificate."""
+    executed_at = utcnow()
+    reference = f"ERASURE-{executed_at:%Y%m%d-%H%M%S-%f}"
+    with Gallery.write_lock(settings):
+        with sessions.begin() as session:
+            image_sha256 = sorted(
+                session.scalars(select(Image.sha256).where(Image.id.in_(erasure.image_ids)))
+            )
+            models = _model_dims(session, erasure.face_ids) if erasure.face_ids else {}
+            session.execute(delete(Sighting).where(Sighting.id.in_(erasure.sighting_ids)))
+            session.execute(delete(Face).where(Face.id.in_(erasure.face_ids)))
+            session.execute(delete(Image).where(Image.id.in_(erasure.image_ids)))
+            session.execute(
+                update(Source)
+                .where(Source.name.in_(erasure.blocked_sources))
+                .values(blocked_at=executed_at, blocked_reason=f"{reason} ({reference})")
+            )
+            certificate = {
+                "certificate": reference,
+                "executed_at": executed_at.isoformat(),
+                "executed_and_approved_by": {
+                    "user": actor.name,
+                    "roles": sorted(actor.roles),
+                    "unit": actor.unit,
+                },
+                "reason": reason,
+                "scope": asdict(erasure.scope),
+                "counts": erasure.counts(),
+                "blocked_sources": erasure.blocked_sources,
+                "sha256_of_deleted_face_ids": _digest(erasure.face_ids),
+                "sha256_of_deleted_image_sha256s": _digest(image_sha256),
+                "index_files_rewritten": sorted(models),
+            }
+            entry = audit.append(
+                session,
+                actor,
+                Record(
+                    action="data.erase",
+                    purpose=reason,
+                    result_count=len(erasure.face_ids),
+                    details={k: v for k, v in certificate.items() if k != "executed_and_approved_by"},
+                ),
+            )
+            certificate["audit_entry"] = {"seq": entry.id, "hash": entry.hash}
+        for model_id, dim in models.items():
+            gallery = Gallery.open(settings, model_id, dim)  # reconciling drops the deleted vectors
+            gallery.index.save()
+        _scrub_sqlite(sessions)
+    path = settings.data_dir / "certificates" / f"{reference}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(certificate, indent=2))
+    certificate["file"] = str(path)
+    return certificate
+
+
+def _scrub_sqlite(sessions: sessionmaker[Session]) -> None:
+    """Empty SQLite's write-ahead log, which still holds copies of the pages before the deletion."""
+    with sessions() as session:
+        if session.bind is not None and session.bind.dialect.name == "sqlite":
+            session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))

@@ -1,0 +1,134 @@
+"""Erasure and jurisdiction purges: physical deletion, blocked sources, certificates, audit entries.
+
+Runs on SQLite and PostgreSQL (``gov_settings`` in conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from conftest import encode
+from facetrace.catalog.models import Face, Image, Sighting, Source
+from facetrace.config import Settings
+from facetrace.errors import FacetraceError
+from facetrace.governance import audit
+from facetrace.governance.erasure import ErasureScope
+from facetrace.governance.searches import Purpose
+from facetrace.governance.service import Governance
+from facetrace.ingest.pipeline import ingest
+from facetrace.vision.analyzer import FaceAnalyzer
+
+PURPOSE = Purpose("CASE-1", "missing-person", "check that the erased face is gone")
+
+
+@pytest.fixture
+def two_people(gov_settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray) -> dict[str, Path]:
+    """The astronaut, and her mirror image (another template), in two folders and two jurisdictions."""
+    photos = {"fr": tmp_path / "fr" / "astronaut.jpg", "us": tmp_path / "us" / "mirrored.jpg"}
+    photos["fr"].parent.mkdir()
+    photos["us"].parent.mkdir()
+    photos["fr"].write_bytes(encode(astronaut_rgb, "JPEG", quality=95))
+    photos["us"].write_bytes(encode(astronaut_rgb[:, ::-1].copy(), "JPEG", quality=95))
+    ingest(gov_settings, [str(photos["fr"].parent)], source_name="press-fr", jurisdiction="FR")
+    ingest(gov_settings, [str(photos["us"].parent)], source_name="press-us", jurisdiction="US")
+    # The same French photo also seen in the US source: one image, two sightings.
+    ingest(gov_settings, [str(photos["fr"])], source_name="press-us")
+    return photos
+
+
+def face_of(gov: Governance, location: Path) -> tuple[int, bytes]:
+    with gov.sessions() as session:
+        seen_there = select(Sighting.image_id).where(Sighting.location == str(location))
+        face = session.execute(select(Face).where(Face.image_id.in_(seen_there))).scalar_one()
+        return face.id, face.embedding
+
+
+def files_holding(root: Path, needle: bytes) -> list[str]:
+    return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_erasure_by_url_leaves_no_template_bytes_and_search_finds_nothing(
+    gov_settings: Settings, operator: Governance, two_people: dict[str, Path], analyzer: FaceAnalyzer
+) -> None:
+    erased_id, erased_bytes = face_of(operator, two_people["fr"])
+    kept_id, kept_bytes = face_of(operator, two_people["us"])
+    if gov_settings.database_url is None:  # the check can see template bytes where they are
+        assert files_holding(gov_settings.data_dir, kept_bytes)
+
+    dry_run = operator.erasure_plan(ErasureScope(locations=(str(two_people["fr"]),)))
+    assert dry_run.face_ids == [erased_id] and dry_run.counts()["images"] == 1
+    assert dry_run.counts()["sightings"] == 2  # both places the same bytes were seen
+    assert face_of(operator, two_people["fr"])[0] == erased_id  # a dry run deletes nothing
+
+    certificate = operator.erase(ErasureScope(locations=(str(two_people["fr"]),)), reason="request RR-7")
+    assert certificate["counts"] == {"faces": 1, "images": 1, "sightings": 2, "sources_blocked": 0}
+
+    assert files_holding(gov_settings.data_dir, erased_bytes) == []
+    if gov_settings.database_url is None:
+        assert files_holding(gov_settings.data_dir, kept_bytes)
+    outcome = operator.search(analyzer, two_people["fr"].read_bytes(), PURPOSE, k=10)
+    assert [hit.face.id for hit in outcome.hits] == [kept_id]
+
+    stored = json.loads(Path(certificate["file"]).read_text())
+    assert stored["reason"] == "request RR-7" and stored["executed_and_approved_by"]["user"] == "operator"
+    with operator.sessions() as session:
+        entry = session.get(audit.AuditEntry, stored["audit_entry"]["seq"])
+        assert (
+            entry is not None and entry.action == "data.erase" and entry.hash == stored["audit_entry"]["hash"]
+        )
+        assert audit.verify(session).ok
+
+
+def test_erasure_by_photo_finds_the_person_in_memory(
+    operator: Governance, two_people: dict[str, Path], analyzer: FaceAnalyzer
+) -> None:
+    matches = operator.faces_of_person(analyzer, two_people["fr"].read_bytes())
+    assert face_of(operator, two_people["fr"])[0] in matches
+
+
+def test_jurisdiction_purge_deletes_blocks_and_keeps_what_others_saw(
+    gov_settings: Settings, operator: Governance, two_people: dict[str, Path]
+) -> None:
+    plan = operator.erasure_plan(ErasureScope(jurisdiction="fr"))
+    # The French photo was also seen by the US source: only the French sighting goes.
+    assert plan.counts() == {"faces": 0, "images": 0, "sightings": 1, "sources_blocked": 1}
+    operator.erase(ErasureScope(jurisdiction="FR"), reason="CNIL decision SAN-2026-001")
+    with operator.sessions() as session:
+        sources = {s.name: s for s in session.scalars(select(Source))}
+        assert (
+            sources["press-fr"].blocked_at is not None
+            and "SAN-2026-001" in sources["press-fr"].blocked_reason
+        )
+        assert sources["press-us"].blocked_at is None
+        left = session.scalars(select(Sighting.location).join(Source).where(Source.name == "press-fr")).all()
+        assert left == []
+        assert session.scalar(select(Image).where(Image.sha256.is_not(None)).limit(1)) is not None
+    with pytest.raises(FacetraceError, match="blocked"):
+        ingest(gov_settings, [str(two_people["fr"])], source_name="press-fr")
+
+
+def test_purging_a_source_deletes_images_nobody_else_saw(
+    gov_settings: Settings, operator: Governance, two_people: dict[str, Path]
+) -> None:
+    kept_id = face_of(operator, two_people["fr"])[0]
+    certificate = operator.erase(ErasureScope(sources=("press-us",)), reason="source withdrawn")
+    assert certificate["counts"] == {"faces": 1, "images": 1, "sightings": 2, "sources_blocked": 1}
+    assert face_of(operator, two_people["fr"])[0] == kept_id  # still seen by press-fr
+    with operator.sessions() as session:
+        assert session.scalar(select(Face).where(Face.id != kept_id)) is None
+
+
+def test_erasure_needs_a_scope_and_a_reason(operator: Governance, two_people: dict[str, Path]) -> None:
+    with pytest.raises(FacetraceError, match="say what to erase"):
+        operator.erasure_plan(ErasureScope())
+    with pytest.raises(FacetraceError, match="reason"):
+        operator.erase(ErasureScope(face_ids=(1,)), reason="")
+    with pytest.raises(FacetraceError, match="no face with id 999"):
+        operator.erasure_plan(ErasureScope(face_ids=(999,)))
+    with pytest.raises(FacetraceError, match="no source named nowhere"):
+        operator.erasure_plan(ErasureScope(sources=("nowhere",)))
