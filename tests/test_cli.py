@@ -142,3 +142,13 @@ def test_acting_as_a_user_and_the_audit_trail(
     csv_file = tmp_path / "audit.csv"
     assert facetrace(gallery_dir, "audit", "export", "-o", str(csv_file), "--format", "csv").returncode == 0
     assert csv_file.read_text().splitlines()[0].startswith("id,at,user_name")
+
+
+def test_calibrate_refuses_a_folder_too_small_to_say_anything(
+    gallery_dir: Path, tmp_path: Path, astronaut_jpeg: bytes
+) -> None:
+    for person in ("a", "b"):
+        (tmp_path / "labelled" / person).mkdir(parents=True)
+        (tmp_path / "labelled" / person / "1.jpg").write_bytes(astronaut_jpeg)
+    done = facetrace(gallery_dir, "calibrate", str(tmp_path / "labelled"), "--workers", "1")
+    assert done.returncode == 1 and "gives only 1 impostor pairs" in done.stderr

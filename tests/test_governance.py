@@ -74,6 +74,7 @@ def _attempts(gov: Governance, analyzer: FaceAnalyzer, probe: bytes) -> dict[Act
         Action.READ_AUDIT: lambda: gov.verify_audit(),
         Action.VIEW_STATS: lambda: gov.allow(Action.VIEW_STATS),
         Action.ERASE: lambda: gov.erasure_plan(ErasureScope(sources=("nasa",))),
+        Action.CONFIGURE: lambda: gov.allow(Action.CONFIGURE),
     }
 
 

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
 
     # Search.
     search_k: int = Field(10, ge=1, le=1000)
+    max_expected_false_matches: float | None = Field(
+        1.0,
+        ge=0,
+        description="Hide results at scores where the calibration expects more false matches than this "
+        "in a gallery of this size (none: show all).",
+    )
 
     # Accountability.
     allow_bootstrap: bool = Field(

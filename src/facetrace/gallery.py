@@ -36,6 +36,9 @@ class Hit:
     rank: int
     score: float
     face: Face
+    #: How many different people a gallery this size holds at this score or above, by the
+    #: model's calibration (None: the model was never calibrated).
+    expected_false_matches: float | None = None
 
 
 class Gallery:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from facetrace.config import Settings
 from facetrace.errors import NoFaceError
+from facetrace.evaluation import calibration
 from facetrace.gallery import Gallery, Hit
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.types import AnalyzedFace
@@ -27,6 +28,8 @@ class SearchOutcome:
     gallery_size: int
     model_id: str
     timings_ms: dict[str, float]
+    calibrated: bool = False
+    hidden: int = 0  # results hidden as too weak (more expected false matches than allowed)
 
 
 def search_photo(
@@ -54,6 +57,16 @@ def search_photo(
     hits = gallery.search(faces[face - 1].embedding, k)
     if min_score is not None:
         hits = [hit for hit in hits if hit.score >= min_score]
+    with gallery.sessions() as session:
+        curve = calibration.latest(session, gallery.model_id)
+    hidden = 0
+    if curve is not None:
+        size = len(gallery.index)
+        hits = [replace(h, expected_false_matches=curve.expected_false_matches(h.score, size)) for h in hits]
+        ceiling = settings.max_expected_false_matches
+        if ceiling is not None:
+            strong = [h for h in hits if (h.expected_false_matches or 0.0) <= ceiling]
+            hidden, hits = len(hits) - len(strong), strong
     finished = time.perf_counter()
     return SearchOutcome(
         probe_sha256=hashlib.sha256(data).hexdigest(),
@@ -67,6 +80,8 @@ def search_photo(
             "open_gallery": round((opened - analysed) * 1000, 2),
             "search_and_join": round((finished - opened) * 1000, 2),
         },
+        calibrated=curve is not None,
+        hidden=hidden,
     )
 
 
@@ -76,6 +91,9 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
     return {
         "rank": hit.rank,
         "score": round(hit.score, 4),
+        "expected_false_matches": None
+        if hit.expected_false_matches is None
+        else float(f"{hit.expected_false_matches:.3g}"),
         "face_id": face.id,
         "box": [round(v, 1) for v in face.box],
         "det_score": round(face.det_score, 3),
@@ -118,6 +136,8 @@ def outcome_to_dict(outcome: SearchOutcome) -> dict[str, Any]:
                 for number, f in enumerate(outcome.probe_faces, start=1)
             ],
         },
+        "calibrated": outcome.calibrated,
+        "hidden_as_too_weak": outcome.hidden,
         "results": [hit_to_dict(hit) for hit in outcome.hits],
         "timings_ms": outcome.timings_ms,
     }

@@ -141,3 +141,19 @@ class Face(Base):
     @property
     def box(self) -> tuple[float, float, float, float]:
         return (self.box_x, self.box_y, self.box_w, self.box_h)
+
+
+class Calibration(Base):
+    """Impostor score counts for one model, measured on a labelled set (``facetrace calibrate``)."""
+
+    __tablename__ = "calibrations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(100), index=True)
+    dataset: Mapped[str] = mapped_column(String(200))
+    images: Mapped[int] = mapped_column(Integer)
+    impostor_pairs: Mapped[int] = mapped_column(BigInteger)
+    grid_start: Mapped[float] = mapped_column(Float)
+    grid_step: Mapped[float] = mapped_column(Float)
+    counts_at_least: Mapped[list[int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -271,6 +271,25 @@ def evaluate(
             console.print(key_value_table(section.capitalize(), report[section]))
 
 
+@app.command()
+def calibrate(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="One subfolder per identity.")],
+    workers: WorkersOption = None,
+) -> None:
+    """Measure how high different people score on a labelled folder; results then show expected false
+    matches."""
+    from facetrace.cli.render import console, count_progress, key_value_table
+
+    with count_progress("embedding") as (on_start, on_progress):
+        report = governance(ctx).calibrate(
+            folder, workers=workers, on_start=on_start, on_progress=on_progress
+        )
+    thresholds = report.pop("score_at_far")
+    console.print(key_value_table("Calibration stored", report))
+    console.print(key_value_table("Score reached by that share of impostor pairs", thresholds))
+
+
 @app.command("make-pairs")
 def make_pairs_command(
     folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="One subfolder per identity.")],

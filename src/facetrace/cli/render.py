@@ -106,11 +106,23 @@ def search_table(outcome: SearchOutcome) -> None:
         f"in {outcome.gallery_size:,} faces ({outcome.model_id}).",
         highlight=False,
     )
+    if outcome.hidden:
+        console.print(
+            f"{outcome.hidden} weaker result(s) hidden: at their scores the calibration expects more false "
+            "matches than FACETRACE_MAX_EXPECTED_FALSE_MATCHES allows.",
+            highlight=False,
+        )
     if not outcome.hits:
         console.print("No results.")
         return
-    table = Table(caption="Scores are cosine similarities: leads to check, not identifications.")
-    for column in ("rank", "score", "face", "found at", "source", "box"):
+    caption = "Leads to check, not identifications. "
+    caption += (
+        "'false matches' = how many different people a gallery this size is expected to hold at that score."
+        if outcome.calibrated
+        else "This model has no calibration (facetrace calibrate DIR): scores are bare cosine similarities."
+    )
+    table = Table(caption=caption)
+    for column in ("rank", "score", "false matches", "face", "found at", "source", "box"):
         table.add_column(column, overflow="fold")
     for hit in outcome.hits:
         sighting = hit.face.image.sightings[0]
@@ -120,6 +132,7 @@ def search_table(outcome: SearchOutcome) -> None:
         table.add_row(
             str(hit.rank),
             f"{hit.score:.3f}",
+            "—" if hit.expected_false_matches is None else f"{hit.expected_false_matches:.2g}",
             str(hit.face.id),
             where,
             sighting.source.name,

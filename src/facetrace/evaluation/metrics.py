@@ -24,7 +24,7 @@ def leave_one_out_identification(
     whose identity has another row. A probe with no face at all is the caller's
     to count as a miss.
     """
-    codes = _label_codes(labels)
+    codes = label_codes(labels)
     probe_rows = np.flatnonzero(mated)
     ranks = np.empty(len(probe_rows), dtype=np.int64)
     for start in range(0, len(probe_rows), chunk):
@@ -42,7 +42,7 @@ def leave_one_out_identification(
     )
 
 
-def _label_codes(labels: list[str | None]) -> np.ndarray:
+def label_codes(labels: list[str | None]) -> np.ndarray:
     """Integer identity codes; every distractor gets a code of its own (negative)."""
     names: dict[str, int] = {}
     return np.array(
@@ -65,7 +65,7 @@ def genuine_pairs(labels: list[str | None]) -> np.ndarray:
 
 def impostor_pairs(labels: list[str | None], count: int, seed: int = 0) -> np.ndarray:
     """A fixed random sample of ``count`` distinct pairs of rows with different identities."""
-    codes = _label_codes(labels)
+    codes = label_codes(labels)
     n = len(codes)
     rng = np.random.default_rng(seed)
     chosen: set[tuple[int, int]] = set()

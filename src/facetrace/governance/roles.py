@@ -22,6 +22,7 @@ class Action(StrEnum):
     MANAGE_SOURCES = "sources.manage"  # ingest under a source, reindex
     MANAGE_USERS = "users.manage"  # users, units, roles, other people's tokens
     READ_AUDIT = "audit.read"  # verify and export the audit log
+    CONFIGURE = "settings.manage"  # calibration and other settings stored in the catalog
     ERASE = "data.erase"  # erasure (dry run and execution) and jurisdiction purges
     VIEW_STATS = "stats.view"
 
@@ -31,6 +32,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.MANAGE_SOURCES: frozenset({Role.ADMIN}),
     Action.MANAGE_USERS: frozenset({Role.ADMIN}),
     Action.READ_AUDIT: frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.DPO}),
+    Action.CONFIGURE: frozenset({Role.ADMIN}),
     Action.ERASE: frozenset({Role.DPO}),
     Action.VIEW_STATS: frozenset(Role),
 }

@@ -7,9 +7,10 @@ work, and appends to the audit log. No interface re-implements a rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
 from facetrace.errors import AuditWriteError, FacetraceError, PermissionDeniedError, PurposeError
+from facetrace.evaluation import calibration
 from facetrace.gallery import Gallery
 from facetrace.governance import accounts, audit, erasure
 from facetrace.governance.audit import Actor, ChainReport, Record
@@ -124,6 +126,30 @@ class Governance:
                 f"({exc.__class__.__name__})"
             ) from exc
         return outcome
+
+    def calibrate(
+        self,
+        folder: Path,
+        *,
+        workers: int | None = None,
+        on_start: Callable[[int], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Measure impostor scores on a labelled folder and store them with the model."""
+        with self.action(Action.CONFIGURE, command="calibrate", dataset=folder.name) as details:
+            result = calibration.calibrate_folder(
+                self.settings, folder, workers=workers, on_start=on_start, on_progress=on_progress
+            )
+            with self.sessions.begin() as session:
+                calibration.store(session, result)
+            curve = result.curve
+            details.update(
+                model=result.model_id,
+                images=result.images_with_face,
+                impostor_pairs=curve.pairs,
+                score_at_far={str(far): curve.score_at_far(far) for far in (1e-3, 1e-4, 1e-5, 1e-6)},
+            )
+        return details
 
     # Erasure and purges.
 
