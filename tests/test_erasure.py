@@ -6,6 +6,7 @@ Runs on SQLite and PostgreSQL (``gov_settings`` in conftest.py).
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,32 @@ def test_erasure_needs_a_scope_and_a_reason(operator: Governance, two_people: di
         operator.erasure_plan(ErasureScope(face_ids=(999,)))
     with pytest.raises(FacetraceError, match="no source named nowhere"):
         operator.erasure_plan(ErasureScope(sources=("nowhere",)))
+
+
+def test_retention_deletes_what_outlived_its_source_period(
+    gov_settings: Settings,
+    operator: Governance,
+    two_people: dict[str, Path],
+    tmp_path: Path,
+    astronaut_rgb: np.ndarray,
+) -> None:
+    old = tmp_path / "archive" / "small.jpg"
+    old.parent.mkdir()
+    old.write_bytes(encode(astronaut_rgb[::2, ::2].copy(), "JPEG", quality=90))
+    ingest(gov_settings, [str(old.parent)], source_name="archive", retention_days=30)
+    with pytest.raises(FacetraceError, match="retention_days 30"):
+        ingest(gov_settings, [str(old)], source_name="archive", retention_days=60)
+    assert operator.erasure_plan(ErasureScope(expired=True)).counts()["sightings"] == 0  # nothing old yet
+
+    with operator.sessions.begin() as session:
+        archive = session.scalar(select(Source).where(Source.name == "archive"))
+        assert archive is not None
+        for sighting in session.scalars(select(Sighting).where(Sighting.source_id == archive.id)):
+            sighting.first_seen -= timedelta(days=31)
+    certificate = operator.erase(ErasureScope(expired=True), reason="retention period over")
+    assert certificate["counts"] == {"faces": 1, "images": 1, "sightings": 1, "sources_blocked": 0}
+    with operator.sessions() as session:
+        assert set(session.scalars(select(Sighting.location))) == {
+            str(two_people["fr"]),
+            str(two_people["us"]),
+        }

@@ -77,6 +77,8 @@ class Source(Base):
     #: Set by a purge or an erasure by source: nothing more is collected from it.
     blocked_at: Mapped[datetime | None]
     blocked_reason: Mapped[str | None] = mapped_column(Text)
+    #: Sightings older than this are deleted by ``facetrace retention run`` (None: kept until erased).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
     sightings: Mapped[list[Sighting]] = relationship(back_populates="source")
 

@@ -29,12 +29,19 @@ def get_or_create_source(
     *,
     jurisdiction: str | None = None,
     legal_basis: str | None = None,
+    retention_days: int | None = None,
     kind: str = "local",
 ) -> Source:
     """The source called ``name``; created on first use, and never silently redefined."""
     source = session.scalar(select(Source).where(Source.name == name))
     if source is None:
-        source = Source(name=name, kind=kind, jurisdiction=jurisdiction, legal_basis=legal_basis)
+        source = Source(
+            name=name,
+            kind=kind,
+            jurisdiction=jurisdiction,
+            legal_basis=legal_basis,
+            retention_days=retention_days,
+        )
         session.add(source)
         session.flush()
         return source
@@ -43,7 +50,11 @@ def get_or_create_source(
             f"source {name!r} is blocked since {source.blocked_at:%Y-%m-%d}: {source.blocked_reason}; "
             "nothing more is collected from it"
         )
-    for field, given in (("jurisdiction", jurisdiction), ("legal_basis", legal_basis)):
+    for field, given in (
+        ("jurisdiction", jurisdiction),
+        ("legal_basis", legal_basis),
+        ("retention_days", retention_days),
+    ):
         stored = getattr(source, field)
         if given is not None and stored is not None and given != stored:
             raise FacetraceError(

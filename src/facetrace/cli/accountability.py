@@ -18,6 +18,7 @@ from facetrace.governance.erasure import ErasureScope
 audit_app = typer.Typer(help="Verify and export the hash-chained audit log.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts and their roles.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (stored hashed; shown once).", no_args_is_help=True)
+retention_app = typer.Typer(help="Delete what sources gave once their retention period is over.")
 #: Top-level commands (``erase``, ``purge``), merged into the main app.
 erasure_app = typer.Typer()
 
@@ -206,3 +207,12 @@ def purge(
 ) -> None:
     """Delete all that a jurisdiction's sources gave and block them; a dry run unless --execute."""
     run_erasure(ctx, ErasureScope(jurisdiction=jurisdiction.upper()), reason, execute)
+
+
+@retention_app.command("run")
+def retention_run(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what has expired.")] = False,
+) -> None:
+    """Delete every sighting older than its source's retention period, and images nobody else saw."""
+    run_erasure(ctx, ErasureScope(expired=True), "retention period over", execute=not dry_run)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from facetrace.cli.accountability import audit_app, erasure_app, token_app, user_app
+from facetrace.cli.accountability import audit_app, erasure_app, retention_app, token_app, user_app
 from facetrace.cli.state import CliState, governance, settings_of
 from facetrace.config import get_settings
 from facetrace.errors import FacetraceError
@@ -89,6 +89,10 @@ def ingest(
     legal_basis: Annotated[
         str | None, typer.Option("--legal-basis", help="Why collecting this source is lawful.")
     ] = None,
+    retention_days: Annotated[
+        int | None,
+        typer.Option("--retention-days", min=1, help="Keep what this source gave for this many days."),
+    ] = None,
     workers: WorkersOption = None,
 ) -> None:
     """Find, embed and index every face in PATHS; running it again skips what is already in."""
@@ -109,6 +113,7 @@ def ingest(
                 source_name=source,
                 jurisdiction=code,
                 legal_basis=legal_basis,
+                retention_days=retention_days,
                 workers=workers,
                 on_progress=on_progress,
             )
@@ -311,6 +316,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(erasure_app)
+app.add_typer(retention_app, name="retention")
 
 
 def run() -> None:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text, update
@@ -38,9 +40,10 @@ class ErasureScope:
     locations: tuple[str, ...] = ()  # image path/URL, or the URL of a page images were on
     sources: tuple[str, ...] = ()
     jurisdiction: str | None = None
+    expired: bool = False  # sightings past their source's retention period
 
     def is_empty(self) -> bool:
-        return not (self.face_ids or self.locations or self.sources or self.jurisdiction)
+        return not (self.face_ids or self.locations or self.sources or self.jurisdiction or self.expired)
 
 
 @dataclass(slots=True)
@@ -63,23 +66,42 @@ class ErasurePlan:
         }
 
 
-def _ids(session: Session, query: Any) -> set[int]:
-    return {int(i) for i in session.scalars(query)}
+#: Ids per ``IN (...)`` list: SQLite allows at most 32,766 bound parameters per statement.
+CHUNK = 10_000
 
 
-def plan(session: Session, scope: ErasureScope) -> ErasurePlan:
-    """The dry run: resolve ``scope`` to the rows it would delete."""
-    if scope.is_empty():
-        raise FacetraceError("say what to erase: face ids, image/page URLs, sources or a jurisdiction")
-    images: set[int] = set()
-    sightings: set[int] = set()
-    if scope.locations:
-        images |= _ids(
-            session,
-            select(Sighting.image_id).where(
-                or_(Sighting.location.in_(scope.locations), Sighting.page_url.in_(scope.locations))
-            ),
-        )
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start : start + CHUNK]
+
+
+def _ids_where_in(session: Session, column: Any, key: Any, values: Iterable[int]) -> set[int]:
+    """``SELECT column WHERE key IN values``, for any number of values."""
+    return {
+        int(i) for chunk in _chunks(values) for i in session.scalars(select(column).where(key.in_(chunk)))
+    }
+
+
+def _expired_sightings(session: Session, now: datetime) -> set[int]:
+    """Sightings older than their source's retention period (date arithmetic in Python: portable SQL)."""
+    expired: set[int] = set()
+    for source in session.scalars(select(Source).where(Source.retention_days.is_not(None))):
+        cutoff = now - timedelta(days=source.retention_days or 0)
+        query = select(Sighting.id).where(Sighting.source_id == source.id, Sighting.first_seen < cutoff)
+        expired |= {int(i) for i in session.scalars(query)}
+    return expired
+
+
+def _images_only_seen_in(session: Session, sightings: set[int]) -> set[int]:
+    """Images all of whose sightings are among ``sightings``: deleting those leaves them unseen."""
+    touched = _ids_where_in(session, Sighting.image_id, Sighting.id, sightings)
+    seen_at = _ids_where_in(session, Sighting.id, Sighting.image_id, touched)
+    still_seen = _ids_where_in(session, Sighting.image_id, Sighting.id, seen_at - sightings)
+    return touched - still_seen
+
+
+def _sources(session: Session, scope: ErasureScope) -> list[Source]:
     conditions = [Source.name.in_(scope.sources)] if scope.sources else []
     if scope.jurisdiction:
         conditions.append(Source.jurisdiction == scope.jurisdiction.upper())
@@ -87,31 +109,43 @@ def plan(session: Session, scope: ErasureScope) -> ErasurePlan:
     unknown = set(scope.sources) - {s.name for s in sources}
     if unknown:
         raise FacetraceError(f"no source named {', '.join(sorted(unknown))}")
-    if sources:
-        source_ids = [s.id for s in sources]
-        sightings |= _ids(session, select(Sighting.id).where(Sighting.source_id.in_(source_ids)))
-        seen_there = select(Sighting.image_id).where(Sighting.source_id.in_(source_ids))
-        seen_elsewhere = select(Sighting.image_id).where(Sighting.source_id.not_in(source_ids))
-        images |= _ids(session, seen_there.except_(seen_elsewhere))
-    if images:
-        sightings |= _ids(session, select(Sighting.id).where(Sighting.image_id.in_(images)))
+    return sources
+
+
+def plan(session: Session, scope: ErasureScope) -> ErasurePlan:
+    """The dry run: resolve ``scope`` to the rows it would delete."""
+    if scope.is_empty():
+        raise FacetraceError("say what to erase: face ids, image/page URLs, sources or a jurisdiction")
+    images: set[int] = set()
+    if scope.locations:
+        seen_there = or_(Sighting.location.in_(scope.locations), Sighting.page_url.in_(scope.locations))
+        images |= {int(i) for i in session.scalars(select(Sighting.image_id).where(seen_there))}
+    sources = _sources(session, scope)
+    sightings = {
+        int(i)
+        for i in session.scalars(select(Sighting.id).where(Sighting.source_id.in_([s.id for s in sources])))
+    }
+    if scope.expired:
+        sightings |= _expired_sightings(session, utcnow())
+    images |= _images_only_seen_in(session, sightings)
+    sightings |= _ids_where_in(session, Sighting.id, Sighting.image_id, images)
     faces = set(scope.face_ids)
-    if faces:
-        found = _ids(session, select(Face.id).where(Face.id.in_(faces)))
-        if found != faces:
-            raise FacetraceError(f"no face with id {', '.join(map(str, sorted(faces - found)))}")
-    if images:
-        faces |= _ids(session, select(Face.id).where(Face.image_id.in_(images)))
-    locations = (
-        session.scalars(select(Sighting.location).where(Sighting.id.in_(sightings))) if sightings else []
-    )
+    found = _ids_where_in(session, Face.id, Face.id, faces)
+    if found != faces:
+        raise FacetraceError(f"no face with id {', '.join(map(str, sorted(faces - found)))}")
+    faces |= _ids_where_in(session, Face.id, Face.image_id, images)
+    locations = {
+        location
+        for chunk in _chunks(sightings)
+        for location in session.scalars(select(Sighting.location).where(Sighting.id.in_(chunk)))
+    }
     return ErasurePlan(
         scope=scope,
         face_ids=sorted(faces),
         image_ids=sorted(images),
         sighting_ids=sorted(sightings),
         blocked_sources=sorted(s.name for s in sources),
-        locations=sorted(set(locations)),
+        locations=sorted(locations),
     )
 
 
@@ -121,12 +155,15 @@ def _digest(values: list[Any]) -> str:
 
 def _model_dims(session: Session, face_ids: list[int]) -> dict[str, int]:
     """The models (and their dimensions) whose vectors the deletion touches."""
-    rows = session.execute(
-        select(Face.model_id, func.max(func.length(Face.embedding)))
-        .where(Face.id.in_(face_ids))
-        .group_by(Face.model_id)
-    )
-    return {model_id: int(length) // 4 for model_id, length in rows}
+    dims: dict[str, int] = {}
+    for chunk in _chunks(face_ids):
+        rows = session.execute(
+            select(Face.model_id, func.max(func.length(Face.embedding)))
+            .where(Face.id.in_(chunk))
+            .group_by(Face.model_id)
+        )
+        dims.update({model_id: int(length) // 4 for model_id, length in rows})
+    return dims
 
 
 def execute(

@@ -65,6 +65,7 @@ def ingest(
     source_name: str,
     jurisdiction: str | None = None,
     legal_basis: str | None = None,
+    retention_days: int | None = None,
     workers: int | None = None,
     on_progress: Callable[[IngestStats], None] | None = None,
 ) -> IngestStats:
@@ -77,7 +78,11 @@ def ingest(
         gallery = Gallery.open(settings, embedder.model_id, embedder.dim)
         with gallery.sessions() as session:
             source = repository.get_or_create_source(
-                session, source_name, jurisdiction=jurisdiction, legal_basis=legal_basis
+                session,
+                source_name,
+                jurisdiction=jurisdiction,
+                legal_basis=legal_basis,
+                retention_days=retention_days,
             )
             session.commit()
         run = _IngestRun(gallery, source, stats, report)

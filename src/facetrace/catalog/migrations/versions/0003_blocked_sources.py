@@ -1,4 +1,4 @@
-"""sources can be blocked (purges, erasure by source)
+"""sources can be blocked (purges, erasure by source) and carry a retention period
 
 Revision ID: 0003
 Revises: 0002
@@ -19,9 +19,11 @@ def upgrade() -> None:
     with op.batch_alter_table("sources") as batch_op:
         batch_op.add_column(sa.Column("blocked_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("blocked_reason", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("retention_days", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sources") as batch_op:
+        batch_op.drop_column("retention_days")
         batch_op.drop_column("blocked_reason")
         batch_op.drop_column("blocked_at")
