@@ -23,6 +23,7 @@ from facetrace.errors import (
     NoFaceError,
     PermissionDeniedError,
     PurposeError,
+    QuotaError,
 )
 from facetrace.governance import accounts, audit
 from facetrace.governance.erasure import ErasureScope
@@ -359,3 +360,21 @@ def test_a_supervisor_exports_their_own_unit_only(gov_settings: Settings, operat
     assert audit.check_export(document).ok
     auditor = as_user(gov_settings, operator, "aud", ["auditor"], None)
     assert {e["unit"] for e in auditor.export_audit()["entries"]} >= {"north", "south", None}
+
+
+def test_daily_quota_refuses_and_a_burst_raises_an_alarm(
+    gov_settings: Settings, analyzer: FaceAnalyzer, astronaut_gallery: Path
+) -> None:
+    limited = gov_settings.model_copy(update={"searches_per_day": 3, "burst_searches_per_hour": 2})
+    gov = Governance.open(limited)
+    probe = astronaut_gallery.read_bytes()
+    for _ in range(3):
+        gov.search(analyzer, probe, PURPOSE, k=1)
+    alarms = [e for e in entries(gov) if e.action == "alarm.burst"]
+    assert (
+        len(alarms) == 1 and alarms[0].outcome == "flagged" and alarms[0].details["searches_last_hour"] == 3
+    )
+    with pytest.raises(QuotaError, match="daily quota of 3"):
+        gov.search(analyzer, probe, PURPOSE, k=1)
+    refused = entries(gov)[-1]
+    assert (refused.action, refused.outcome) == ("search", "refused") and "quota" in refused.details

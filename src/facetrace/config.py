@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         True,
         description="Let the CLI act as the local bootstrap operator (every role) when no token is given.",
     )
+    searches_per_day: int = Field(50, ge=1, description="Searches one user may run per day (UTC).")
+    burst_searches_per_hour: int = Field(
+        15, ge=1, description="More searches than this within an hour raise an alarm for the supervisor."
+    )
     subject_match_threshold: float = Field(
         0.5,
         gt=0,

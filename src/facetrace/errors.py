@@ -37,3 +37,7 @@ class PurposeError(FacetraceError):
 
 class AuditWriteError(FacetraceError):
     """The audit entry could not be written, so the action it records did not happen."""
+
+
+class QuotaError(FacetraceError):
+    """The acting user has used up their searches for the day (the refusal is audited)."""

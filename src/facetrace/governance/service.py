@@ -18,11 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog.db import open_catalog
+from facetrace.catalog.models import utcnow
 from facetrace.config import Settings
-from facetrace.errors import AuditWriteError, FacetraceError, PermissionDeniedError, PurposeError
+from facetrace.errors import AuditWriteError, FacetraceError, PermissionDeniedError, PurposeError, QuotaError
 from facetrace.evaluation import calibration
 from facetrace.gallery import Gallery
-from facetrace.governance import accounts, audit, erasure
+from facetrace.governance import accounts, audit, erasure, quotas
 from facetrace.governance.audit import Actor, ChainReport, Record
 from facetrace.governance.erasure import ErasurePlan, ErasureScope
 from facetrace.governance.models import User
@@ -99,6 +100,24 @@ class Governance:
         if missing:
             self.record(search_record(purpose, probe, "refused", details={"missing": missing}))
             raise PurposeError("a search needs " + "; ".join(missing) + ". The refusal was recorded.")
+        with self.sessions() as session:
+            used = quotas.usage(session, self.actor, utcnow())
+        refusal = quotas.over_quota(self.settings, used)
+        if refusal:
+            self.record(search_record(purpose, probe, "refused", details={"quota": refusal}))
+            raise QuotaError(refusal + ". The refusal was recorded.")
+        if quotas.is_burst(self.settings, used):
+            self.record(
+                Record(
+                    action="alarm.burst",
+                    outcome="flagged",
+                    case_ref=purpose.case_ref,
+                    details={
+                        "searches_last_hour": used.last_hour + 1,
+                        "limit": self.settings.burst_searches_per_hour,
+                    },
+                )
+            )
         gallery = Gallery.open(self.settings, analyzer.model_id, analyzer.embedder.dim)
         try:
             outcome = search_photo(
