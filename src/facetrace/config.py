@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +63,12 @@ class Settings(BaseSettings):
         True,
         description="Let the CLI act as the local bootstrap operator (every role) when no token is given.",
     )
+    authorisation_policy: Literal["none", "required", "urgent"] = Field(
+        "none",
+        description="none: optional; required: a granted authorisation per search; urgent: a pending one "
+        "requested within authorisation_grace_hours is enough, and its results go if it is refused.",
+    )
+    authorisation_grace_hours: int = Field(48, ge=0)
     searches_per_day: int = Field(50, ge=1, description="Searches one user may run per day (UTC).")
     burst_searches_per_hour: int = Field(
         15, ge=1, description="More searches than this within an hour raise an alarm for the supervisor."

@@ -41,3 +41,7 @@ class AuditWriteError(FacetraceError):
 
 class QuotaError(FacetraceError):
     """The acting user has used up their searches for the day (the refusal is audited)."""
+
+
+class AuthorisationError(FacetraceError):
+    """A search's authorisation is missing, unknown, for another case, pending or refused."""

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from facetrace.cli.accountability import audit_app, erasure_app, retention_app, token_app, user_app
+from facetrace.cli.accountability import (
+    audit_app,
+    authorisation_app,
+    erasure_app,
+    retention_app,
+    token_app,
+    user_app,
+)
 from facetrace.cli.state import CliState, governance, settings_of
 from facetrace.config import get_settings
 from facetrace.errors import FacetraceError
@@ -317,6 +324,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(erasure_app)
 app.add_typer(retention_app, name="retention")
+app.add_typer(authorisation_app, name="authorisation")
 
 
 def run() -> None:

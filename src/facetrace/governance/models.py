@@ -103,3 +103,44 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
     seq: Mapped[int] = mapped_column(BigId)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Authorisation(Base):
+    """Leave to run searches for one case: requested by an investigator, decided by a supervisor
+    (or recorded as granted by an outside judicial or administrative authority)."""
+
+    __tablename__ = "authorisations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(100), unique=True)
+    case_ref: Mapped[str] = mapped_column(String(200), index=True)
+    unit: Mapped[str | None] = mapped_column(String(200))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    justification: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="requested")  # requested | granted | refused
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    external_authority: Mapped[str | None] = mapped_column(String(200))  # e.g. a court; its reference
+    external_reference: Mapped[str | None] = mapped_column(String(200))  # and date are kept too
+
+
+class CaseResult(Base):
+    """The leads a search gave for a case, kept for the investigator (the probe never is).
+
+    Deleted (``results`` set to None, with the reason) when the authorisation the search
+    relied on is refused; the audit entry keeps the fact.
+    """
+
+    __tablename__ = "case_results"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    audit_seq: Mapped[int] = mapped_column(BigId, index=True)
+    user_name: Mapped[str] = mapped_column(String(200), index=True)
+    case_ref: Mapped[str] = mapped_column(String(200), index=True)
+    authorisation_id: Mapped[int | None] = mapped_column(ForeignKey("authorisations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    results: Mapped[list[dict] | None] = mapped_column(JSON)
+    deleted_at: Mapped[datetime | None]
+    deleted_reason: Mapped[str | None] = mapped_column(Text)

@@ -19,6 +19,8 @@ class Role(StrEnum):
 
 class Action(StrEnum):
     SEARCH = "search"
+    REQUEST_AUTHORISATION = "authorisation.request"
+    DECIDE_AUTHORISATION = "authorisation.decide"  # grant, refuse, or record an external one
     MANAGE_SOURCES = "sources.manage"  # ingest under a source, reindex
     MANAGE_USERS = "users.manage"  # users, units, roles, other people's tokens
     READ_AUDIT = "audit.read"  # verify and export the audit log
@@ -29,6 +31,8 @@ class Action(StrEnum):
 
 ALLOWED: dict[Action, frozenset[Role]] = {
     Action.SEARCH: frozenset({Role.INVESTIGATOR}),
+    Action.REQUEST_AUTHORISATION: frozenset({Role.INVESTIGATOR}),
+    Action.DECIDE_AUTHORISATION: frozenset({Role.SUPERVISOR}),
     Action.MANAGE_SOURCES: frozenset({Role.ADMIN}),
     Action.MANAGE_USERS: frozenset({Role.ADMIN}),
     Action.READ_AUDIT: frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.DPO}),

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,13 +21,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from facetrace.catalog.db import open_catalog
 from facetrace.catalog.models import utcnow
 from facetrace.config import Settings
-from facetrace.errors import AuditWriteError, FacetraceError, PermissionDeniedError, PurposeError, QuotaError
+from facetrace.errors import (
+    AuditWriteError,
+    AuthorisationError,
+    FacetraceError,
+    PermissionDeniedError,
+    PurposeError,
+    QuotaError,
+)
 from facetrace.evaluation import calibration
 from facetrace.gallery import Gallery
-from facetrace.governance import accounts, audit, erasure, quotas
+from facetrace.governance import accounts, audit, authorisations, erasure, quotas
 from facetrace.governance.audit import Actor, ChainReport, Record
 from facetrace.governance.erasure import ErasurePlan, ErasureScope
-from facetrace.governance.models import User
+from facetrace.governance.models import Authorisation, CaseResult, User
 from facetrace.governance.policy import authorize, record
 from facetrace.governance.roles import Action, Role
 from facetrace.governance.searches import Purpose, search_record
@@ -92,32 +100,11 @@ class Governance:
     ) -> SearchOutcome:
         """Search for ``purpose``; every attempt, refused or not, leaves an audit entry.
 
-        The entry of a search that ran is committed after the gallery was searched and
-        before anything is returned: if it cannot be written, there are no results.
+        The entry of a search that ran (and the results kept for the case) is committed
+        after the gallery was searched and before anything is returned: if it cannot be
+        written, there are no results.
         """
-        self.allow(Action.SEARCH)
-        missing = purpose.problems(self.settings)
-        if missing:
-            self.record(search_record(purpose, probe, "refused", details={"missing": missing}))
-            raise PurposeError("a search needs " + "; ".join(missing) + ". The refusal was recorded.")
-        with self.sessions() as session:
-            used = quotas.usage(session, self.actor, utcnow())
-        refusal = quotas.over_quota(self.settings, used)
-        if refusal:
-            self.record(search_record(purpose, probe, "refused", details={"quota": refusal}))
-            raise QuotaError(refusal + ". The refusal was recorded.")
-        if quotas.is_burst(self.settings, used):
-            self.record(
-                Record(
-                    action="alarm.burst",
-                    outcome="flagged",
-                    case_ref=purpose.case_ref,
-                    details={
-                        "searches_last_hour": used.last_hour + 1,
-                        "limit": self.settings.burst_searches_per_hour,
-                    },
-                )
-            )
+        authorisation_id = self._admit_search(purpose, probe)
         gallery = Gallery.open(self.settings, analyzer.model_id, analyzer.embedder.dim)
         try:
             outcome = search_photo(
@@ -127,24 +114,160 @@ class Governance:
             self.record(search_record(purpose, probe, "failed", details={"error": str(exc)}))
             raise
         face_ids = [hit.face.id for hit in outcome.hits]
-        details = {"k": k, "face": face, "min_score": min_score, "gallery_size": outcome.gallery_size}
+        entry = search_record(
+            purpose,
+            probe,
+            "done",
+            result_count=len(face_ids),
+            result_face_ids=face_ids,
+            details={"k": k, "face": face, "min_score": min_score, "gallery_size": outcome.gallery_size},
+        )
+        kept = [
+            {"face_id": h.face.id, "score": round(h.score, 4), "false_matches": h.expected_false_matches}
+            for h in outcome.hits
+        ]
         try:
-            self.record(
-                search_record(
-                    purpose,
-                    probe,
-                    "done",
-                    result_count=len(face_ids),
-                    result_face_ids=face_ids,
-                    details=details,
+            with self.sessions.begin() as session:
+                logged = audit.append(session, self.actor, entry)
+                session.add(
+                    CaseResult(
+                        audit_seq=logged.id,
+                        user_name=self.actor.name,
+                        case_ref=purpose.case_ref or "",
+                        authorisation_id=authorisation_id,
+                        results=kept,
+                    )
                 )
-            )
         except SQLAlchemyError as exc:
             raise AuditWriteError(
                 "the search could not be recorded in the audit log, so it returns nothing "
                 f"({exc.__class__.__name__})"
             ) from exc
         return outcome
+
+    def _admit_search(self, purpose: Purpose, probe: bytes) -> int | None:
+        """Role, purpose, quota and authorisation checks; each refusal is recorded. Returns the
+        id of the authorisation the search relies on, if any."""
+        self.allow(Action.SEARCH)
+
+        def refuse(error: type[FacetraceError], message: str, reason: str) -> NoReturn:
+            self.record(search_record(purpose, probe, "refused", details={reason: message}))
+            raise error(message + ". The refusal was recorded.")
+
+        missing = purpose.problems(self.settings)
+        if missing:
+            refuse(PurposeError, "a search needs " + "; ".join(missing), "missing")
+        with self.sessions() as session:
+            used = quotas.usage(session, self.actor, utcnow())
+            try:
+                authorisation = authorisations.check_for_search(
+                    session, self.settings, purpose.case_ref or "", purpose.authorisation_ref
+                )
+            except AuthorisationError as exc:
+                refuse(AuthorisationError, str(exc), "authorisation")
+        refusal = quotas.over_quota(self.settings, used)
+        if refusal:
+            refuse(QuotaError, refusal, "quota")
+        if quotas.is_burst(self.settings, used):
+            limit = self.settings.burst_searches_per_hour
+            self.record(
+                Record(
+                    action="alarm.burst",
+                    outcome="flagged",
+                    case_ref=purpose.case_ref,
+                    details={"searches_last_hour": used.last_hour + 1, "limit": limit},
+                )
+            )
+        return authorisation.id if authorisation else None
+
+    # Authorisations.
+
+    def request_authorisation(self, case_ref: str, justification: str) -> str:
+        self.allow(Action.REQUEST_AUTHORISATION)
+        with self.sessions.begin() as session:
+            made = authorisations.request(session, self.actor, case_ref, justification)
+            audit.append(
+                session,
+                self.actor,
+                Record(
+                    action="authorisation.request",
+                    case_ref=case_ref,
+                    purpose=justification,
+                    authorisation_ref=made.reference,
+                ),
+            )
+            return made.reference
+
+    def decide_authorisation(self, reference: str, *, grant: bool, note: str | None) -> int:
+        """Grant or refuse; returns how many searches' kept results a refusal deleted."""
+        self.allow(Action.DECIDE_AUTHORISATION)
+        with self.sessions.begin() as session:
+            decided = authorisations.decide(session, self.actor, reference, grant=grant, note=note)
+            deleted = 0 if grant else authorisations.delete_results(session, decided)
+            audit.append(
+                session,
+                self.actor,
+                Record(
+                    action="authorisation.decide",
+                    outcome=decided.status,
+                    case_ref=decided.case_ref,
+                    authorisation_ref=reference,
+                    purpose=note,
+                    details={"requested_by": decided.requested_by, "search_results_deleted": deleted},
+                ),
+            )
+        return deleted
+
+    def record_external_authorisation(
+        self, case_ref: str, authority: str, external_reference: str, decided_on: datetime
+    ) -> str:
+        self.allow(Action.DECIDE_AUTHORISATION)
+        with self.sessions.begin() as session:
+            made = authorisations.record_external(
+                session, self.actor, case_ref, authority, external_reference, decided_on
+            )
+            audit.append(
+                session,
+                self.actor,
+                Record(
+                    action="authorisation.external",
+                    outcome="granted",
+                    case_ref=case_ref,
+                    authorisation_ref=made.reference,
+                    details={
+                        "authority": authority,
+                        "reference": external_reference,
+                        "decided_on": decided_on.date().isoformat(),
+                    },
+                ),
+            )
+            return made.reference
+
+    def authorisations(self, pending_only: bool = False) -> list[dict[str, Any]]:
+        """Supervisors see their unit's, investigators their own requests, auditors and DPOs all."""
+        query = select(Authorisation).order_by(Authorisation.requested_at.desc())
+        if pending_only:
+            query = query.where(Authorisation.status == "requested")
+        roles = self.actor.roles
+        if not {Role.AUDITOR, Role.DPO, Role.SUPERVISOR} & roles:
+            self.allow(Action.REQUEST_AUTHORISATION)
+            query = query.where(Authorisation.requested_by == self.actor.name)
+        elif not {Role.AUDITOR, Role.DPO} & roles:
+            query = query.where(Authorisation.unit == self.actor.unit)
+        with self.sessions() as session:
+            return [
+                {
+                    "reference": a.reference,
+                    "case_ref": a.case_ref,
+                    "status": a.status,
+                    "requested_by": a.requested_by,
+                    "requested_at": a.requested_at.isoformat(),
+                    "unit": a.unit,
+                    "decided_by": a.decided_by,
+                    "justification": a.justification,
+                }
+                for a in session.scalars(query)
+            ]
 
     def calibrate(
         self,
