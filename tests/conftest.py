@@ -3,6 +3,7 @@ a throwaway PostgreSQL cluster."""
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import os
@@ -132,6 +133,7 @@ def cluster() -> Iterator[Cluster]:
         run(pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o", server_options, "start")
         yield Cluster(sockets)
     finally:
+        gc.collect()  # close the pooled connections of engines the tests dropped, while the server runs
         if (data / "postmaster.pid").exists():
             subprocess.run(
                 _as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]), cwd=root

@@ -77,6 +77,8 @@ def _attempts(gov: Governance, analyzer: FaceAnalyzer, probe: bytes) -> dict[Act
         Action.VIEW_STATS: lambda: gov.allow(Action.VIEW_STATS),
         Action.ERASE: lambda: gov.erasure_plan(ErasureScope(sources=("nasa",))),
         Action.CONFIGURE: lambda: gov.allow(Action.CONFIGURE),
+        Action.VIEW_REPORTS: lambda: gov.usage_report(2026),
+        Action.VIEW_RECORDS: lambda: gov.records_of_processing(),
         Action.REQUEST_AUTHORISATION: lambda: gov.request_authorisation("CASE-1", "a justification in words"),
         Action.DECIDE_AUTHORISATION: lambda: gov.record_external_authorisation(
             "CASE-1", "a court", "REF-1", datetime(2026, 1, 1, tzinfo=UTC)

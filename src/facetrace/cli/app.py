@@ -11,6 +11,7 @@ from facetrace.cli.accountability import (
     audit_app,
     authorisation_app,
     erasure_app,
+    report_app,
     retention_app,
     token_app,
     user_app,
@@ -325,6 +326,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(erasure_app)
 app.add_typer(retention_app, name="retention")
 app.add_typer(authorisation_app, name="authorisation")
+app.add_typer(report_app, name="report")
 
 
 def run() -> None:

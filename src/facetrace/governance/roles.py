@@ -24,6 +24,8 @@ class Action(StrEnum):
     MANAGE_SOURCES = "sources.manage"  # ingest under a source, reindex
     MANAGE_USERS = "users.manage"  # users, units, roles, other people's tokens
     READ_AUDIT = "audit.read"  # verify and export the audit log
+    VIEW_REPORTS = "reports.view"  # usage per unit/user/month, the annual report
+    VIEW_RECORDS = "records.view"  # records of processing (GDPR art. 30)
     CONFIGURE = "settings.manage"  # calibration and other settings stored in the catalog
     ERASE = "data.erase"  # erasure (dry run and execution) and jurisdiction purges
     VIEW_STATS = "stats.view"
@@ -36,6 +38,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.MANAGE_SOURCES: frozenset({Role.ADMIN}),
     Action.MANAGE_USERS: frozenset({Role.ADMIN}),
     Action.READ_AUDIT: frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.DPO}),
+    Action.VIEW_REPORTS: frozenset({Role.SUPERVISOR, Role.DPO, Role.AUDITOR}),
+    Action.VIEW_RECORDS: frozenset({Role.DPO, Role.AUDITOR}),
     Action.CONFIGURE: frozenset({Role.ADMIN}),
     Action.ERASE: frozenset({Role.DPO}),
     Action.VIEW_STATS: frozenset(Role),

@@ -31,7 +31,7 @@ from facetrace.errors import (
 )
 from facetrace.evaluation import calibration
 from facetrace.gallery import Gallery
-from facetrace.governance import accounts, audit, authorisations, erasure, quotas
+from facetrace.governance import accounts, audit, authorisations, erasure, quotas, report_files, reports
 from facetrace.governance.audit import Actor, ChainReport, Record
 from facetrace.governance.erasure import ErasurePlan, ErasureScope
 from facetrace.governance.models import Authorisation, CaseResult, User
@@ -386,9 +386,9 @@ class Governance:
 
     # The audit log.
 
-    def _audit_unit(self) -> str | None:
-        """Supervisors read their own unit's entries; auditors and DPOs read all of them."""
-        self.allow(Action.READ_AUDIT)
+    def _reader_unit(self, action: Action) -> str | None:
+        """Supervisors read their own unit's entries and figures; auditors and DPOs read all of them."""
+        self.allow(action)
         if {Role.AUDITOR, Role.DPO} & self.actor.roles:
             return None
         if self.actor.unit is None:
@@ -409,7 +409,7 @@ class Governance:
         return report
 
     def export_audit(self, first: int = 1, last: int | None = None) -> dict[str, Any]:
-        unit = self._audit_unit()
+        unit = self._reader_unit(Action.READ_AUDIT)
         with self.sessions() as session:
             document = audit.export(session, first, last, unit=unit)
         self.record(
@@ -425,3 +425,30 @@ class Governance:
             )
         )
         return document
+
+    # Reports.
+
+    def usage_report(self, year: int) -> list[dict[str, Any]]:
+        unit = self._reader_unit(Action.VIEW_REPORTS)
+        with self.sessions() as session:
+            rows = reports.usage(session, year, unit)
+        self.record(Record(action="reports.usage", details={"year": year, "unit": unit}))
+        return rows
+
+    def annual_report(self, year: int, folder: Path) -> list[Path]:
+        """Write the annual usage report (JSON, CSV, plot, HTML) to ``folder``."""
+        unit = self._reader_unit(Action.VIEW_REPORTS)
+        with self.sessions() as session:
+            report = reports.annual(session, self.settings, year, unit)
+        written = report_files.write_annual(report, folder)
+        self.record(
+            Record(action="reports.annual", details={"year": year, "unit": unit, "folder": str(folder)})
+        )
+        return written
+
+    def records_of_processing(self) -> dict[str, Any]:
+        self.allow(Action.VIEW_RECORDS)
+        with self.sessions() as session:
+            records = reports.records_of_processing(session, self.settings)
+        self.record(Record(action="records.view"))
+        return records

@@ -1,0 +1,57 @@
+"""Write a report as the files an outside body reads: JSON, CSV of the usage table, a plot, HTML."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from facetrace.atomic import atomic_write_text
+from facetrace.governance.reports import MONTHS, usage_plot_png
+
+_templates = Environment(
+    loader=PackageLoader("facetrace.governance", "templates"), autoescape=select_autoescape(["html", "j2"])
+)
+
+
+def usage_csv(usage: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["unit", "user", *MONTHS, "searches", "refused", "failed", "with_authorisation", "cases"])
+    for row in usage:
+        writer.writerow(
+            [
+                row["unit"],
+                row["user"],
+                *row["months"].values(),
+                row["searches"],
+                row["refused"],
+                row["failed"],
+                row["with_authorisation"],
+                row["cases"],
+            ]
+        )
+    return buffer.getvalue()
+
+
+def write_annual(report: dict[str, Any], folder: Path) -> list[Path]:
+    """report.json, usage.csv, searches.png and report.html in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plot = usage_plot_png(report)
+    title = f"Facetrace annual usage report {report['year']}" + (
+        f" — unit {report['unit']}" if report["unit"] else ""
+    )
+    html = _templates.get_template("report.html.j2").render(
+        title=title, report=report, months=MONTHS, plot=base64.b64encode(plot).decode()
+    )
+    paths = {name: folder / name for name in ("report.json", "usage.csv", "searches.png", "report.html")}
+    atomic_write_text(paths["report.json"], json.dumps(report, indent=2, ensure_ascii=False))
+    atomic_write_text(paths["usage.csv"], usage_csv(report["usage"]))
+    paths["searches.png"].write_bytes(plot)
+    atomic_write_text(paths["report.html"], html)
+    return list(paths.values())
