@@ -79,6 +79,7 @@ def _attempts(gov: Governance, analyzer: FaceAnalyzer, probe: bytes) -> dict[Act
         Action.CONFIGURE: lambda: gov.allow(Action.CONFIGURE),
         Action.VIEW_REPORTS: lambda: gov.usage_report(2026),
         Action.VIEW_RECORDS: lambda: gov.records_of_processing(),
+        Action.HANDLE_RIGHTS: lambda: gov.rights_queue(),
         Action.REQUEST_AUTHORISATION: lambda: gov.request_authorisation("CASE-1", "a justification in words"),
         Action.DECIDE_AUTHORISATION: lambda: gov.record_external_authorisation(
             "CASE-1", "a court", "REF-1", datetime(2026, 1, 1, tzinfo=UTC)

@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     burst_searches_per_hour: int = Field(
         15, ge=1, description="More searches than this within an hour raise an alarm for the supervisor."
     )
+    rights_deadline_days: int = Field(30, ge=1, description="Days to answer a data-subject request.")
     subject_match_threshold: float = Field(
         0.5,
         gt=0,

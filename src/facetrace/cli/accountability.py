@@ -367,3 +367,96 @@ def report_processing(
         return
     out.write_text(json.dumps(records, indent=2, ensure_ascii=False))
     console.print(f"wrote {out}", highlight=False)
+
+
+rights_app = typer.Typer(help="Data-subject requests: access, erasure, objection.", no_args_is_help=True)
+
+
+@rights_app.command("file")
+def rights_file(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="access, erasure or objection")],
+    url: Annotated[list[str] | None, typer.Option("--url", help="An image or page URL (repeatable).")] = None,
+    photo: Annotated[
+        Path | None,
+        typer.Option("--photo", exists=True, dir_okay=False, help="The person's photo (matched in memory)."),
+    ] = None,
+    contact: Annotated[str | None, typer.Option("--contact", help="How to answer the person.")] = None,
+    consent_template: Annotated[
+        bool,
+        typer.Option("--consent-template", help="Objection: the person consents to keeping one template."),
+    ] = False,
+) -> None:
+    """Record a request received (by mail, at the desk); the answer is due in a month."""
+    from facetrace.cli.render import console
+    from facetrace.cli.state import settings_of
+    from facetrace.vision.factory import build_analyzer
+
+    analyzer = build_analyzer(settings_of(ctx)) if photo is not None else None
+    reference = governance(ctx).file_rights_request(
+        kind,
+        urls=list(url or ()),
+        photo=photo.read_bytes() if photo else None,
+        analyzer=analyzer,
+        contact=contact,
+        consent_to_keep_template=consent_template,
+    )
+    console.print(f"Filed {reference} ({kind}).")
+
+
+@rights_app.command("list")
+def rights_list(
+    ctx: typer.Context,
+    include_closed: Annotated[bool, typer.Option("--all", help="Closed requests too.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The queue, overdue first."""
+    from rich.table import Table
+
+    from facetrace.cli.render import console, print_json
+
+    queue = governance(ctx).rights_queue(include_closed)
+    if as_json:
+        print_json(queue)
+        return
+    table = Table(title="Rights requests")
+    for column in ("reference", "kind", "status", "received", "due", ""):
+        table.add_column(column)
+    for r in queue:
+        late = "[red]OVERDUE[/]" if r["overdue"] else ""
+        table.add_row(r["reference"], r["kind"], r["status"], r["received_at"][:10], r["due_at"][:10], late)
+    console.print(table)
+
+
+@rights_app.command("verify")
+def rights_verify(
+    ctx: typer.Context, reference: str, note: Annotated[str | None, typer.Option("--note")] = None
+) -> None:
+    """Mark a request verified: identity and scope checked."""
+    governance(ctx).move_rights_request(reference, "verified", note)
+
+
+@rights_app.command("refuse")
+def rights_refuse(ctx: typer.Context, reference: str, note: Annotated[str, typer.Option("--note")]) -> None:
+    """Refuse a request, with the reason the person will be given."""
+    governance(ctx).move_rights_request(reference, "refused", note)
+
+
+@rights_app.command("execute")
+def rights_execute(ctx: typer.Context, reference: str) -> None:
+    """Answer a verified request: the access report, or erasure (and blocks, for an objection)."""
+    from facetrace.cli.render import print_json
+
+    print_json(governance(ctx).execute_rights_request(reference))
+
+
+@rights_app.command("block")
+def rights_block(
+    ctx: typer.Context,
+    url_prefix: Annotated[
+        str | None, typer.Option("--url-prefix", help="Never collect URLs starting so.")
+    ] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="Never collect from this domain.")] = None,
+) -> None:
+    """Add a URL prefix or a domain to the do-not-collect list."""
+    governance(ctx).block_collection(url_prefix=url_prefix, domain=domain)

@@ -13,6 +13,7 @@ from facetrace.cli.accountability import (
     erasure_app,
     report_app,
     retention_app,
+    rights_app,
     token_app,
     user_app,
 )
@@ -327,6 +328,7 @@ app.add_typer(erasure_app)
 app.add_typer(retention_app, name="retention")
 app.add_typer(authorisation_app, name="authorisation")
 app.add_typer(report_app, name="report")
+app.add_typer(rights_app, name="rights")
 
 
 def run() -> None:

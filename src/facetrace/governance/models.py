@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from facetrace.catalog.models import Base, BigId, utcnow
@@ -144,3 +144,54 @@ class CaseResult(Base):
     results: Mapped[list[dict] | None] = mapped_column(JSON)
     deleted_at: Mapped[datetime | None]
     deleted_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class RightsRequest(Base):
+    """A data subject's request (GDPR art. 15 access, 17 erasure, 21 objection), tracked to its deadline."""
+
+    __tablename__ = "rights_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # access | erasure | objection
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime]
+    contact: Mapped[str | None] = mapped_column(Text)  # how to answer; nothing more about the person
+    urls: Mapped[list[str]] = mapped_column(JSON, default=list)  # images or pages the person named
+    #: Gallery faces that matched the person's photo when the request was filed (the photo is not kept).
+    matched_face_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    closed_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(Text)  # e.g. the certificate or report reference
+
+    events: Mapped[list[RightsEvent]] = relationship(
+        cascade="all, delete-orphan", order_by="RightsEvent.id", lazy="selectin"
+    )
+
+
+class RightsEvent(Base):
+    """One step in a request's history."""
+
+    __tablename__ = "rights_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("rights_requests.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class DoNotCollect(Base):
+    """Never collect again: a URL prefix, a domain, or (with the person's explicit consent) one
+    face template, used only to drop matching faces at ingest."""
+
+    __tablename__ = "do_not_collect"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("rights_requests.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # url | domain | template
+    value: Mapped[str | None] = mapped_column(Text)  # the URL prefix or domain
+    model_id: Mapped[str | None] = mapped_column(String(100))
+    template: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -28,6 +28,7 @@ class Action(StrEnum):
     VIEW_RECORDS = "records.view"  # records of processing (GDPR art. 30)
     CONFIGURE = "settings.manage"  # calibration and other settings stored in the catalog
     ERASE = "data.erase"  # erasure (dry run and execution) and jurisdiction purges
+    HANDLE_RIGHTS = "rights.handle"  # data-subject requests: file, verify, execute, refuse
     VIEW_STATS = "stats.view"
 
 
@@ -42,6 +43,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.VIEW_RECORDS: frozenset({Role.DPO, Role.AUDITOR}),
     Action.CONFIGURE: frozenset({Role.ADMIN}),
     Action.ERASE: frozenset({Role.DPO}),
+    Action.HANDLE_RIGHTS: frozenset({Role.DPO}),
     Action.VIEW_STATS: frozenset(Role),
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from facetrace.catalog import repository
 from facetrace.catalog.models import Source, utcnow
@@ -20,6 +20,8 @@ from facetrace.catalog.repository import Place
 from facetrace.config import Settings
 from facetrace.errors import ModelMismatchError
 from facetrace.gallery import Gallery
+from facetrace.governance import do_not_collect
+from facetrace.governance.do_not_collect import CollectionBlocks
 from facetrace.ingest.inputs import InputImage, InputProblem, expand_inputs
 from facetrace.ingest.pool import Failure
 from facetrace.ingest.worker import analysis_pool
@@ -38,6 +40,8 @@ class IngestStats:
     known_images: int = 0  # bytes already in the catalog: only the sighting is recorded
     faces: int = 0
     images_without_faces: int = 0
+    skipped_do_not_collect: int = 0  # places on the do-not-collect list: not even read
+    faces_dropped_do_not_collect: int = 0  # faces matching a do-not-collect template: not stored
     failures: list[tuple[str, str]] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     started: float = field(default_factory=time.perf_counter)
@@ -84,8 +88,11 @@ def ingest(
                 legal_basis=legal_basis,
                 retention_days=retention_days,
             )
+            blocks = do_not_collect.load(
+                session, embedder.model_id, embedder.dim, settings.subject_match_threshold
+            )
             session.commit()
-        run = _IngestRun(gallery, source, stats, report)
+        run = _IngestRun(gallery, source, stats, report, blocks)
         try:
             with analysis_pool(settings, workers) as pool:
                 for job, result in pool.map(run.new_images(items)):
@@ -99,8 +106,14 @@ class _IngestRun:
     """The state of one ingest: which bytes are in flight, and when the index was last saved."""
 
     def __init__(
-        self, gallery: Gallery, source: Source, stats: IngestStats, report: Callable[[IngestStats], None]
+        self,
+        gallery: Gallery,
+        source: Source,
+        stats: IngestStats,
+        report: Callable[[IngestStats], None],
+        blocks: CollectionBlocks,
     ) -> None:
+        self.blocks = blocks
         self.gallery = gallery
         self.source = source
         self.stats = stats
@@ -113,6 +126,10 @@ class _IngestRun:
         for item in items:
             if isinstance(item, InputProblem):
                 self._fail(item.location, item.message)
+                continue
+            if self.blocks.blocks_place(item.location, item.page_url):
+                self.stats.skipped_do_not_collect += 1
+                self.report(self.stats)
                 continue
             try:
                 data = item.path.read_bytes()
@@ -139,6 +156,9 @@ class _IngestRun:
             raise ModelMismatchError(
                 f"a worker embedded with {result.model_id}, the gallery holds {self.gallery.model_id}"
             )
+        kept = [f for f in result.faces if not self.blocks.blocks_face(f.embedding)]
+        self.stats.faces_dropped_do_not_collect += len(result.faces) - len(kept)
+        result = replace(result, faces=kept)
         with self.gallery.sessions() as session:
             faces = repository.add_analyzed_image(
                 session,

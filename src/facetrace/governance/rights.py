@@ -1,0 +1,132 @@
+"""Data-subject requests (GDPR art. 15 access, 17 erasure, 21 objection): records, deadlines, history.
+
+A request names what it is about by the URLs of images or pages, by a photo of the
+person (matched in memory when the request is filed; only the matching face ids are
+kept), or both. Its status goes received → verified → done, or refused, each step in
+its history; the answer is due one month after receipt by default (GDPR art. 12(3)).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from facetrace.catalog import repository
+from facetrace.catalog.models import Face, Sighting, utcnow
+from facetrace.errors import FacetraceError
+from facetrace.governance.audit import Actor
+from facetrace.governance.models import DoNotCollect, RightsEvent, RightsRequest
+
+KINDS = ("access", "erasure", "objection")
+OPEN = ("received", "verified")
+
+
+def file(
+    session: Session,
+    actor: Actor,
+    kind: str,
+    *,
+    urls: list[str],
+    matched_face_ids: list[int],
+    contact: str | None,
+    deadline_days: int,
+) -> RightsRequest:
+    if kind not in KINDS:
+        raise FacetraceError(f"a request is one of {', '.join(KINDS)}, not {kind!r}")
+    if not urls and not matched_face_ids:
+        raise FacetraceError(
+            "a request needs the URLs of images or pages, or a photo that matches the gallery"
+        )
+    now = utcnow()
+    count = session.scalar(select(func.count(RightsRequest.id))) or 0
+    request = RightsRequest(
+        reference=f"RR-{now:%Y}-{count + 1:05d}",
+        kind=kind,
+        status="received",
+        received_at=now,
+        due_at=now + timedelta(days=deadline_days),
+        contact=contact,
+        urls=urls,
+        matched_face_ids=matched_face_ids,
+        events=[RightsEvent(actor=actor.name, status="received", note=f"{kind} request filed")],
+    )
+    session.add(request)
+    session.flush()
+    return request
+
+
+def by_reference(session: Session, reference: str) -> RightsRequest:
+    request = session.scalar(select(RightsRequest).where(RightsRequest.reference == reference))
+    if request is None:
+        raise FacetraceError(f"no rights request {reference!r}")
+    return request
+
+
+def move(request: RightsRequest, actor: Actor, status: str, note: str | None) -> None:
+    """Record a step; only open requests move."""
+    if request.status not in OPEN:
+        raise FacetraceError(f"{request.reference} is already {request.status}")
+    request.status = status
+    request.events.append(RightsEvent(actor=actor.name, status=status, note=note))
+    if status in ("done", "refused"):
+        request.closed_at = utcnow()
+        request.outcome = note
+
+
+def queue(session: Session, include_closed: bool = False) -> list[RightsRequest]:
+    """Open requests, overdue first then by deadline."""
+    query = select(RightsRequest)
+    if not include_closed:
+        query = query.where(RightsRequest.status.in_(OPEN))
+    return list(session.scalars(query.order_by(RightsRequest.due_at, RightsRequest.id)))
+
+
+def access_report(session: Session, request: RightsRequest) -> dict[str, Any]:
+    """What the gallery holds about the request's subject: images, where and when they were seen."""
+    face_ids = set(request.matched_face_ids)
+    if request.urls:
+        seen = select(Sighting.image_id).where(
+            Sighting.location.in_(request.urls) | Sighting.page_url.in_(request.urls)
+        )
+        face_ids |= set(session.scalars(select(Face.id).where(Face.image_id.in_(seen))))
+    faces = repository.faces_with_provenance(session, sorted(face_ids))
+    return {
+        "request": request.reference,
+        "generated_at": utcnow().isoformat(timespec="seconds"),
+        "faces_held": len(faces),
+        "images": [
+            {
+                "face_id": face.id,
+                "image_sha256": face.image.sha256,
+                "first_seen": face.image.first_seen.isoformat(),
+                "last_seen": face.image.last_seen.isoformat(),
+                "seen_at": [
+                    {
+                        "location": s.location,
+                        "page_url": s.page_url,
+                        "source": s.source.name,
+                        "legal_basis": s.source.legal_basis,
+                        "jurisdiction": s.source.jurisdiction,
+                        "first_seen": s.first_seen.isoformat(),
+                        "last_seen": s.last_seen.isoformat(),
+                    }
+                    for s in face.image.sightings
+                ],
+            }
+            for face in faces.values()
+        ],
+    }
+
+
+def keep_template(session: Session, request: RightsRequest, template: bytes, model_id: str | None) -> None:
+    """With the person's explicit consent only: drop faces matching this template at every ingest."""
+    session.add(DoNotCollect(request_id=request.id, kind="template", model_id=model_id, template=template))
+
+
+def block_urls(session: Session, request: RightsRequest) -> int:
+    """Objection: never collect the request's URLs again."""
+    session.add_all(DoNotCollect(request_id=request.id, kind="url", value=url) for url in request.urls)
+    return len(request.urls)
