@@ -7,16 +7,10 @@ from typing import Annotated
 
 import typer
 
-from facetrace.cli.accountability import (
-    audit_app,
-    authorisation_app,
-    erasure_app,
-    report_app,
-    retention_app,
-    rights_app,
-    token_app,
-    user_app,
-)
+from facetrace.cli.account_commands import audit_app, token_app, user_app
+from facetrace.cli.authorisation_commands import authorisation_app
+from facetrace.cli.erasure_commands import erasure_app, retention_app, rights_app
+from facetrace.cli.report_commands import report_app
 from facetrace.cli.state import CliState, governance, settings_of
 from facetrace.config import get_settings
 from facetrace.errors import FacetraceError
@@ -291,8 +285,7 @@ def calibrate(
     folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="One subfolder per identity.")],
     workers: WorkersOption = None,
 ) -> None:
-    """Measure how high different people score on a labelled folder; results then show expected false
-    matches."""
+    """Measure impostor scores on a labelled folder; results then show expected false matches."""
     from facetrace.cli.render import console, count_progress, key_value_table
 
     with count_progress("embedding") as (on_start, on_progress):

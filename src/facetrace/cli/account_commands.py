@@ -1,0 +1,142 @@
+"""``facetrace audit|user|token``: the audit log, accounts and tokens, over the governance service."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from facetrace.cli.state import governance
+from facetrace.errors import FacetraceError
+
+audit_app = typer.Typer(help="Verify and export the hash-chained audit log.", no_args_is_help=True)
+
+
+user_app = typer.Typer(help="User accounts and their roles.", no_args_is_help=True)
+
+
+token_app = typer.Typer(help="API tokens (stored hashed; shown once).", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    ctx: typer.Context,
+    export_file: Annotated[
+        Path | None,
+        typer.Option("--export", exists=True, dir_okay=False, help="Check an exported JSON file instead."),
+    ] = None,
+) -> None:
+    """Check every entry's hash and link; report the first broken entry (exit 1 if any)."""
+    from facetrace.cli.render import console
+    from facetrace.governance import audit
+
+    if export_file is not None:
+        report = audit.check_export(json.loads(export_file.read_text()))
+    else:
+        report = governance(ctx).verify_audit()
+    if report.ok:
+        head = f"head {report.head_seq} {report.head_hash}"
+        console.print(f"[green]audit log intact[/]: {report.entries:,} entries, {head}")
+        return
+    console.print(f"[red]audit log broken at entry {report.first_broken}[/]: {report.problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the export.")],
+    first: Annotated[int, typer.Option("--from", min=1, help="First entry (sequence number).")] = 1,
+    last: Annotated[int | None, typer.Option("--to", min=1, help="Last entry (default: the newest).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="json (checkable) or csv (for spreadsheets).")
+    ] = "json",
+) -> None:
+    """Write a range of the log with the head hash, so an outside body can check it later."""
+    from facetrace.cli.render import console
+    from facetrace.governance.audit import FIELDS
+
+    if fmt not in ("json", "csv"):
+        raise FacetraceError("--format must be json or csv")
+    document = governance(ctx).export_audit(first, last)
+    if fmt == "json":
+        out.write_text(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+        writer.writeheader()
+        for entry in document["entries"]:
+            writer.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in entry.items()})
+        out.write_text(buffer.getvalue())
+    head = document["head"]
+    console.print(
+        f"Wrote {len(document['entries']):,} entries to {out}; head of the log: entry {head['seq']} "
+        f"{head['hash']}. Keep the head hash: it proves later that nothing before it was rewritten."
+    )
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    name: str,
+    role: Annotated[
+        list[str], typer.Option("--role", "-r", help="admin, investigator, supervisor, dpo, auditor")
+    ],
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="The team or agency the user belongs to.")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read a password for web log-in from standard input.")
+    ] = False,
+) -> None:
+    """Create a user with one or more roles."""
+    from facetrace.cli.render import console
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    governance(ctx).add_user(name, role, unit, password)
+    console.print(f"Created user {name} ({', '.join(role)}{f', unit {unit}' if unit else ''}).")
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context) -> None:
+    """Every user with roles and unit."""
+    from rich.table import Table
+
+    from facetrace.cli.render import console
+
+    table = Table(title="Users")
+    for column in ("name", "roles", "unit", "note"):
+        table.add_column(column)
+    for user in governance(ctx).users():
+        note = "bootstrap operator" if user["bootstrap"] else ("disabled" if user["disabled"] else "")
+        table.add_row(user["name"], ", ".join(user["roles"]), user["unit"] or "—", note)
+    console.print(table)
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="Whose token (an admin may create one for anybody).")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "cli",
+    days: Annotated[int, typer.Option("--days", min=1, max=3650, help="Valid for this many days.")] = 90,
+) -> None:
+    """Create an API token; it is printed once (use it as FACETRACE_TOKEN or --token)."""
+    from facetrace.cli.render import console
+
+    issued = governance(ctx).issue_token(user, name, days)
+    console.print(f"Token {issued.id} for {issued.user}, valid until {issued.expires_at}:", highlight=False)
+    print(issued.token)
+
+
+@token_app.command("revoke")
+def token_revoke(ctx: typer.Context, token_id: int) -> None:
+    """Revoke a token at once."""
+    from facetrace.cli.render import console
+
+    governance(ctx).revoke_token(token_id)
+    console.print(f"Token {token_id} revoked.")

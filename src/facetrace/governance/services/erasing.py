@@ -1,0 +1,61 @@
+"""Erasure, purges and retention: dry runs and physical deletion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from facetrace.catalog.models import Face
+from facetrace.errors import FacetraceError
+from facetrace.gallery import Gallery
+from facetrace.governance import erasure
+from facetrace.governance.audit import Record
+from facetrace.governance.erasure import ErasurePlan, ErasureScope
+from facetrace.governance.roles import Action
+from facetrace.governance.services.base import ServiceBase
+from facetrace.search import search_photo
+from facetrace.vision.analyzer import FaceAnalyzer
+
+
+class ErasureService(ServiceBase):
+    def faces_of_person(self, analyzer: FaceAnalyzer, photo: bytes) -> list[int]:
+        """Gallery faces matching the largest face of ``photo`` above the strict subject threshold.
+
+        The photo is analysed in memory and dropped; only the matching face ids come back.
+        """
+        self.allow(Action.ERASE)
+        return self._match_person(analyzer, photo)[0]
+
+    def _match_person(self, analyzer: FaceAnalyzer, photo: bytes) -> tuple[list[int], bytes]:
+        """(matching face ids, the photo's template as bytes); the photo itself is not kept."""
+        gallery = Gallery.open(self.settings, analyzer.model_id, analyzer.embedder.dim)
+        outcome = search_photo(self.settings, analyzer, photo, k=1000, gallery=gallery)
+        matches = sorted(h.face.id for h in outcome.hits if h.score >= self.settings.subject_match_threshold)
+        return matches, outcome.probe_faces[0].embedding.astype("float32").tobytes()
+
+    def erasure_plan(self, scope: ErasureScope) -> ErasurePlan:
+        """The dry run: what an erasure of ``scope`` would delete (recorded, as it reveals data)."""
+        self.allow(Action.ERASE)
+        with self.sessions() as session:
+            result = erasure.plan(session, scope)
+        self.record(
+            Record(action="data.erase.dry_run", result_count=len(result.face_ids), details=result.counts())
+        )
+        return result
+
+    def erase(self, scope: ErasureScope, reason: str) -> dict[str, Any]:
+        """Delete everything ``scope`` selects, physically; returns the deletion certificate."""
+        self.allow(Action.ERASE)
+        if len(reason.strip()) < 5:
+            raise FacetraceError("an erasure needs its reason (--reason), e.g. the request reference")
+        return erasure.execute(self.settings, self.sessions, self.actor, self._plan(scope), reason=reason)
+
+    def _plan(self, scope: ErasureScope) -> ErasurePlan:
+        with self.sessions() as session:
+            return erasure.plan(session, scope)
+
+    def _existing_faces(self, face_ids: list[int]) -> list[int]:
+        """The faces of a request still in the gallery (some may have been erased since)."""
+        with self.sessions() as session:
+            return sorted(session.scalars(select(Face.id).where(Face.id.in_(face_ids)))) if face_ids else []

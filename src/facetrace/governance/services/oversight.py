@@ -1,0 +1,69 @@
+"""Reading the record: the audit log, usage reports, records of processing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from facetrace.governance import audit, report_files, reports
+from facetrace.governance.audit import ChainReport, Record
+from facetrace.governance.roles import Action
+from facetrace.governance.services.base import ServiceBase
+
+
+class OversightService(ServiceBase):
+    def verify_audit(self) -> ChainReport:
+        """Check the whole chain (any reader may: it reveals no entry, only whether it holds)."""
+        self.allow(Action.READ_AUDIT)
+        with self.sessions() as session:
+            report = audit.verify(session)
+        self.record(
+            Record(
+                action="audit.verify",
+                details={"ok": report.ok, "entries": report.entries, "first_broken": report.first_broken},
+            )
+        )
+        return report
+
+    def export_audit(self, first: int = 1, last: int | None = None) -> dict[str, Any]:
+        unit = self._reader_unit(Action.READ_AUDIT)
+        with self.sessions() as session:
+            document = audit.export(session, first, last, unit=unit)
+        self.record(
+            Record(
+                action="audit.export",
+                details={
+                    "first": first,
+                    "last": document["last"],
+                    "unit": unit,
+                    "entries": len(document["entries"]),
+                    "head": document["head"],
+                },
+            )
+        )
+        return document
+
+    def usage_report(self, year: int) -> list[dict[str, Any]]:
+        unit = self._reader_unit(Action.VIEW_REPORTS)
+        with self.sessions() as session:
+            rows = reports.usage(session, year, unit)
+        self.record(Record(action="reports.usage", details={"year": year, "unit": unit}))
+        return rows
+
+    def annual_report(self, year: int, folder: Path) -> list[Path]:
+        """Write the annual usage report (JSON, CSV, plot, HTML) to ``folder``."""
+        unit = self._reader_unit(Action.VIEW_REPORTS)
+        with self.sessions() as session:
+            report = reports.annual(session, self.settings, year, unit)
+        written = report_files.write_annual(report, folder)
+        self.record(
+            Record(action="reports.annual", details={"year": year, "unit": unit, "folder": str(folder)})
+        )
+        return written
+
+    def records_of_processing(self) -> dict[str, Any]:
+        self.allow(Action.VIEW_RECORDS)
+        with self.sessions() as session:
+            records = reports.records_of_processing(session, self.settings)
+        self.record(Record(action="records.view"))
+        return records

@@ -1,0 +1,154 @@
+"""Data-subject requests and the do-not-collect list."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from facetrace.catalog.models import utcnow
+from facetrace.errors import FacetraceError
+from facetrace.governance import audit, erasure, rights
+from facetrace.governance.audit import Record
+from facetrace.governance.erasure import ErasureScope
+from facetrace.governance.models import DoNotCollect
+from facetrace.governance.roles import Action
+from facetrace.governance.services.erasing import ErasureService
+from facetrace.vision.analyzer import FaceAnalyzer
+
+
+class RightsService(ErasureService):
+    def file_rights_request(
+        self,
+        kind: str,
+        *,
+        urls: list[str],
+        photo: bytes | None = None,
+        analyzer: FaceAnalyzer | None = None,
+        contact: str | None = None,
+        consent_to_keep_template: bool = False,
+    ) -> str:
+        """Record a request; a photo is matched in memory, and its template kept only for an
+        objection with the person's explicit consent (to drop their face from future collection)."""
+        self.allow(Action.HANDLE_RIGHTS)
+        matched: list[int] = []
+        template = None
+        if photo is not None:
+            if analyzer is None:
+                raise FacetraceError("matching a photo needs the face analyzer")
+            matched, template = self._match_person(analyzer, photo)
+        keep_template = template if kind == "objection" and consent_to_keep_template else None
+        with self.sessions.begin() as session:
+            request = rights.file(
+                session,
+                self.actor,
+                kind,
+                urls=urls,
+                matched_face_ids=matched,
+                contact=contact,
+                deadline_days=self.settings.rights_deadline_days,
+            )
+            if keep_template is not None:
+                rights.keep_template(session, request, keep_template, analyzer.model_id if analyzer else None)
+            audit.append(
+                session,
+                self.actor,
+                Record(
+                    action="rights.file",
+                    case_ref=request.reference,
+                    result_count=len(matched),
+                    details={
+                        "kind": kind,
+                        "urls": len(urls),
+                        "photo": photo is not None,
+                        "template_kept_with_consent": keep_template is not None,
+                    },
+                ),
+            )
+            return request.reference
+
+    def rights_queue(self, include_closed: bool = False) -> list[dict[str, Any]]:
+        """The DPO's queue: overdue first."""
+        self.allow(Action.HANDLE_RIGHTS)
+        now = utcnow()
+        with self.sessions() as session:
+            return [
+                {
+                    "reference": r.reference,
+                    "kind": r.kind,
+                    "status": r.status,
+                    "received_at": r.received_at.isoformat(timespec="seconds"),
+                    "due_at": r.due_at.isoformat(timespec="seconds"),
+                    "overdue": r.status in rights.OPEN and r.due_at < now,
+                    "history": [
+                        {
+                            "at": e.at.isoformat(timespec="seconds"),
+                            "by": e.actor,
+                            "status": e.status,
+                            "note": e.note,
+                        }
+                        for e in r.events
+                    ],
+                    "outcome": r.outcome,
+                }
+                for r in rights.queue(session, include_closed)
+            ]
+
+    def move_rights_request(self, reference: str, status: str, note: str | None) -> None:
+        """Mark a request verified (identity and scope checked) or refused (with the reason)."""
+        self.allow(Action.HANDLE_RIGHTS)
+        if status not in ("verified", "refused"):
+            raise FacetraceError("a request can be marked verified or refused here; executing it closes it")
+        if status == "refused" and not (note or "").strip():
+            raise FacetraceError("a refusal needs its reason (--note)")
+        with self.sessions.begin() as session:
+            rights.move(rights.by_reference(session, reference), self.actor, status, note)
+            audit.append(
+                session, self.actor, Record(action=f"rights.{status}", case_ref=reference, purpose=note)
+            )
+
+    def execute_rights_request(self, reference: str) -> dict[str, Any]:
+        """Answer a verified request: an access report, or erasure (and, for an objection, blocks on
+        future collection). Returns what was produced; the request is closed."""
+        self.allow(Action.HANDLE_RIGHTS)
+        with self.sessions() as session:
+            request = rights.by_reference(session, reference)
+            if request.status != "verified":
+                raise FacetraceError(f"{reference} is {request.status}: verify it first")
+            kind, urls, faces = request.kind, list(request.urls), list(request.matched_face_ids)
+            access = rights.access_report(session, request) if kind == "access" else None
+        if access is not None:
+            path = self.settings.data_dir / "rights" / f"{reference}-access.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(access, indent=2, ensure_ascii=False))
+            produced: dict[str, Any] = {"access_report": str(path), "faces_held": access["faces_held"]}
+        else:
+            scope = ErasureScope(face_ids=tuple(self._existing_faces(faces)), locations=tuple(urls))
+            produced = {"counts": "nothing held any more"}
+            if not scope.is_empty():
+                certificate = erasure.execute(
+                    self.settings,
+                    self.sessions,
+                    self.actor,
+                    self._plan(scope),
+                    reason=f"rights request {reference}",
+                )
+                produced = {"certificate": certificate["certificate"], "counts": certificate["counts"]}
+        with self.sessions.begin() as session:
+            request = rights.by_reference(session, reference)
+            if kind == "objection":
+                produced["do_not_collect_entries"] = rights.block_urls(session, request)
+            rights.move(request, self.actor, "done", json.dumps(produced))
+            audit.append(
+                session, self.actor, Record(action="rights.execute", case_ref=reference, details=produced)
+            )
+        return produced
+
+    def block_collection(self, *, url_prefix: str | None = None, domain: str | None = None) -> None:
+        """Never collect from a URL prefix or a whole domain again (no face data needed)."""
+        self.allow(Action.HANDLE_RIGHTS)
+        if bool(url_prefix) == bool(domain):
+            raise FacetraceError("give either a URL prefix or a domain")
+        kind, value = ("url", url_prefix) if url_prefix else ("domain", (domain or "").lower().strip("."))
+        with self.sessions.begin() as session:
+            session.add(DoNotCollect(kind=kind, value=value))
+            audit.append(session, self.actor, Record(action="rights.block", details={kind: value}))

@@ -1,0 +1,140 @@
+"""Searches with a purpose, an authorisation check, quotas and a record; calibration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from facetrace.catalog.models import utcnow
+from facetrace.errors import AuditWriteError, AuthorisationError, FacetraceError, PurposeError, QuotaError
+from facetrace.evaluation import calibration
+from facetrace.gallery import Gallery
+from facetrace.governance import audit, authorisations, quotas
+from facetrace.governance.audit import Record
+from facetrace.governance.models import CaseResult
+from facetrace.governance.roles import Action
+from facetrace.governance.searches import Purpose, search_record
+from facetrace.governance.services.base import ServiceBase
+from facetrace.search import SearchOutcome, search_photo
+from facetrace.vision.analyzer import FaceAnalyzer
+
+
+class SearchService(ServiceBase):
+    def search(
+        self,
+        analyzer: FaceAnalyzer,
+        probe: bytes,
+        purpose: Purpose,
+        *,
+        k: int,
+        face: int = 1,
+        min_score: float | None = None,
+    ) -> SearchOutcome:
+        """Search for ``purpose``; every attempt, refused or not, leaves an audit entry.
+
+        The entry of a search that ran (and the results kept for the case) is committed
+        after the gallery was searched and before anything is returned: if it cannot be
+        written, there are no results.
+        """
+        authorisation_id = self._admit_search(purpose, probe)
+        gallery = Gallery.open(self.settings, analyzer.model_id, analyzer.embedder.dim)
+        try:
+            outcome = search_photo(
+                self.settings, analyzer, probe, k=k, face=face, min_score=min_score, gallery=gallery
+            )
+        except FacetraceError as exc:  # no face, not an image, too large...: an attempt all the same
+            self.record(search_record(purpose, probe, "failed", details={"error": str(exc)}))
+            raise
+        face_ids = [hit.face.id for hit in outcome.hits]
+        entry = search_record(
+            purpose,
+            probe,
+            "done",
+            result_count=len(face_ids),
+            result_face_ids=face_ids,
+            details={"k": k, "face": face, "min_score": min_score, "gallery_size": outcome.gallery_size},
+        )
+        kept = [
+            {"face_id": h.face.id, "score": round(h.score, 4), "false_matches": h.expected_false_matches}
+            for h in outcome.hits
+        ]
+        try:
+            with self.sessions.begin() as session:
+                logged = audit.append(session, self.actor, entry)
+                session.add(
+                    CaseResult(
+                        audit_seq=logged.id,
+                        user_name=self.actor.name,
+                        case_ref=purpose.case_ref or "",
+                        authorisation_id=authorisation_id,
+                        results=kept,
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise AuditWriteError(
+                "the search could not be recorded in the audit log, so it returns nothing "
+                f"({exc.__class__.__name__})"
+            ) from exc
+        return outcome
+
+    def _admit_search(self, purpose: Purpose, probe: bytes) -> int | None:
+        """Role, purpose, quota and authorisation checks; each refusal is recorded. Returns the
+        id of the authorisation the search relies on, if any."""
+        self.allow(Action.SEARCH)
+
+        def refuse(error: type[FacetraceError], message: str, reason: str) -> NoReturn:
+            self.record(search_record(purpose, probe, "refused", details={reason: message}))
+            raise error(message + ". The refusal was recorded.")
+
+        missing = purpose.problems(self.settings)
+        if missing:
+            refuse(PurposeError, "a search needs " + "; ".join(missing), "missing")
+        with self.sessions() as session:
+            used = quotas.usage(session, self.actor, utcnow())
+            try:
+                authorisation = authorisations.check_for_search(
+                    session, self.settings, purpose.case_ref or "", purpose.authorisation_ref
+                )
+            except AuthorisationError as exc:
+                refuse(AuthorisationError, str(exc), "authorisation")
+        refusal = quotas.over_quota(self.settings, used)
+        if refusal:
+            refuse(QuotaError, refusal, "quota")
+        if quotas.is_burst(self.settings, used):
+            limit = self.settings.burst_searches_per_hour
+            self.record(
+                Record(
+                    action="alarm.burst",
+                    outcome="flagged",
+                    case_ref=purpose.case_ref,
+                    details={"searches_last_hour": used.last_hour + 1, "limit": limit},
+                )
+            )
+        return authorisation.id if authorisation else None
+
+    def calibrate(
+        self,
+        folder: Path,
+        *,
+        workers: int | None = None,
+        on_start: Callable[[int], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Measure impostor scores on a labelled folder and store them with the model."""
+        with self.action(Action.CONFIGURE, command="calibrate", dataset=folder.name) as details:
+            result = calibration.calibrate_folder(
+                self.settings, folder, workers=workers, on_start=on_start, on_progress=on_progress
+            )
+            with self.sessions.begin() as session:
+                calibration.store(session, result)
+            curve = result.curve
+            details.update(
+                model=result.model_id,
+                images=result.images_with_face,
+                impostor_pairs=curve.pairs,
+                score_at_far={str(far): curve.score_at_far(far) for far in (1e-3, 1e-4, 1e-5, 1e-6)},
+            )
+        return details
