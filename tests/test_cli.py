@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from conftest import encode
 
 PURPOSE = ("--case-ref", "C-1", "--offence", "homicide", "--purpose", "suspect seen on camera 4")
 
@@ -152,3 +155,34 @@ def test_calibrate_refuses_a_folder_too_small_to_say_anything(
         (tmp_path / "labelled" / person / "1.jpg").write_bytes(astronaut_jpeg)
     done = facetrace(gallery_dir, "calibrate", str(tmp_path / "labelled"), "--workers", "1")
     assert done.returncode == 1 and "gives only 1 impostor pairs" in done.stderr
+
+
+def test_test_mode_searches_the_demo_gallery_only(
+    gallery_dir: Path, tmp_path: Path, astronaut_rgb: np.ndarray, astronaut_jpeg: bytes
+) -> None:
+    probe = tmp_path / "colleague.jpg"
+    probe.write_bytes(astronaut_jpeg)  # in the production gallery (the fixture ingested it)
+    empty = facetrace(gallery_dir, "search", str(probe), "--test")
+    assert empty.returncode == 1 and "demo gallery is empty" in empty.stderr
+
+    demo_photo = tmp_path / "demo" / "mirrored.jpg"
+    demo_photo.parent.mkdir()
+    demo_photo.write_bytes(encode(astronaut_rgb[:, ::-1].copy(), "JPEG", quality=90))
+    assert (
+        facetrace(gallery_dir, "ingest", str(demo_photo.parent), "--source", "demo-set", "--demo").returncode
+        == 0
+    )
+    done = facetrace(gallery_dir, "search", str(probe), "--test", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["gallery_size"] == 1
+    assert [r["sightings"][0]["location"] for r in result["results"]] == [
+        str(demo_photo)
+    ]  # never the real one
+
+    export = tmp_path / "audit.json"
+    facetrace(gallery_dir, "audit", "export", "-o", str(export))
+    entries = json.loads(export.read_text())["entries"]
+    assert not [e for e in entries if e["action"] == "search"]  # nothing touched the real gallery
+    (test,) = [e for e in entries if e["action"] == "search.test"]
+    assert test["details"]["gallery"] == "demo" and test["result_count"] == 1 and test["probe_sha256"]

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'facetrace.db').as_posix()}"
 
+    def demo(self) -> Settings:
+        """The test-mode gallery: its own catalog and index under ``<data_dir>/demo``, never the real one."""
+        return self.model_copy(update={"data_dir": self.data_dir / "demo", "database_url": None})
+
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"

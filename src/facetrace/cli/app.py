@@ -96,6 +96,10 @@ def ingest(
         int | None,
         typer.Option("--retention-days", min=1, help="Keep what this source gave for this many days."),
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Into the demo gallery that 'search --test' uses, not the real one."),
+    ] = False,
     workers: WorkersOption = None,
 ) -> None:
     """Find, embed and index every face in PATHS; running it again skips what is already in."""
@@ -107,11 +111,17 @@ def ingest(
         raise FacetraceError(f"--jurisdiction must be a two-letter country code, not {jurisdiction!r}")
     try:
         with (
-            governance(ctx).action(Action.MANAGE_SOURCES, command="ingest", source=source) as details,
+            governance(ctx).action(
+                Action.MANAGE_SOURCES,
+                command="ingest",
+                source=source,
+                gallery="demo" if demo else "production",
+            ) as details,
             ingest_progress() as on_progress,
         ):
+            settings = settings_of(ctx)
             stats = run_ingest(
-                settings_of(ctx),
+                settings.demo() if demo else settings,
                 paths,
                 source_name=source,
                 jurisdiction=code,
@@ -150,6 +160,9 @@ def search(
     min_score: Annotated[
         float | None, typer.Option("--min-score", help="Hide results below this score.")
     ] = None,
+    test: Annotated[
+        bool, typer.Option("--test", help="Try it on the demo gallery only (recorded as a test).")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Search the gallery for the faces most similar to a face in PHOTO (recorded in the audit log)."""
@@ -159,14 +172,20 @@ def search(
     from facetrace.vision.factory import build_analyzer
 
     settings = settings_of(ctx)
-    outcome = governance(ctx).search(
-        build_analyzer(settings),
-        photo.read_bytes(),
-        Purpose(case_ref, offence, purpose, authorisation),
-        k=k,
-        face=face,
-        min_score=min_score,
-    )
+    analyzer = build_analyzer(settings)
+    if test:
+        outcome = governance(ctx).test_search(
+            analyzer, photo.read_bytes(), k=k, face=face, min_score=min_score
+        )
+    else:
+        outcome = governance(ctx).search(
+            analyzer,
+            photo.read_bytes(),
+            Purpose(case_ref, offence, purpose, authorisation),
+            k=k,
+            face=face,
+            min_score=min_score,
+        )
     if as_json:
         print_json(outcome_to_dict(outcome))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -78,6 +79,31 @@ class SearchService(ServiceBase):
                 "the search could not be recorded in the audit log, so it returns nothing "
                 f"({exc.__class__.__name__})"
             ) from exc
+        return outcome
+
+    def test_search(
+        self, analyzer: FaceAnalyzer, probe: bytes, *, k: int, face: int = 1, min_score: float | None = None
+    ) -> SearchOutcome:
+        """Try the search on the demo gallery only, never the real one; recorded as a test.
+
+        So that nobody "tries it out" on colleagues' photos against the production gallery.
+        """
+        self.allow(Action.SEARCH)
+        demo = self.settings.demo()
+        gallery = Gallery.open(demo, analyzer.model_id, analyzer.embedder.dim)
+        if len(gallery.index) == 0:
+            raise FacetraceError(
+                "the demo gallery is empty: an admin fills it with 'facetrace ingest PATH -s NAME --demo'"
+            )
+        outcome = search_photo(demo, analyzer, probe, k=k, face=face, min_score=min_score, gallery=gallery)
+        self.record(
+            Record(
+                action="search.test",
+                probe_sha256=hashlib.sha256(probe).hexdigest(),
+                result_count=len(outcome.hits),
+                details={"gallery": "demo", "gallery_size": outcome.gallery_size},
+            )
+        )
         return outcome
 
     def _admit_search(self, purpose: Purpose, probe: bytes) -> int | None:
