@@ -186,3 +186,30 @@ def test_test_mode_searches_the_demo_gallery_only(
     assert not [e for e in entries if e["action"] == "search"]  # nothing touched the real gallery
     (test,) = [e for e in entries if e["action"] == "search.test"]
     assert test["details"]["gallery"] == "demo" and test["result_count"] == 1 and test["probe_sha256"]
+
+
+def test_governance_commands_are_wired(gallery_dir: Path, tmp_path: Path, astronaut_jpeg: bytes) -> None:
+    """One pass over the commands a DPO, a supervisor and an investigator use (the bootstrap operator)."""
+    probe = tmp_path / "probe.jpg"
+    probe.write_bytes(astronaut_jpeg)
+
+    def ok(*arguments: str) -> str:
+        done = facetrace(gallery_dir, *arguments)
+        assert done.returncode == 0, (arguments, done.stderr)
+        return done.stdout
+
+    assert "AUTH-" in ok("authorisation", "request", "--case-ref", "C-1", "--purpose", "a kidnapping case")
+    assert "AUTH-" in ok("authorisation", "list", "--pending")
+    ok("search", str(probe), *PURPOSE)
+    assert json.loads(ok("report", "usage", "--json"))[0]["searches"] == 1
+    ok("report", "annual", "-o", str(tmp_path / "annual"))
+    assert (tmp_path / "annual" / "report.html").exists()
+    ok("report", "processing", "-o", str(tmp_path / "records"))
+    assert (tmp_path / "records" / "records.html").exists()
+    assert "RR-" in ok("rights", "file", "access", "--photo", str(probe))
+    queue = json.loads(ok("rights", "list", "--json"))
+    ok("rights", "verify", queue[0]["reference"])
+    assert json.loads(ok("rights", "execute", queue[0]["reference"]))["faces_held"] == 1
+    ok("rights", "block", "--domain", "private.example")
+    assert "sightings" in ok("retention", "run", "--dry-run")
+    assert "faces" in ok("purge", "--jurisdiction", "FR")

@@ -12,6 +12,7 @@ import pytest
 
 from facetrace.config import Settings
 from facetrace.errors import PermissionDeniedError, PurposeError
+from facetrace.governance.report_files import write_records
 from facetrace.governance.searches import Purpose
 from facetrace.governance.service import Governance
 from facetrace.ingest.pipeline import ingest
@@ -89,8 +90,10 @@ def test_a_unit_that_searched_78_times_shows_78(
     assert "annual usage report" in html and "data:image/png;base64," in html and ">78<" in html
 
 
-def test_records_of_processing_come_from_the_catalog(busy_unit: dict) -> None:
+def test_records_of_processing_come_from_the_catalog(busy_unit: dict, tmp_path: Path) -> None:
     records = as_(busy_unit, "dpo").records_of_processing()
+    html = write_records(records, tmp_path)[1].read_text()
+    assert "Records of processing activities" in html and "<td>press</td>" in html
     (source,) = records["sources"]
     assert (source["name"], source["jurisdiction"], source["legal_basis"], source["retention_days"]) == (
         "press",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -67,15 +66,16 @@ def report_annual(
 def report_processing(
     ctx: typer.Context,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write JSON here instead of printing.")
+        Path | None, typer.Option("--out", "-o", help="Folder for records.json and .html.")
     ] = None,
 ) -> None:
     """Records of processing (GDPR art. 30): purposes, data, recipients, sources, retention."""
     from facetrace.cli.render import console, print_json
+    from facetrace.governance.report_files import write_records
 
     records = governance(ctx).records_of_processing()
     if out is None:
         print_json(records)
         return
-    out.write_text(json.dumps(records, indent=2, ensure_ascii=False))
-    console.print(f"wrote {out}", highlight=False)
+    for path in write_records(records, out):
+        console.print(f"wrote {path}", highlight=False)

@@ -1,4 +1,4 @@
-"""Write a report as the files an outside body reads: JSON, CSV of the usage table, a plot, HTML."""
+"""Write reports as the files an outside body reads: JSON, CSV of the usage table, a plot, HTML."""
 
 from __future__ import annotations
 
@@ -55,3 +55,12 @@ def write_annual(report: dict[str, Any], folder: Path) -> list[Path]:
     paths["searches.png"].write_bytes(plot)
     atomic_write_text(paths["report.html"], html)
     return list(paths.values())
+
+
+def write_records(records: dict[str, Any], folder: Path) -> list[Path]:
+    """records.json and records.html in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "records.json", folder / "records.html"]
+    atomic_write_text(paths[0], json.dumps(records, indent=2, ensure_ascii=False))
+    atomic_write_text(paths[1], _templates.get_template("records.html.j2").render(records=records))
+    return paths
