@@ -70,7 +70,7 @@ def test_a_unit_that_searched_78_times_shows_78(
     rows = {row["user"]: row for row in as_(busy_unit, "dpo").usage_report(year)}
     assert rows["fed"]["searches"] == 78 and rows["fed"]["months"][month] == 78
     assert rows["fed"]["refused"] == 1 and rows["fed"]["cases"] == 5 and rows["fed"]["unit"] == "federal"
-    assert rows["loc"]["searches"] == 2
+    assert rows["loc"]["searches"] == 2 and rows["loc"]["offences"] == {"homicide": 2}
 
     supervisor_rows = as_(busy_unit, "boss").usage_report(year)
     assert [row["user"] for row in supervisor_rows] == ["fed"]  # their own unit only

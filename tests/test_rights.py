@@ -57,6 +57,7 @@ def test_access_request_by_photo(
     assert closed["status"] == "done" and [e["status"] for e in closed["history"]] == [
         "received",
         "verified",
+        "in_progress",
         "done",
     ]
     assert faces(operator) == 2  # access deletes nothing

@@ -52,6 +52,7 @@ def usage(session: Session, year: int, unit: str | None = None) -> list[dict[str
                 "with_authorisation": 0,
                 "results_returned": 0,
                 "cases": set(),
+                "offences": Counter(),
             },
         )
         if entry.outcome == "done":
@@ -60,12 +61,14 @@ def usage(session: Session, year: int, unit: str | None = None) -> list[dict[str
             row["results_returned"] += entry.result_count or 0
             row["with_authorisation"] += entry.authorisation_ref is not None
             row["cases"].add(entry.case_ref)
+            row["offences"][entry.offence or "—"] += 1
         elif entry.outcome in ("refused", "failed"):
             row[entry.outcome] += 1
     result = []
     for key in sorted(rows):
         row = rows[key]
         row["cases"] = len(row["cases"])
+        row["offences"] = dict(row["offences"].most_common())
         result.append(row)
     return result
 

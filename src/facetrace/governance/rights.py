@@ -2,8 +2,9 @@
 
 A request names what it is about by the URLs of images or pages, by a photo of the
 person (matched in memory when the request is filed; only the matching face ids are
-kept), or both. Its status goes received → verified → done, or refused, each step in
-its history; the answer is due one month after receipt by default (GDPR art. 12(3)).
+kept), or both. Its status goes received → verified → in_progress → done, or refused,
+each step in its history; the answer is due one month after receipt by default
+(GDPR art. 12(3)).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from facetrace.governance.audit import Actor
 from facetrace.governance.models import DoNotCollect, RightsEvent, RightsRequest
 
 KINDS = ("access", "erasure", "objection")
-OPEN = ("received", "verified")
+OPEN = ("received", "verified", "in_progress")
 
 
 def file(

@@ -110,10 +110,12 @@ class RightsService(ErasureService):
         """Answer a verified request: an access report, or erasure (and, for an objection, blocks on
         future collection). Returns what was produced; the request is closed."""
         self.allow(Action.HANDLE_RIGHTS)
-        with self.sessions() as session:
+        with self.sessions.begin() as session:
             request = rights.by_reference(session, reference)
-            if request.status != "verified":
+            if request.status not in ("verified", "in_progress"):
                 raise FacetraceError(f"{reference} is {request.status}: verify it first")
+            if request.status == "verified":  # a run cut short stays in progress and can be run again
+                rights.move(request, self.actor, "in_progress", f"executing the {request.kind} request")
             kind, urls, faces = request.kind, list(request.urls), list(request.matched_face_ids)
             access = rights.access_report(session, request) if kind == "access" else None
         if access is not None:
