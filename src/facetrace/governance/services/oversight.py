@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from facetrace.governance import audit, report_files, reports
+from facetrace.governance import audit, reports
 from facetrace.governance.audit import ChainReport, Record
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
@@ -55,6 +55,8 @@ class OversightService(ServiceBase):
         unit = self._reader_unit(Action.VIEW_REPORTS)
         with self.sessions() as session:
             report = reports.annual(session, self.settings, year, unit)
+        from facetrace.governance import report_files  # Jinja2: only the commands that render load it
+
         written = report_files.write_annual(report, folder)
         self.record(
             Record(action="reports.annual", details={"year": year, "unit": unit, "folder": str(folder)})
