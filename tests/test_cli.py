@@ -145,6 +145,9 @@ def test_acting_as_a_user_and_the_audit_trail(
     csv_file = tmp_path / "audit.csv"
     assert facetrace(gallery_dir, "audit", "export", "-o", str(csv_file), "--format", "csv").returncode == 0
     assert csv_file.read_text().splitlines()[0].startswith("id,at,user_name")
+    sign_off = json.loads((tmp_path / "audit.csv.head.json").read_text())
+    # Later than the JSON export's head: the exports and verifications are in the log themselves.
+    assert sign_off["head"]["seq"] > document["head"]["seq"] and len(sign_off["head"]["hash"]) == 64
 
 
 def test_calibrate_refuses_a_folder_too_small_to_say_anything(

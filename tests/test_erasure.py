@@ -111,6 +111,10 @@ def test_jurisdiction_purge_deletes_blocks_and_keeps_what_others_saw(
         assert session.scalar(select(Image).where(Image.sha256.is_not(None)).limit(1)) is not None
     with pytest.raises(FacetraceError, match="blocked"):
         ingest(gov_settings, [str(two_people["fr"])], source_name="press-fr")
+    with pytest.raises(FacetraceError, match="in FR, whose collection was purged"):
+        ingest(gov_settings, [str(two_people["fr"])], source_name="new-fr-source", jurisdiction="FR")
+    with operator.sessions() as session:  # and the refused source was not even registered
+        assert session.scalar(select(Source).where(Source.name == "new-fr-source")) is None
 
 
 def test_purging_a_source_deletes_images_nobody_else_saw(

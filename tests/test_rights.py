@@ -115,6 +115,7 @@ def test_domain_and_prefix_blocks() -> None:
     blocks = CollectionBlocks(
         url_prefixes=("https://news.example/people/jane/",),
         domains=frozenset({"private.example"}),
+        jurisdictions=frozenset(),
         templates=np.empty((0, 128), np.float32),
         threshold=0.5,
     )

@@ -73,6 +73,9 @@ def audit_export(
         for entry in document["entries"]:
             writer.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in entry.items()})
         out.write_text(buffer.getvalue())
+        # The sign-off a CSV cannot carry: the range, the link into it and the head hash.
+        sign_off = {k: v for k, v in document.items() if k != "entries"}
+        out.with_name(out.name + ".head.json").write_text(json.dumps(sign_off, indent=2))
     head = document["head"]
     console.print(
         f"Wrote {len(document['entries']):,} entries to {out}; head of the log: entry {head['seq']} "

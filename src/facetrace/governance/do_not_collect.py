@@ -1,6 +1,7 @@
 """The do-not-collect list, as ingest applies it.
 
-URL prefixes and domains stop an image from being read at all. A template (kept
+URL prefixes and domains stop an image from being read at all; a purged jurisdiction
+stops any source of that country from collecting. A template (kept
 only with the person's explicit consent, and only for this) drops any face that
 matches it above the strict subject threshold before anything is stored.
 """
@@ -14,6 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from facetrace.errors import FacetraceError
 from facetrace.governance.models import DoNotCollect
 
 
@@ -21,6 +23,7 @@ from facetrace.governance.models import DoNotCollect
 class CollectionBlocks:
     url_prefixes: tuple[str, ...]
     domains: frozenset[str]
+    jurisdictions: frozenset[str]  # purged: no source of these countries collects again
     templates: np.ndarray  # (n, dim) unit rows of the ingesting model
     threshold: float
 
@@ -49,6 +52,15 @@ def load(session: Session, model_id: str, dim: int, threshold: float) -> Collect
     return CollectionBlocks(
         url_prefixes=tuple(e.value for e in entries if e.kind == "url" and e.value),
         domains=frozenset(e.value.lower() for e in entries if e.kind == "domain" and e.value),
+        jurisdictions=frozenset(e.value for e in entries if e.kind == "jurisdiction" and e.value),
         templates=np.vstack(templates) if templates else np.empty((0, dim), np.float32),
         threshold=threshold,
     )
+
+
+def refuse_source(blocks: CollectionBlocks, name: str, jurisdiction: str | None) -> None:
+    if jurisdiction is not None and jurisdiction in blocks.jurisdictions:
+        raise FacetraceError(
+            f"source {name!r} is in {jurisdiction}, whose collection was purged and blocked; "
+            "nothing is collected from that jurisdiction any more"
+        )

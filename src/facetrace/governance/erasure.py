@@ -4,7 +4,8 @@ What a scope selects:
 * face ids — those faces (the image record stays: other people may be in it);
 * image or page URLs / paths — every image seen there, whole (all its faces and sightings);
 * sources, or every source of a jurisdiction — their sightings; an image is deleted whole
-  when no other source has seen it. The sources are then blocked: ingest refuses them.
+  when no other source has seen it. The sources are then blocked: ingest refuses them,
+  and after a jurisdiction purge it refuses any new source of that jurisdiction too.
 
 Deleting is physical: catalog rows go in one transaction (SQLite overwrites freed
 content, ``secure_delete``, and its write-ahead log is truncated afterwards), and
@@ -32,6 +33,7 @@ from facetrace.errors import FacetraceError
 from facetrace.gallery import Gallery
 from facetrace.governance import audit
 from facetrace.governance.audit import Actor, Record
+from facetrace.governance.models import DoNotCollect
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,8 @@ def execute(
             session.execute(delete(Sighting).where(Sighting.id.in_(erasure.sighting_ids)))
             session.execute(delete(Face).where(Face.id.in_(erasure.face_ids)))
             session.execute(delete(Image).where(Image.id.in_(erasure.image_ids)))
+            if erasure.scope.jurisdiction:  # no new source of that country either
+                session.add(DoNotCollect(kind="jurisdiction", value=erasure.scope.jurisdiction.upper()))
             session.execute(
                 update(Source)
                 .where(Source.name.in_(erasure.blocked_sources))

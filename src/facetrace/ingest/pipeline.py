@@ -81,6 +81,9 @@ def ingest(
     with Gallery.write_lock(settings):
         gallery = Gallery.open(settings, embedder.model_id, embedder.dim)
         with gallery.sessions() as session:
+            blocks = do_not_collect.load(
+                session, embedder.model_id, embedder.dim, settings.subject_match_threshold
+            )
             source = repository.get_or_create_source(
                 session,
                 source_name,
@@ -88,9 +91,7 @@ def ingest(
                 legal_basis=legal_basis,
                 retention_days=retention_days,
             )
-            blocks = do_not_collect.load(
-                session, embedder.model_id, embedder.dim, settings.subject_match_threshold
-            )
+            do_not_collect.refuse_source(blocks, source.name, source.jurisdiction)
             session.commit()
         run = _IngestRun(gallery, source, stats, report, blocks)
         try:
