@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from facetrace.catalog.models import utcnow
@@ -22,11 +22,7 @@ from facetrace.config import Settings
 from facetrace.errors import AuthorisationError, FacetraceError, PermissionDeniedError
 from facetrace.governance.audit import Actor
 from facetrace.governance.models import Authorisation, CaseResult
-
-
-def _new_reference(session: Session, now: datetime) -> str:
-    count = session.scalar(select(func.count(Authorisation.id))) or 0
-    return f"AUTH-{now:%Y}-{count + 1:05d}"
+from facetrace.governance.references import next_reference
 
 
 def request(session: Session, actor: Actor, case_ref: str, justification: str) -> Authorisation:
@@ -36,7 +32,7 @@ def request(session: Session, actor: Actor, case_ref: str, justification: str) -
         )
     now = utcnow()
     authorisation = Authorisation(
-        reference=_new_reference(session, now),
+        reference=next_reference(session, Authorisation.id, "AUTH", now),
         case_ref=case_ref,
         unit=actor.unit,
         requested_by=actor.name,
@@ -95,7 +91,7 @@ def record_external(
     if not authority.strip() or not reference.strip():
         raise FacetraceError("an external authorisation needs the authority and its reference")
     authorisation = Authorisation(
-        reference=_new_reference(session, utcnow()),
+        reference=next_reference(session, Authorisation.id, "AUTH", utcnow()),
         case_ref=case_ref,
         unit=actor.unit,
         requested_by=actor.name,

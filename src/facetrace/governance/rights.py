@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facetrace.catalog import repository
@@ -20,6 +20,7 @@ from facetrace.catalog.models import Face, Sighting, utcnow
 from facetrace.errors import FacetraceError
 from facetrace.governance.audit import Actor
 from facetrace.governance.models import DoNotCollect, RightsEvent, RightsRequest
+from facetrace.governance.references import next_reference
 
 KINDS = ("access", "erasure", "objection")
 OPEN = ("received", "verified", "in_progress")
@@ -42,9 +43,8 @@ def file(
             "a request needs the URLs of images or pages, or a photo that matches the gallery"
         )
     now = utcnow()
-    count = session.scalar(select(func.count(RightsRequest.id))) or 0
     request = RightsRequest(
-        reference=f"RR-{now:%Y}-{count + 1:05d}",
+        reference=next_reference(session, RightsRequest.id, "RR", now),
         kind=kind,
         status="received",
         received_at=now,
