@@ -386,3 +386,24 @@ def test_daily_quota_refuses_and_a_burst_raises_an_alarm(
         gov.search(analyzer, probe, PURPOSE, k=1)
     refused = entries(gov)[-1]
     assert (refused.action, refused.outcome) == ("search", "refused") and "quota" in refused.details
+
+
+def _append_many(settings: Settings, count: int) -> None:
+    gov = Governance.open(settings)
+    for number in range(count):
+        gov.record(audit.Record(action="test", details={"n": number}))
+
+
+def test_concurrent_appenders_keep_one_unbroken_chain(gov_settings: Settings, operator: Governance) -> None:
+    """Four processes append at once: every entry links to the one before, none is lost."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_append_many, args=(gov_settings, 25)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+        assert worker.exitcode == 0
+    report = audit.verify(operator.sessions())
+    assert report.ok and report.entries == 100
