@@ -216,3 +216,15 @@ def test_governance_commands_are_wired(gallery_dir: Path, tmp_path: Path, astron
     ok("rights", "block", "--domain", "private.example")
     assert "sightings" in ok("retention", "run", "--dry-run")
     assert "faces" in ok("purge", "--jurisdiction", "FR")
+    ok(
+        "source",
+        "add",
+        "news",
+        *("--kind", "website", "--seed", "https://news.example/"),
+        *("--legal-basis", "archive law", "--jurisdiction", "FR"),
+    )
+    ok("source", "pause", "news")
+    assert "paused" in ok("source", "show", "news")
+    ok("source", "resume", "news")
+    ok("source", "remove", "news")
+    assert "news" not in ok("source", "list")

@@ -79,6 +79,14 @@ class Source(Base):
     blocked_reason: Mapped[str | None] = mapped_column(Text)
     #: Sightings older than this are deleted by ``facetrace retention run`` (None: kept until erased).
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    # What a crawl may fetch (kinds "urls", "website", "sitemap"): where it starts, where it may go.
+    seeds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed: Mapped[list[str]] = mapped_column(JSON, default=list)  # HOST or HOST/PATH prefixes
+    max_pages: Mapped[int | None] = mapped_column(Integer)
+    max_depth: Mapped[int | None] = mapped_column(Integer)
+    rate_per_s: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | paused
 
     sightings: Mapped[list[Sighting]] = relationship(back_populates="source")
 

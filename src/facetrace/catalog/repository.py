@@ -45,6 +45,8 @@ def get_or_create_source(
         session.add(source)
         session.flush()
         return source
+    if source.status == "paused":
+        raise FacetraceError(f"source {name!r} is paused; resume it with 'facetrace source resume {name}'")
     if source.blocked_at is not None:
         raise FacetraceError(
             f"source {name!r} is blocked since {source.blocked_at:%Y-%m-%d}: {source.blocked_reason}; "

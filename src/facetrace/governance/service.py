@@ -16,11 +16,14 @@ from facetrace.governance.services.authorising import AuthorisationService
 from facetrace.governance.services.oversight import OversightService
 from facetrace.governance.services.rights_requests import RightsService
 from facetrace.governance.services.searching import SearchService
+from facetrace.governance.services.sources import SourceService
 
 __all__ = ["Governance", "IssuedToken"]
 
 
-class Governance(SearchService, AuthorisationService, AccountService, OversightService, RightsService):
+class Governance(
+    SearchService, AuthorisationService, AccountService, OversightService, RightsService, SourceService
+):
     """What the acting user may do with the catalog at ``settings``, with an audit entry per action."""
 
     @classmethod

@@ -1,0 +1,110 @@
+"""``facetrace source``: the registry of sources Facetrace may collect from."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from facetrace.cli.state import governance
+
+source_app = typer.Typer(
+    help="Registered sources: legal basis, jurisdiction, seeds, limits.", no_args_is_help=True
+)
+
+
+@source_app.command("add")
+def source_add(
+    ctx: typer.Context,
+    name: str,
+    legal_basis: Annotated[str, typer.Option("--legal-basis", help="Why collecting this source is lawful.")],
+    jurisdiction: Annotated[str, typer.Option("--jurisdiction", help="Country code, e.g. FR.")],
+    kind: Annotated[str, typer.Option("--kind", help="local, urls, website or sitemap.")] = "local",
+    seed: Annotated[
+        list[str] | None, typer.Option("--seed", help="Where a crawl starts (repeatable).")
+    ] = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option("--allow", help="HOST or HOST/PATH a crawl may fetch (default: seeds' hosts)."),
+    ] = None,
+    purpose: Annotated[str | None, typer.Option("--purpose", help="What the collection is for.")] = None,
+    retention_days: Annotated[int | None, typer.Option("--retention-days", min=1)] = None,
+    max_pages: Annotated[int | None, typer.Option("--max-pages", min=1)] = None,
+    max_depth: Annotated[int | None, typer.Option("--max-depth", min=1)] = None,
+    rate: Annotated[float | None, typer.Option("--rate", help="Requests per second per host.")] = None,
+) -> None:
+    """Register a source (admin). Social networks are refused; there is no crawl-the-web mode."""
+    from facetrace.cli.render import console
+    from facetrace.collect.sources import SourceSpec
+
+    added = governance(ctx).add_source(
+        SourceSpec(
+            name=name,
+            kind=kind,
+            legal_basis=legal_basis,
+            jurisdiction=jurisdiction,
+            purpose=purpose,
+            seeds=tuple(seed or ()),
+            allowed=tuple(allow or ()),
+            retention_days=retention_days,
+            max_pages=max_pages,
+            max_depth=max_depth,
+            rate_per_s=rate,
+        )
+    )
+    console.print(f"Registered source {name} ({added['kind']}, {added['jurisdiction']}).", highlight=False)
+
+
+@source_app.command("list")
+def source_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every registered source with its status."""
+    from rich.table import Table
+
+    from facetrace.cli.render import console, print_json
+
+    rows = governance(ctx).sources()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="Sources")
+    for column in ("name", "kind", "status", "jurisdiction", "legal basis", "sightings"):
+        table.add_column(column)
+    for s in rows:
+        table.add_row(
+            s["name"],
+            s["kind"],
+            s["status"],
+            s["jurisdiction"] or "—",
+            s["legal_basis"] or "—",
+            str(s["sightings"]),
+        )
+    console.print(table)
+
+
+@source_app.command("show")
+def source_show(ctx: typer.Context, name: str) -> None:
+    """Everything registered about one source."""
+    from facetrace.cli.render import console, key_value_table
+
+    details = governance(ctx).source(name)
+    console.print(
+        key_value_table(f"Source {name}", {k: v for k, v in details.items() if v not in (None, [])})
+    )
+
+
+@source_app.command("pause")
+def source_pause(ctx: typer.Context, name: str) -> None:
+    """Stop collecting from a source until it is resumed."""
+    governance(ctx).pause_source(name)
+
+
+@source_app.command("resume")
+def source_resume(ctx: typer.Context, name: str) -> None:
+    """Collect from a paused source again."""
+    governance(ctx).pause_source(name, paused=False)
+
+
+@source_app.command("remove")
+def source_remove(ctx: typer.Context, name: str) -> None:
+    """Unregister a source that holds nothing (a DPO erases what it holds first)."""
+    governance(ctx).remove_source(name)

@@ -1,0 +1,1 @@
+"""Collection: the registry of sources Facetrace may collect from (the crawler comes next)."""
