@@ -58,6 +58,18 @@ class Settings(BaseSettings):
         "in a gallery of this size (none: show all).",
     )
 
+    # Collection.
+    crawl_user_agent: str = Field(
+        "FacetraceBot/0.1 (operator not configured)",
+        description="Names the crawler, its operator and a contact URL "
+        "(e.g. 'FacetraceBot/0.1 (+https://ops.example/bot)').",
+    )
+    crawl_rate_per_s: float = Field(1.0, gt=0, description="Default requests per second per host.")
+    crawl_timeout_s: float = Field(20.0, gt=0)
+    crawl_max_page_bytes: int = Field(5 * 1024 * 1024, ge=1)
+    crawl_max_pages: int = Field(1000, ge=1, description="Default page limit of one crawl.")
+    crawl_max_depth: int = Field(5, ge=0)
+
     # Accountability.
     allow_bootstrap: bool = Field(
         True,

@@ -108,3 +108,39 @@ def source_resume(ctx: typer.Context, name: str) -> None:
 def source_remove(ctx: typer.Context, name: str) -> None:
     """Unregister a source that holds nothing (a DPO erases what it holds first)."""
     governance(ctx).remove_source(name)
+
+
+def crawl(
+    ctx: typer.Context,
+    name: str,
+    max_pages: Annotated[
+        int | None, typer.Option("--max-pages", min=1, help="Stop after this many pages.")
+    ] = None,
+    rate: Annotated[float | None, typer.Option("--rate", help="Requests per second per host.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1)] = None,
+) -> None:
+    """Collect a registered 'website' or 'urls' source: only where it allows, robots rules kept."""
+    from facetrace.cli.render import console, ingest_progress, key_value_table
+
+    with ingest_progress() as on_progress:
+        crawled, ingested = governance(ctx).crawl(
+            name, max_pages=max_pages, rate=rate, workers=workers, on_progress=on_progress
+        )
+    console.print(
+        key_value_table(
+            f"Crawl of {name}",
+            {
+                "pages fetched": crawled.pages,
+                "images fetched": crawled.images,
+                "refused by robots.txt": crawled.refused_by_robots,
+                "images withheld by their page (noimageai…)": crawled.images_withheld_by_page,
+                "new images analysed": ingested.new_images,
+                "already in the catalog": ingested.known_images,
+                "faces found": ingested.faces,
+                "fetch errors": len(crawled.errors),
+                "images that failed analysis": len(ingested.failures),
+            },
+        )
+    )
+    for url, problem in (crawled.errors + ingested.failures)[:20]:
+        console.print(f"  {url}: {problem}", highlight=False)

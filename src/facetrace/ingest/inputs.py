@@ -23,6 +23,15 @@ class InputImage:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchedImage:
+    """Image bytes already fetched (by the crawler) and where they were found."""
+
+    location: str  # the image URL
+    page_url: str | None
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class InputProblem:
     """An input that names nothing ingestible; reported, never fatal."""
 

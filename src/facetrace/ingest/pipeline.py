@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from facetrace.catalog import repository
 from facetrace.catalog.models import Source, utcnow
@@ -22,7 +23,7 @@ from facetrace.errors import ModelMismatchError
 from facetrace.gallery import Gallery
 from facetrace.governance import do_not_collect
 from facetrace.governance.do_not_collect import CollectionBlocks
-from facetrace.ingest.inputs import InputImage, InputProblem, expand_inputs
+from facetrace.ingest.inputs import FetchedImage, InputImage, InputProblem, expand_inputs
 from facetrace.ingest.pool import Failure
 from facetrace.ingest.worker import analysis_pool
 from facetrace.vision.analyzer import ImageAnalysis, Timings
@@ -62,10 +63,18 @@ class _NewImage:
     place: Place
 
 
-def ingest(
+def ingest(settings: Settings, arguments: Sequence[str], **options: Any) -> IngestStats:
+    """Ingest every image named by ``arguments`` (files, folders, list files, file:// URLs) into the
+    gallery; ``options`` are those of :func:`ingest_items` (``source_name`` is required)."""
+    items = list(expand_inputs(arguments))
+    return ingest_items(settings, items, total=len(items), **options)
+
+
+def ingest_items(
     settings: Settings,
-    arguments: Sequence[str],
+    items: Iterable[InputImage | InputProblem | FetchedImage],
     *,
+    total: int = 0,
     source_name: str,
     jurisdiction: str | None = None,
     legal_basis: str | None = None,
@@ -73,10 +82,9 @@ def ingest(
     workers: int | None = None,
     on_progress: Callable[[IngestStats], None] | None = None,
 ) -> IngestStats:
-    """Ingest every image named by ``arguments`` into the gallery under ``source_name``."""
+    """Ingest files or fetched bytes as they come (a crawl yields them lazily; ``total`` 0: unknown)."""
     embedder = build_embedder(settings)
-    items = list(expand_inputs(arguments))
-    stats = IngestStats(total=len(items))
+    stats = IngestStats(total=total)
     report = on_progress or (lambda _stats: None)
     with Gallery.write_lock(settings):
         gallery = Gallery.open(settings, embedder.model_id, embedder.dim)
@@ -122,7 +130,9 @@ class _IngestRun:
         self.in_flight: dict[str, list[Place]] = {}  # sha256 → further places with the same bytes
         self.last_save = time.monotonic()
 
-    def new_images(self, items: list[InputImage | InputProblem]) -> Iterator[tuple[_NewImage, bytes]]:
+    def new_images(
+        self, items: Iterable[InputImage | InputProblem | FetchedImage]
+    ) -> Iterator[tuple[_NewImage, bytes]]:
         """Read each input; yield only bytes never analysed before, record sightings of the rest."""
         for item in items:
             if isinstance(item, InputProblem):
@@ -132,11 +142,14 @@ class _IngestRun:
                 self.stats.skipped_do_not_collect += 1
                 self.report(self.stats)
                 continue
-            try:
-                data = item.path.read_bytes()
-            except OSError as exc:
-                self._fail(item.location, f"cannot read: {exc.strerror or exc}")
-                continue
+            if isinstance(item, FetchedImage):
+                data = item.data
+            else:
+                try:
+                    data = item.path.read_bytes()
+                except OSError as exc:
+                    self._fail(item.location, f"cannot read: {exc.strerror or exc}")
+                    continue
             sha256 = hashlib.sha256(data).hexdigest()
             place = Place(item.location, item.page_url)
             if sha256 in self.in_flight:

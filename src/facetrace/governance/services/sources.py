@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 
 from facetrace.catalog.models import Source
-from facetrace.collect import sources
+from facetrace.collect import crawl_job, sources
+from facetrace.collect.crawler import CrawlStats
 from facetrace.collect.sources import SourceSpec
 from facetrace.governance import audit
 from facetrace.governance.audit import Record
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
+from facetrace.ingest.pipeline import IngestStats
 
 
 class SourceService(ServiceBase):
@@ -49,3 +52,32 @@ class SourceService(ServiceBase):
         with self.sessions.begin() as session:
             sources.remove(session, sources.named(session, name))
             audit.append(session, self.actor, Record(action="sources.remove", details={"source": name}))
+
+    def crawl(
+        self,
+        name: str,
+        *,
+        max_pages: int | None = None,
+        rate: float | None = None,
+        workers: int | None = None,
+        on_progress: Callable[[IngestStats], None] | None = None,
+    ) -> tuple[CrawlStats, IngestStats]:
+        """Collect a registered source: fetch what it allows, ingest the images with their page URLs."""
+        with self.action(Action.MANAGE_SOURCES, command="crawl", source=name) as details:
+            with self.sessions() as session:
+                plan = crawl_job.plan_for(
+                    self.settings, sources.named(session, name), max_pages=max_pages, rate=rate
+                )
+            crawled, ingested = crawl_job.crawl(
+                self.settings, plan, name, workers=workers, on_progress=on_progress
+            )
+            details.update(
+                pages=crawled.pages,
+                images_fetched=crawled.images,
+                refused_by_robots=crawled.refused_by_robots,
+                images_withheld_by_page=crawled.images_withheld_by_page,
+                fetch_errors=len(crawled.errors),
+                new_images=ingested.new_images,
+                faces=ingested.faces,
+            )
+        return crawled, ingested

@@ -1,0 +1,53 @@
+"""One crawl of a registered source, streamed into the ingest pipeline as images arrive."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from facetrace.catalog.models import Source
+from facetrace.collect.crawler import Crawler, CrawlPlan, CrawlStats
+from facetrace.config import Settings
+from facetrace.errors import FacetraceError
+from facetrace.ingest.pipeline import IngestStats, ingest_items
+
+MAX_REDIRECTS = 5
+
+
+def plan_for(settings: Settings, source: Source, *, max_pages: int | None, rate: float | None) -> CrawlPlan:
+    """The limits of this crawl: the command line's, else the source's, else the settings'."""
+    if source.kind not in ("urls", "website"):
+        raise FacetraceError(
+            f"source {source.name!r} is a {source.kind} source: only 'urls' and 'website' sources are crawled"
+        )
+    if source.status != "active" or source.blocked_at is not None:
+        raise FacetraceError(f"source {source.name!r} is {'blocked' if source.blocked_at else source.status}")
+    return CrawlPlan(
+        seeds=tuple(source.seeds or ()),
+        allowed=tuple(source.allowed or ()),
+        follow_links=source.kind == "website",
+        max_pages=max_pages or source.max_pages or settings.crawl_max_pages,
+        max_depth=source.max_depth or settings.crawl_max_depth,
+        rate_per_s=rate or source.rate_per_s or settings.crawl_rate_per_s,
+        user_agent=settings.crawl_user_agent,
+        max_page_bytes=settings.crawl_max_page_bytes,
+        max_image_bytes=settings.max_image_bytes,
+    )
+
+
+def crawl(
+    settings: Settings,
+    plan: CrawlPlan,
+    source_name: str,
+    *,
+    workers: int | None = None,
+    on_progress: Callable[[IngestStats], None] | None = None,
+) -> tuple[CrawlStats, IngestStats]:
+    timeout = httpx.Timeout(settings.crawl_timeout_s)
+    with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS) as client:
+        crawler = Crawler(plan, client)
+        stats = ingest_items(
+            settings, crawler.run(), source_name=source_name, workers=workers, on_progress=on_progress
+        )
+    return crawler.stats, stats

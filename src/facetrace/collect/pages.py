@@ -1,0 +1,109 @@
+"""What a fetched HTML page offers a crawler: links, images with their alt text, title, robots rules.
+
+Parsed with BeautifulSoup (``html.parser``: no native dependency, forgiving with broken HTML).
+Images come from ``<img src/srcset>``, ``<picture><source srcset>``, Open Graph and Twitter
+image meta tags, and links to image files; every URL is resolved against the page's base.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urldefrag, urljoin, urlparse
+
+from bs4 import BeautifulSoup
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+#: Robots directives that keep images (or everything) of a page out of a face gallery.
+NO_IMAGES = frozenset({"noindex", "noimageindex", "noai", "noimageai", "none"})
+
+
+@dataclass(frozen=True, slots=True)
+class PageImage:
+    url: str
+    alt: str | None
+
+
+@dataclass(slots=True)
+class Page:
+    url: str
+    title: str | None = None
+    links: list[str] = field(default_factory=list)
+    images: list[PageImage] = field(default_factory=list)
+    robots: frozenset[str] = frozenset()
+
+    @property
+    def images_allowed(self) -> bool:
+        return not (self.robots & NO_IMAGES)
+
+    @property
+    def follow_allowed(self) -> bool:
+        return not (self.robots & {"nofollow", "none"})
+
+
+def robots_directives(value: str | None) -> frozenset[str]:
+    """``"noindex, NoImageAI"`` → {"noindex", "noimageai"}; a ``bot: rule`` prefix is dropped."""
+    if not value:
+        return frozenset()
+    directives = set()
+    for part in value.split(","):
+        part = part.strip().lower()
+        if ":" in part:  # "googlebot: noindex" names another agent; "unavailable_after: …" is not a rule here
+            continue
+        if part:
+            directives.add(part)
+    return frozenset(directives)
+
+
+def _srcset_urls(value: str | None) -> list[str]:
+    return [candidate.strip().split()[0] for candidate in (value or "").split(",") if candidate.strip()]
+
+
+def _absolute(base: str, reference: str | None) -> str | None:
+    if not reference or reference.startswith(("data:", "javascript:", "mailto:")):
+        return None
+    url = urldefrag(urljoin(base, reference.strip())).url
+    return url if urlparse(url).scheme in ("http", "https") else None
+
+
+def parse_page(url: str, html: str, header_robots: str | None = None) -> Page:
+    soup = BeautifulSoup(html, "html.parser")
+    base_tag = soup.find("base", href=True)
+    base = urljoin(url, base_tag["href"]) if base_tag else url  # type: ignore[index]
+    robots = set(robots_directives(header_robots))
+    for meta in soup.find_all("meta", attrs={"name": True, "content": True}):
+        if meta["name"].lower() in ("robots", "facetrace"):
+            robots |= robots_directives(meta["content"])
+    page = Page(
+        url=url, title=soup.title.get_text(strip=True) if soup.title else None, robots=frozenset(robots)
+    )
+
+    seen: set[str] = set()
+
+    def add_image(reference: str | None, alt: str | None) -> None:
+        absolute = _absolute(base, reference)
+        if absolute and absolute not in seen:
+            seen.add(absolute)
+            page.images.append(PageImage(absolute, alt or None))
+
+    for img in soup.find_all("img"):
+        add_image(img.get("src"), img.get("alt"))
+        for candidate in _srcset_urls(img.get("srcset")):
+            add_image(candidate, img.get("alt"))
+    for source in soup.select("picture source[srcset]"):
+        picture_img = source.find_parent("picture").find("img") if source.find_parent("picture") else None
+        alt = picture_img.get("alt") if picture_img else None
+        for candidate in _srcset_urls(source.get("srcset")):
+            add_image(candidate, alt)
+    for meta in soup.find_all("meta", attrs={"content": True}):
+        key = (meta.get("property") or meta.get("name") or "").lower()
+        if key in ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"):
+            add_image(meta["content"], None)
+    for anchor in soup.find_all("a", href=True):
+        absolute = _absolute(base, anchor["href"])
+        if absolute is None:
+            continue
+        if urlparse(absolute).path.lower().endswith(IMAGE_EXTENSIONS):
+            add_image(absolute, anchor.get_text(strip=True) or None)
+        elif absolute not in page.links:
+            page.links.append(absolute)
+    return page

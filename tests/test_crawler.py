@@ -1,0 +1,220 @@
+"""The crawler against a real HTTP server on 127.0.0.1 serving a generated website.
+
+The site has a robots.txt with a disallowed folder, a page whose meta robots says noimageai,
+an image whose X-Robots-Tag says so, the same image at two URLs, an Open Graph image, a 404, a
+redirect loop, a text file served as image/jpeg, and a link to another host. The server logs
+every request, so the tests check what was never asked for, not just what was stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from conftest import encode
+from facetrace.catalog.models import Image, Sighting
+from facetrace.collect.crawler import Crawler, CrawlPlan
+from facetrace.collect.pages import parse_page
+from facetrace.collect.sources import SourceSpec
+from facetrace.config import Settings
+from facetrace.governance.searches import Purpose
+from facetrace.governance.service import Governance
+from facetrace.ingest.inputs import FetchedImage
+from facetrace.vision.analyzer import FaceAnalyzer
+
+
+class Site:
+    """Routes → (status, headers, body); every request path is logged."""
+
+    def __init__(self, astronaut: bytes, mirrored: bytes, coffee: bytes) -> None:
+        page = "<html><head><title>{title}</title>{head}</head><body>{body}</body></html>"
+        self.requests: list[str] = []
+        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {
+            "/robots.txt": (200, {"content-type": "text/plain"}, b"User-agent: *\nDisallow: /private/\n"),
+            "/": self.html(
+                page.format(
+                    title="Home",
+                    head='<meta property="og:image" content="/img/cover.png">',
+                    body='<a href="/events.html">events</a> <a href="/private/staff.html">staff</a>'
+                    ' <a href="/quiet.html">quiet</a> <a href="/gone.html">gone</a> <a href="/loop">loop</a>'
+                    ' <a href="https://elsewhere.invalid/page.html">elsewhere</a>',
+                )
+            ),
+            "/events.html": self.html(
+                page.format(
+                    title="Events 2026",
+                    head="",
+                    body='<img src="img/astronaut.jpg" alt="The astronaut at the fair">'
+                    '<picture><source srcset="/copies/astronaut.jpg 2x"><img src="/img/fake.jpg"></picture>'
+                    '<img src="/private/secret.jpg"> <img src="/img/tagged.jpg">',
+                )
+            ),
+            "/quiet.html": self.html(
+                page.format(
+                    title="Quiet",
+                    head='<meta name="robots" content="noimageai">',
+                    body='<img src="/img/mirrored.jpg">',
+                )
+            ),
+            "/img/astronaut.jpg": (200, {"content-type": "image/jpeg"}, astronaut),
+            "/copies/astronaut.jpg": (200, {"content-type": "image/jpeg"}, astronaut),
+            "/img/mirrored.jpg": (200, {"content-type": "image/jpeg"}, mirrored),
+            "/img/tagged.jpg": (200, {"content-type": "image/jpeg", "x-robots-tag": "noimageai"}, mirrored),
+            "/img/cover.png": (200, {"content-type": "image/png"}, coffee),
+            "/img/fake.jpg": (200, {"content-type": "image/jpeg"}, b"this is not a picture"),
+            "/private/staff.html": self.html(page.format(title="Staff", head="", body="")),
+            "/private/secret.jpg": (200, {"content-type": "image/jpeg"}, astronaut),
+            "/loop": (302, {"location": "/loop"}, b""),
+        }
+
+    @staticmethod
+    def html(text: str) -> tuple[int, dict[str, str], bytes]:
+        return 200, {"content-type": "text/html; charset=utf-8"}, text.encode()
+
+
+@pytest.fixture
+def site(astronaut_rgb: np.ndarray, coffee_png: bytes) -> Iterator[tuple[str, Site]]:
+    content = Site(
+        encode(astronaut_rgb, "JPEG", quality=95),
+        encode(astronaut_rgb[:, ::-1].copy(), "JPEG", quality=95),
+        coffee_png,
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            content.requests.append(self.path)
+            status, headers, body = content.routes.get(self.path, (404, {"content-type": "text/html"}, b"no"))
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", content
+    server.shutdown()
+    server.server_close()
+
+
+def plan(base: str, **changes: object) -> CrawlPlan:
+    values: dict[str, object] = {
+        "seeds": (f"{base}/",),
+        "allowed": (base.removeprefix("http://").split(":")[0],),
+        "follow_links": True,
+        "max_pages": 50,
+        "max_depth": 3,
+        "rate_per_s": 1000.0,
+        "user_agent": "FacetraceBot/test (+http://127.0.0.1/contact)",
+        "max_page_bytes": 1_000_000,
+        "max_image_bytes": 10_000_000,
+    }
+    return CrawlPlan(**{**values, **changes})  # type: ignore[arg-type]
+
+
+def test_parse_page_finds_every_kind_of_image_and_the_robots_rules() -> None:
+    page = parse_page(
+        "https://news.example/a/page.html",
+        '<html><head><title> A page </title><meta name="robots" content="NoFollow, googlebot: noindex">'
+        '<meta name="twitter:image" content="https://cdn.example/t.jpg"></head><body>'
+        '<img src="../i/1.jpg" alt="one" srcset="/i/1@2x.jpg 2x, /i/1@3x.jpg 3x">'
+        '<picture><source srcset="/i/2.webp"><img src="/i/2.jpg" alt="two"></picture>'
+        '<a href="/gallery/3.PNG">three</a> <a href="next.html#top">next</a> <a href="mailto:x@y">mail</a>'
+        '<img src="data:image/png;base64,AAAA"></body></html>',
+    )
+    assert page.title == "A page"
+    assert [(i.url, i.alt) for i in page.images] == [
+        ("https://news.example/i/1.jpg", "one"),
+        ("https://news.example/i/1@2x.jpg", "one"),
+        ("https://news.example/i/1@3x.jpg", "one"),
+        ("https://news.example/i/2.jpg", "two"),
+        ("https://news.example/i/2.webp", "two"),
+        ("https://cdn.example/t.jpg", None),
+        ("https://news.example/gallery/3.PNG", "three"),
+    ]
+    assert page.links == ["https://news.example/a/next.html"]
+    assert page.robots == frozenset({"nofollow"}) and not page.follow_allowed and page.images_allowed
+
+
+def test_crawl_fetches_only_what_it_may(site: tuple[str, Site]) -> None:
+    base, content = site
+    with httpx.Client(follow_redirects=True, max_redirects=5) as client:
+        crawler = Crawler(plan(base), client)
+        fetched = [item for item in crawler.run() if isinstance(item, FetchedImage)]
+    assert not [path for path in content.requests if path.startswith("/private/")]  # robots.txt kept
+    assert "/img/mirrored.jpg" not in content.requests  # its page says noimageai
+    assert sorted(
+        (f.location.removeprefix(base), (f.page_url or "").removeprefix(base)) for f in fetched
+    ) == [
+        ("/copies/astronaut.jpg", "/events.html"),
+        ("/img/astronaut.jpg", "/events.html"),
+        ("/img/cover.png", "/"),
+        ("/img/fake.jpg", "/events.html"),  # claims to be a JPEG: the pipeline reports it, the run goes on
+    ]
+    stats = crawler.stats
+    assert stats.refused_by_robots == 2 and stats.images_withheld_by_page == 2  # quiet page + tagged image
+    problems = dict(stats.errors)
+    assert problems[f"{base}/gone.html"] == "HTTP 404"
+    assert problems[f"{base}/loop"] == "too many redirects"
+    assert problems["https://elsewhere.invalid/page.html"] == "outside the source's allowed hosts/paths"
+    assert content.requests.count("/robots.txt") == 1
+
+
+def test_rate_limit_waits_between_requests_to_a_host(site: tuple[str, Site]) -> None:
+    base, _ = site
+    waits: list[float] = []
+    now = [0.0]
+    with httpx.Client(follow_redirects=True) as client:
+        crawler = Crawler(
+            plan(base, rate_per_s=2.0, max_pages=2), client, sleep=waits.append, clock=lambda: now[0]
+        )
+        list(crawler.run())
+    # The clock never moves, so every request after the first waits a further 0.5 s.
+    assert waits and all(w == pytest.approx(0.5 * (i + 1)) for i, w in enumerate(waits))
+
+
+def test_crawl_command_path_stores_page_urls_and_search_finds_them(
+    gov_settings: Settings, operator: Governance, site: tuple[str, Site], analyzer: FaceAnalyzer
+) -> None:
+    base, content = site
+    operator.add_source(
+        SourceSpec(
+            name="fair",
+            kind="website",
+            legal_basis="the organiser's published press photos",
+            jurisdiction="FR",
+            seeds=(f"{base}/",),
+            rate_per_s=1000.0,
+        )
+    )
+    crawled, ingested = operator.crawl("fair")
+    assert crawled.pages == 3 and ingested.new_images == 2 and ingested.known_images == 1
+    assert [problem for _, problem in ingested.failures] and "fake.jpg" in ingested.failures[0][0]
+    with operator.sessions() as session:
+        (astronaut,) = [image for image in session.scalars(select(Image)) if image.face_count == 1]
+        places = sorted(
+            (s.location.removeprefix(base), s.page_url.removeprefix(base)) for s in astronaut.sightings
+        )
+    assert places == [("/copies/astronaut.jpg", "/events.html"), ("/img/astronaut.jpg", "/events.html")]
+
+    outcome = operator.search(
+        analyzer,
+        content.routes["/img/astronaut.jpg"][2],
+        Purpose("CASE-1", "missing-person", "where was this person photographed"),
+        k=1,
+    )
+    pages = {s.page_url for s in outcome.hits[0].face.image.sightings}
+    assert pages == {f"{base}/events.html"}
+    with operator.sessions() as session:
+        assert session.scalar(select(Sighting).where(Sighting.location.like("%/private/%"))) is None
