@@ -66,9 +66,8 @@ def ingest_progress(total_hint: str = "ingest") -> Iterator[Any]:
         task = bar.add_task(total_hint, total=None, faces=0, errors=0)
 
         def update(stats: IngestStats) -> None:
-            bar.update(
-                task, total=stats.total, completed=stats.done, faces=stats.faces, errors=len(stats.failures)
-            )
+            total = stats.total or None  # a crawl does not know its total
+            bar.update(task, total=total, completed=stats.done, faces=stats.faces, errors=len(stats.failures))
 
         yield update
 
