@@ -207,6 +207,11 @@ def test_crawl_command_path_stores_page_urls_and_search_finds_them(
             (s.location.removeprefix(base), s.page_url.removeprefix(base)) for s in astronaut.sightings
         )
     assert places == [("/copies/astronaut.jpg", "/events.html"), ("/img/astronaut.jpg", "/events.html")]
+    details = {s.location.removeprefix(base): (s.page_title, s.alt_text) for s in astronaut.sightings}
+    assert details == {
+        "/img/astronaut.jpg": ("Events 2026", "The astronaut at the fair"),
+        "/copies/astronaut.jpg": ("Events 2026", None),  # from a <picture> whose <img> has no alt
+    }
 
     outcome = operator.search(
         analyzer,

@@ -109,6 +109,9 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
             {
                 "location": s.location,
                 "page_url": s.page_url,
+                "page_title": s.page_title,
+                "alt_text": s.alt_text,
+                "http_last_modified": s.http_last_modified,
                 "source": s.source.name,
                 "jurisdiction": s.source.jurisdiction,
                 "first_seen": s.first_seen.isoformat(),

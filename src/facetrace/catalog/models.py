@@ -120,6 +120,9 @@ class Sighting(Base):
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
     location: Mapped[str] = mapped_column(Text)  # file path or image URL
     page_url: Mapped[str | None] = mapped_column(Text)
+    page_title: Mapped[str | None] = mapped_column(Text)
+    alt_text: Mapped[str | None] = mapped_column(Text)
+    http_last_modified: Mapped[str | None] = mapped_column(String(64))  # as the server sent it
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -21,6 +21,9 @@ class Place:
 
     location: str
     page_url: str | None = None
+    page_title: str | None = None
+    alt_text: str | None = None
+    http_last_modified: str | None = None
 
 
 def get_or_create_source(
@@ -85,6 +88,9 @@ def record_sighting(session: Session, image: Image, source: Source, place: Place
     if sighting is not None:
         sighting.last_seen = now
         sighting.page_url = place.page_url or sighting.page_url
+        sighting.page_title = place.page_title or sighting.page_title
+        sighting.alt_text = place.alt_text or sighting.alt_text
+        sighting.http_last_modified = place.http_last_modified or sighting.http_last_modified
         return False
     session.add(
         Sighting(
@@ -92,6 +98,9 @@ def record_sighting(session: Session, image: Image, source: Source, place: Place
             source_id=source.id,
             location=place.location,
             page_url=place.page_url,
+            page_title=place.page_title,
+            alt_text=place.alt_text,
+            http_last_modified=place.http_last_modified,
             first_seen=now,
             last_seen=now,
         )

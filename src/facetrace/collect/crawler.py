@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import httpx
 from protego import Protego
 
-from facetrace.collect.pages import NO_IMAGES, parse_page, robots_directives
+from facetrace.collect.pages import NO_IMAGES, Page, PageImage, parse_page, robots_directives
 from facetrace.collect.sources import within
 from facetrace.ingest.inputs import FetchedImage, InputProblem
 
@@ -90,7 +90,7 @@ class Crawler:
                 continue
             content_type = response.headers.get("content-type", "")
             if content_type.startswith("image/"):  # a "urls" source may list images directly
-                yield from self._image_from(url, None, response)
+                yield from self._image_from(url, None, response, alt=None)
                 continue
             if not content_type.startswith(("text/html", "application/xhtml")):
                 self.stats.errors.append((url, f"not a page ({content_type or 'no content type'})"))
@@ -99,25 +99,25 @@ class Crawler:
             page = parse_page(str(response.url), response.text, response.headers.get("x-robots-tag"))
             if page.images_allowed:
                 for image in page.images:
-                    yield from self._fetch_image(image.url, page.url)
+                    yield from self._fetch_image(image, page)
             else:
                 self.stats.images_withheld_by_page += len(page.images)
             if self.plan.follow_links and page.follow_allowed and depth < self.plan.max_depth:
                 frontier.extend((link, depth + 1) for link in page.links if link not in visited)
 
-    def _fetch_image(self, url: str, page_url: str) -> Iterator[FetchedImage | InputProblem]:
-        if url in self._seen_images:
+    def _fetch_image(self, image: PageImage, page: Page) -> Iterator[FetchedImage | InputProblem]:
+        if image.url in self._seen_images:
             return
-        self._seen_images.add(url)
+        self._seen_images.add(image.url)
         try:
-            response = self._get(url, accept="image/*", limit=self.plan.max_image_bytes)
+            response = self._get(image.url, accept="image/*", limit=self.plan.max_image_bytes)
         except _NotFetchedError as refused:
-            self.stats.errors.append((url, str(refused)))
+            self.stats.errors.append((image.url, str(refused)))
             return
-        yield from self._image_from(url, page_url, response)
+        yield from self._image_from(image.url, page, response, alt=image.alt)
 
     def _image_from(
-        self, url: str, page_url: str | None, response: httpx.Response
+        self, url: str, page: Page | None, response: httpx.Response, *, alt: str | None
     ) -> Iterator[FetchedImage | InputProblem]:
         content_type = response.headers.get("content-type", "")
         if not content_type.startswith("image/"):
@@ -127,7 +127,14 @@ class Crawler:
             self.stats.images_withheld_by_page += 1
             return
         self.stats.images += 1
-        yield FetchedImage(location=str(response.url), page_url=page_url, data=response.content)
+        yield FetchedImage(
+            location=str(response.url),
+            page_url=page.url if page else None,
+            data=response.content,
+            page_title=page.title if page else None,
+            alt_text=alt,
+            http_last_modified=response.headers.get("last-modified"),
+        )
 
     # Politeness.
 

@@ -29,6 +29,9 @@ class FetchedImage:
     location: str  # the image URL
     page_url: str | None
     data: bytes
+    page_title: str | None = None
+    alt_text: str | None = None
+    http_last_modified: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,7 +151,11 @@ class _IngestRun:
                     self._fail(item.location, f"cannot read: {exc.strerror or exc}")
                     continue
             sha256 = hashlib.sha256(data).hexdigest()
-            place = Place(item.location, item.page_url)
+            place = (
+                Place(item.location, item.page_url, item.page_title, item.alt_text, item.http_last_modified)
+                if isinstance(item, FetchedImage)
+                else Place(item.location, item.page_url)
+            )
             if sha256 in self.in_flight:
                 self.in_flight[sha256].append(place)
             elif not self._record_known(sha256, [place]):
