@@ -10,6 +10,7 @@ import os
 import pwd
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -144,6 +145,17 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture
 def pg_url(cluster: Cluster) -> str:
     return cluster.new_database()
+
+
+def images_in_catalog(database: Path) -> int:
+    """Images in a SQLite catalog another process may be writing (0 before it exists)."""
+    if not database.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
+            return connection.execute("SELECT count(*) FROM images").fetchone()[0]
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
 
 
 def encode(rgb: np.ndarray, fmt: str, **options: object) -> bytes:

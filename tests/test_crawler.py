@@ -8,16 +8,25 @@ every request, so the tests check what was never asked for, not just what was st
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from sqlalchemy import select
 
-from conftest import encode
+from conftest import encode, images_in_catalog
 from facetrace.catalog.models import Image, Sighting
 from facetrace.collect.crawler import Crawler, CrawlPlan
 from facetrace.collect.pages import parse_page
@@ -223,3 +232,98 @@ def test_crawl_command_path_stores_page_urls_and_search_finds_them(
     assert pages == {f"{base}/events.html"}
     with operator.sessions() as session:
         assert session.scalar(select(Sighting).where(Sighting.location.like("%/private/%"))) is None
+
+
+PAGES = 12
+
+
+@pytest.fixture
+def slow_site(astronaut_rgb: np.ndarray) -> Iterator[tuple[str, Counter[str]]]:
+    """``PAGES`` pages in a chain, one distinct portrait each; images answer slowly."""
+    requests: Counter[str] = Counter()
+    photos = {}
+    for number in range(PAGES):
+        crop = astronaut_rgb[number * 4 : 400 + number * 4, number * 4 : 400 + number * 4]
+        photos[f"/img/{number}.jpg"] = encode(np.ascontiguousarray(crop), "JPEG", quality=90)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests[self.path] += 1
+            if self.path in photos:
+                time.sleep(0.2)
+                status, kind, body = 200, "image/jpeg", photos[self.path]
+            elif self.path.startswith("/page/"):
+                number = int(self.path.removeprefix("/page/"))
+                follow = f'<a href="/page/{number + 1}">next</a>' if number + 1 < PAGES else ""
+                body = f'<html><body><img src="/img/{number}.jpg">{follow}</body></html>'.encode()
+                status, kind = 200, "text/html"
+            else:
+                status, kind, body = 404, "text/plain", b""
+            self.send_response(status)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client was killed
+                self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_crawl_killed_mid_way_resumes_without_refetching_or_losing(
+    settings: Settings, slow_site: tuple[str, Counter[str]], tmp_path: Path
+) -> None:
+    base, requests = slow_site
+    Governance.open(settings).add_source(
+        SourceSpec(
+            "chain",
+            "website",
+            "test site of the suite",
+            "FR",
+            seeds=(f"{base}/page/0",),
+            max_depth=PAGES,
+            rate_per_s=1000.0,
+        )
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "facetrace",
+        "--data-dir",
+        str(settings.data_dir),
+        "crawl",
+        "chain",
+        "-w",
+        "1",
+    ]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FACETRACE_")}
+    first = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    database = settings.data_dir / "facetrace.db"
+    deadline = time.monotonic() + 120
+    while images_in_catalog(database) < 3 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert 3 <= images_in_catalog(database) < PAGES  # it really was cut off mid-way
+
+    second = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert images_in_catalog(database) == PAGES  # nothing lost
+    with sqlite3.connect(database) as connection:
+        places = connection.execute("SELECT location FROM sightings").fetchall()
+        left = connection.execute("SELECT count(*) FROM crawl_items").fetchone()[0]
+    assert left == 0  # the crawl went through: the next one is a recrawl from the seeds
+    assert len(places) == len(set(places)) == PAGES  # nothing twice
+    pages = {path: count for path, count in requests.items() if path.startswith("/page/")}
+    assert len(pages) == PAGES and max(pages.values()) <= 2  # a finished page is never fetched again
+    assert sum(pages.values()) <= PAGES + 1  # only the one being read at the kill, if any
+    images = {path: count for path, count in requests.items() if path.startswith("/img/")}
+    assert (
+        sum(images.values()) <= PAGES + 2
+    )  # refetched only if in flight at the kill (one worker, two queued)

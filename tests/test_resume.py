@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import encode
+from conftest import encode, images_in_catalog
 from facetrace.catalog.repository import face_ids
 from facetrace.config import Settings
 from facetrace.gallery import Gallery
@@ -29,16 +29,6 @@ def distinct_photos(folder: Path, astronaut_rgb: np.ndarray) -> None:
         top, left = divmod(i, 12)
         crop = astronaut_rgb[top * 4 : 400 + top * 4, left * 4 : 400 + left * 4]
         (folder / f"crop_{i:03d}.jpg").write_bytes(encode(np.ascontiguousarray(crop), "JPEG", quality=90))
-
-
-def images_in_catalog(database: Path) -> int:
-    if not database.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
-            return connection.execute("SELECT count(*) FROM images").fetchone()[0]
-    except sqlite3.OperationalError:  # tables not created yet
-        return 0
 
 
 def test_killed_ingest_resumes_without_duplicates_or_gaps(tmp_path: Path, astronaut_rgb: np.ndarray) -> None:

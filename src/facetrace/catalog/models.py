@@ -170,3 +170,19 @@ class Calibration(Base):
     grid_step: Mapped[float] = mapped_column(Float)
     counts_at_least: Mapped[list[int]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrawlItem(Base):
+    """One URL of a crawl's frontier (see :mod:`facetrace.collect.frontier`)."""
+
+    __tablename__ = "crawl_items"
+    __table_args__ = (UniqueConstraint("source_id", "url", name="uq_crawl_item"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    depth: Mapped[int] = mapped_column(Integer)
+    page_url: Mapped[str | None] = mapped_column(Text)  # set for an image
+    page_title: Mapped[str | None] = mapped_column(Text)
+    alt: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | fetched | done

@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 import httpx
 
+from facetrace.catalog.db import open_catalog
 from facetrace.catalog.models import Source
 from facetrace.collect.crawler import Crawler, CrawlPlan, CrawlStats
+from facetrace.collect.frontier import CatalogFrontier
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.ingest.pipeline import IngestStats, ingest_items
@@ -39,15 +41,17 @@ def plan_for(settings: Settings, source: Source, *, max_pages: int | None, rate:
 def crawl(
     settings: Settings,
     plan: CrawlPlan,
-    source_name: str,
+    source: Source,
     *,
     workers: int | None = None,
     on_progress: Callable[[IngestStats], None] | None = None,
 ) -> tuple[CrawlStats, IngestStats]:
+    """Crawl ``source`` into the gallery; its frontier lives in the catalog, so a killed crawl resumes."""
+    frontier = CatalogFrontier(open_catalog(settings.catalog_url), source.id)
     timeout = httpx.Timeout(settings.crawl_timeout_s)
     with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS) as client:
-        crawler = Crawler(plan, client)
+        crawler = Crawler(plan, client, frontier=frontier)
         stats = ingest_items(
-            settings, crawler.run(), source_name=source_name, workers=workers, on_progress=on_progress
+            settings, crawler.run(), source_name=source.name, workers=workers, on_progress=on_progress
         )
     return crawler.stats, stats

@@ -13,7 +13,6 @@ one) for the ingest pipeline, which dedupes, analyses and stores them with their
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -21,7 +20,8 @@ from urllib.parse import urlparse
 import httpx
 from protego import Protego
 
-from facetrace.collect.pages import NO_IMAGES, Page, PageImage, parse_page, robots_directives
+from facetrace.collect.frontier import Frontier, Job, MemoryFrontier
+from facetrace.collect.pages import NO_IMAGES, parse_page, robots_directives
 from facetrace.collect.sources import within
 from facetrace.ingest.inputs import FetchedImage, InputProblem
 
@@ -50,6 +50,7 @@ class CrawlStats:
     images: int = 0
     refused_by_robots: int = 0
     images_withheld_by_page: int = 0  # noimageai / noimageindex / noindex
+    resumed: bool = False  # an interrupted crawl picked up where it stopped
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -65,59 +66,69 @@ class Crawler:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        frontier: Frontier | None = None,
     ) -> None:
         self.plan = plan
+        self.frontier: Frontier = frontier or MemoryFrontier()
         self.client = client
         self.sleep = sleep
         self.clock = clock
         self.stats = CrawlStats()
         self._robots: dict[str, Protego | None] = {}
         self._next_request: dict[str, float] = {}
-        self._seen_images: set[str] = set()
 
     def run(self) -> Iterator[FetchedImage | InputProblem]:
-        frontier = deque((seed, 0) for seed in self.plan.seeds)
-        visited: set[str] = set()
-        while frontier and self.stats.pages < self.plan.max_pages:
-            url, depth = frontier.popleft()
-            if url in visited:
+        self.stats.resumed = self.frontier.start(self.plan.seeds)
+        while self.stats.pages < self.plan.max_pages:
+            job = self.frontier.next()
+            if job is None:
+                self.frontier.finish()
+                return
+            if job.is_image:
+                if not self.frontier.already_stored(job.url):
+                    yield from self._fetch_image(job)
+                self.frontier.fetched(job)
                 continue
-            visited.add(url)
             try:
-                response = self._get(url, accept="text/html", limit=self.plan.max_page_bytes)
+                response = self._get(job.url, accept="text/html", limit=self.plan.max_page_bytes)
             except _NotFetchedError as refused:
-                self.stats.errors.append((url, str(refused)))
+                self.stats.errors.append((job.url, str(refused)))
+                self.frontier.fetched(job)
                 continue
             content_type = response.headers.get("content-type", "")
             if content_type.startswith("image/"):  # a "urls" source may list images directly
-                yield from self._image_from(url, None, response, alt=None)
+                yield from self._image_from(job.url, None, response, alt=None)
+                self.frontier.fetched(job)
                 continue
             if not content_type.startswith(("text/html", "application/xhtml")):
-                self.stats.errors.append((url, f"not a page ({content_type or 'no content type'})"))
+                self.stats.errors.append((job.url, f"not a page ({content_type or 'no content type'})"))
+                self.frontier.fetched(job)
                 continue
             self.stats.pages += 1
-            page = parse_page(str(response.url), response.text, response.headers.get("x-robots-tag"))
-            if page.images_allowed:
-                for image in page.images:
-                    yield from self._fetch_image(image, page)
-            else:
-                self.stats.images_withheld_by_page += len(page.images)
-            if self.plan.follow_links and page.follow_allowed and depth < self.plan.max_depth:
-                frontier.extend((link, depth + 1) for link in page.links if link not in visited)
+            self.frontier.add(self._jobs_on(job, response), finished=job)
 
-    def _fetch_image(self, image: PageImage, page: Page) -> Iterator[FetchedImage | InputProblem]:
-        if image.url in self._seen_images:
-            return
-        self._seen_images.add(image.url)
+    def _jobs_on(self, job: Job, response: httpx.Response) -> list[Job]:
+        """The page's images (unless its robots rules withhold them), then its links to follow."""
+        page = parse_page(str(response.url), response.text, response.headers.get("x-robots-tag"))
+        jobs = []
+        if page.images_allowed:
+            jobs += [Job(image.url, job.depth, page.url, page.title, image.alt) for image in page.images]
+        else:
+            self.stats.images_withheld_by_page += len(page.images)
+        if self.plan.follow_links and page.follow_allowed and job.depth < self.plan.max_depth:
+            jobs += [Job(link, job.depth + 1) for link in page.links]
+        return jobs
+
+    def _fetch_image(self, job: Job) -> Iterator[FetchedImage | InputProblem]:
         try:
-            response = self._get(image.url, accept="image/*", limit=self.plan.max_image_bytes)
+            response = self._get(job.url, accept="image/*", limit=self.plan.max_image_bytes)
         except _NotFetchedError as refused:
-            self.stats.errors.append((image.url, str(refused)))
+            self.stats.errors.append((job.url, str(refused)))
             return
-        yield from self._image_from(image.url, page, response, alt=image.alt)
+        yield from self._image_from(job.url, job, response, alt=job.alt)
 
     def _image_from(
-        self, url: str, page: Page | None, response: httpx.Response, *, alt: str | None
+        self, url: str, job: Job | None, response: httpx.Response, *, alt: str | None
     ) -> Iterator[FetchedImage | InputProblem]:
         content_type = response.headers.get("content-type", "")
         if not content_type.startswith("image/"):
@@ -129,9 +140,9 @@ class Crawler:
         self.stats.images += 1
         yield FetchedImage(
             location=str(response.url),
-            page_url=page.url if page else None,
+            page_url=job.page_url if job else None,
             data=response.content,
-            page_title=page.title if page else None,
+            page_title=job.page_title if job else None,
             alt_text=alt,
             http_last_modified=response.headers.get("last-modified"),
         )

@@ -65,13 +65,13 @@ class SourceService(ServiceBase):
         """Collect a registered source: fetch what it allows, ingest the images with their page URLs."""
         with self.action(Action.MANAGE_SOURCES, command="crawl", source=name) as details:
             with self.sessions() as session:
-                plan = crawl_job.plan_for(
-                    self.settings, sources.named(session, name), max_pages=max_pages, rate=rate
-                )
+                source = sources.named(session, name)
+                plan = crawl_job.plan_for(self.settings, source, max_pages=max_pages, rate=rate)
             crawled, ingested = crawl_job.crawl(
-                self.settings, plan, name, workers=workers, on_progress=on_progress
+                self.settings, plan, source, workers=workers, on_progress=on_progress
             )
             details.update(
+                resumed=crawled.resumed,
                 pages=crawled.pages,
                 images_fetched=crawled.images,
                 refused_by_robots=crawled.refused_by_robots,

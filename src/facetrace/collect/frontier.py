@@ -1,0 +1,161 @@
+"""The crawl frontier: what is left to fetch. In memory for a one-off run, or in the catalog so a
+crawl that is killed resumes where it stopped.
+
+A page is marked done in the same transaction that queues its images and links, so a resumed
+crawl never fetches a finished page again. An image is marked fetched once its bytes went to
+the ingest pipeline; on resume, a fetched image whose bytes never reached the catalog (the
+crawl died while it was being analysed) is queued again, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from facetrace.catalog.models import CrawlItem, Sighting
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    url: str
+    depth: int
+    page_url: str | None = None  # set for an image: the page it was on
+    page_title: str | None = None
+    alt: str | None = None
+
+    @property
+    def is_image(self) -> bool:
+        return self.page_url is not None
+
+
+class Frontier(Protocol):
+    def start(self, seeds: Iterable[str]) -> bool:
+        """Queue the seeds, or resume an unfinished crawl; True when resuming."""
+
+    def next(self) -> Job | None: ...
+    def add(self, jobs: list[Job], finished: Job) -> None:
+        """Queue ``jobs`` (URLs already known are skipped) and mark the page ``finished`` done."""
+
+    def fetched(self, job: Job) -> None: ...
+    def already_stored(self, url: str) -> bool: ...
+    def finish(self) -> None: ...
+
+
+class MemoryFrontier:
+    def __init__(self) -> None:
+        self._queue: deque[Job] = deque()
+        self._known: set[str] = set()
+
+    def start(self, seeds: Iterable[str]) -> bool:
+        self.add([Job(url, 0) for url in seeds], finished=None)
+        return False
+
+    def next(self) -> Job | None:
+        return self._queue.popleft() if self._queue else None
+
+    def add(self, jobs: list[Job], finished: Job | None) -> None:
+        for job in jobs:
+            if job.url not in self._known:
+                self._known.add(job.url)
+                self._queue.append(job)
+
+    def fetched(self, job: Job) -> None:
+        pass
+
+    def already_stored(self, url: str) -> bool:
+        return False
+
+    def finish(self) -> None:
+        pass
+
+
+class CatalogFrontier:
+    """The frontier as rows of ``crawl_items`` for one source."""
+
+    def __init__(self, sessions: sessionmaker[Session], source_id: int) -> None:
+        self.sessions = sessions
+        self.source_id = source_id
+
+    def _items(self) -> Select[tuple[CrawlItem]]:
+        return select(CrawlItem).where(CrawlItem.source_id == self.source_id)
+
+    def start(self, seeds: Iterable[str]) -> bool:
+        with self.sessions.begin() as session:
+            stored = exists().where(Sighting.source_id == self.source_id, Sighting.location == CrawlItem.url)
+            session.execute(  # fetched but never stored: the crawl died while it was analysed
+                update(CrawlItem)
+                .where(CrawlItem.source_id == self.source_id, CrawlItem.status == "fetched", ~stored)
+                .values(status="pending")
+            )
+            pending = session.scalar(self._items().where(CrawlItem.status == "pending").limit(1))
+            if pending is not None:
+                return True
+            session.execute(delete(CrawlItem).where(CrawlItem.source_id == self.source_id))
+            session.add_all(
+                CrawlItem(source_id=self.source_id, url=url, depth=0) for url in dict.fromkeys(seeds)
+            )
+        return False
+
+    def next(self) -> Job | None:
+        with self.sessions() as session:
+            item = session.scalar(
+                self._items().where(CrawlItem.status == "pending").order_by(CrawlItem.id).limit(1)
+            )
+            if item is None:
+                return None
+            return Job(item.url, item.depth, item.page_url, item.page_title, item.alt)
+
+    def add(self, jobs: list[Job], finished: Job) -> None:
+        with self.sessions.begin() as session:
+            urls = [job.url for job in jobs]
+            known = (
+                set(
+                    session.scalars(
+                        select(CrawlItem.url).where(
+                            CrawlItem.source_id == self.source_id, CrawlItem.url.in_(urls)
+                        )
+                    )
+                )
+                if urls
+                else set()
+            )
+            for job in jobs:
+                if job.url not in known:
+                    known.add(job.url)
+                    session.add(
+                        CrawlItem(
+                            source_id=self.source_id,
+                            url=job.url,
+                            depth=job.depth,
+                            page_url=job.page_url,
+                            page_title=job.page_title,
+                            alt=job.alt,
+                        )
+                    )
+            self._mark(session, finished, "done")
+
+    def fetched(self, job: Job) -> None:
+        with self.sessions.begin() as session:
+            self._mark(session, job, "fetched" if job.is_image else "done")
+
+    def _mark(self, session: Session, job: Job, status: str) -> None:
+        session.execute(
+            update(CrawlItem)
+            .where(CrawlItem.source_id == self.source_id, CrawlItem.url == job.url)
+            .values(status=status)
+        )
+
+    def already_stored(self, url: str) -> bool:
+        with self.sessions() as session:
+            query = select(Sighting.id).where(Sighting.source_id == self.source_id, Sighting.location == url)
+            return session.scalar(query.limit(1)) is not None
+
+    def finish(self) -> None:
+        """The crawl went through: the next one starts from the seeds again (a recrawl)."""
+        with self.sessions.begin() as session:
+            session.execute(delete(CrawlItem).where(CrawlItem.source_id == self.source_id))
