@@ -52,7 +52,8 @@ class Site:
                     head='<meta property="og:image" content="/img/cover.png">',
                     body='<a href="/events.html">events</a> <a href="/private/staff.html">staff</a>'
                     ' <a href="/quiet.html">quiet</a> <a href="/gone.html">gone</a> <a href="/loop">loop</a>'
-                    ' <a href="https://elsewhere.invalid/page.html">elsewhere</a>',
+                    ' <a href="https://elsewhere.invalid/page.html">elsewhere</a>'
+                    ' <a href="/slow.html">slow</a>',
                 )
             ),
             "/events.html": self.html(
@@ -61,7 +62,7 @@ class Site:
                     head="",
                     body='<img src="img/astronaut.jpg" alt="The astronaut at the fair">'
                     '<picture><source srcset="/copies/astronaut.jpg 2x"><img src="/img/fake.jpg"></picture>'
-                    '<img src="/private/secret.jpg"> <img src="/img/tagged.jpg">',
+                    '<img src="/private/secret.jpg"> <img src="/img/tagged.jpg"> <img src="/img/huge.jpg">',
                 )
             ),
             "/quiet.html": self.html(
@@ -77,6 +78,8 @@ class Site:
             "/img/tagged.jpg": (200, {"content-type": "image/jpeg", "x-robots-tag": "noimageai"}, mirrored),
             "/img/cover.png": (200, {"content-type": "image/png"}, coffee),
             "/img/fake.jpg": (200, {"content-type": "image/jpeg"}, b"this is not a picture"),
+            "/img/huge.jpg": (200, {"content-type": "image/jpeg"}, b"\xff" * 3_000_000),
+            "/slow.html": self.html(page.format(title="Slow", head="", body="")),
             "/private/staff.html": self.html(page.format(title="Staff", head="", body="")),
             "/private/secret.jpg": (200, {"content-type": "image/jpeg"}, astronaut),
             "/loop": (302, {"location": "/loop"}, b""),
@@ -98,13 +101,16 @@ def site(astronaut_rgb: np.ndarray, coffee_png: bytes) -> Iterator[tuple[str, Si
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             content.requests.append(self.path)
+            if self.path == "/slow.html":
+                time.sleep(1.0)  # longer than the client's timeout in the tests
             status, headers, body = content.routes.get(self.path, (404, {"content-type": "text/html"}, b"no"))
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
             self.send_header("content-length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
+                self.wfile.write(body)
 
         def log_message(self, *_args: object) -> None:
             pass
@@ -127,7 +133,7 @@ def plan(base: str, **changes: object) -> CrawlPlan:
         "rate_per_s": 1000.0,
         "user_agent": "FacetraceBot/test (+http://127.0.0.1/contact)",
         "max_page_bytes": 1_000_000,
-        "max_image_bytes": 10_000_000,
+        "max_image_bytes": 2_000_000,
     }
     return CrawlPlan(**{**values, **changes})  # type: ignore[arg-type]
 
@@ -158,8 +164,8 @@ def test_parse_page_finds_every_kind_of_image_and_the_robots_rules() -> None:
 
 def test_crawl_fetches_only_what_it_may(site: tuple[str, Site]) -> None:
     base, content = site
-    with httpx.Client(follow_redirects=True, max_redirects=5) as client:
-        crawler = Crawler(plan(base), client)
+    with httpx.Client(follow_redirects=True, max_redirects=5, timeout=0.3) as client:
+        crawler = Crawler(plan(base), client, sleep=lambda _seconds: None)
         fetched = [item for item in crawler.run() if isinstance(item, FetchedImage)]
     assert not [path for path in content.requests if path.startswith("/private/")]  # robots.txt kept
     assert "/img/mirrored.jpg" not in content.requests  # its page says noimageai
@@ -177,6 +183,9 @@ def test_crawl_fetches_only_what_it_may(site: tuple[str, Site]) -> None:
     assert problems[f"{base}/gone.html"] == "HTTP 404"
     assert problems[f"{base}/loop"] == "too many redirects"
     assert problems["https://elsewhere.invalid/page.html"] == "outside the source's allowed hosts/paths"
+    assert problems[f"{base}/img/huge.jpg"] == "larger than 2,000,000 bytes"
+    assert problems[f"{base}/slow.html"].startswith("ReadTimeout")
+    assert content.requests.count("/slow.html") == 3  # tried, then retried with backoff
     assert content.requests.count("/robots.txt") == 1
 
 
@@ -208,7 +217,9 @@ def test_crawl_command_path_stores_page_urls_and_search_finds_them(
         )
     )
     crawled, ingested = operator.crawl("fair")
-    assert crawled.pages == 3 and ingested.new_images == 2 and ingested.known_images == 1
+    assert (
+        crawled.pages == 4 and ingested.new_images == 2
+    )  # the slow page answers within 20 s and ingested.known_images == 1
     assert [problem for _, problem in ingested.failures] and "fake.jpg" in ingested.failures[0][0]
     with operator.sessions() as session:
         (astronaut,) = [image for image in session.scalars(select(Image)) if image.face_count == 1]
@@ -327,3 +338,35 @@ def test_a_crawl_killed_mid_way_resumes_without_refetching_or_losing(
     assert (
         sum(images.values()) <= PAGES + 2
     )  # refetched only if in flight at the kill (one worker, two queued)
+
+
+def test_recrawl_updates_last_seen_marks_gone_and_can_delete_it(
+    gov_settings: Settings, operator: Governance, site: tuple[str, Site]
+) -> None:
+    base, content = site
+    operator.add_source(
+        SourceSpec(
+            "fair", "website", "the organiser's press photos", "FR", seeds=(f"{base}/",), rate_per_s=1000.0
+        )
+    )
+    operator.crawl("fair")
+    first_fetches = content.requests.count("/img/astronaut.jpg")
+
+    # The organiser takes the cover picture down.
+    status, headers, body = content.routes["/"]
+    content.routes["/"] = (
+        status,
+        headers,
+        body.replace(b'<meta property="og:image" content="/img/cover.png">', b""),
+    )
+    crawled, _ = operator.crawl("fair")
+    assert crawled.completed and crawled.gone == 1 and crawled.images_seen_again >= 2
+    assert content.requests.count("/img/astronaut.jpg") == first_fetches  # seen again, not fetched again
+    with operator.sessions() as session:
+        gone = session.scalars(select(Sighting.location).where(Sighting.gone_at.is_not(None))).all()
+        assert gone == [f"{base}/img/cover.png"]
+
+    operator.crawl("fair", delete_gone=True)
+    with operator.sessions() as session:
+        assert session.scalar(select(Sighting).where(Sighting.location == f"{base}/img/cover.png")) is None
+        assert len(session.scalars(select(Image)).all()) == 1  # only the astronaut is left

@@ -87,6 +87,8 @@ class Source(Base):
     max_depth: Mapped[int | None] = mapped_column(Integer)
     rate_per_s: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | paused
+    #: When the crawl now running (or last interrupted) began: what it did not see again is gone.
+    crawl_started_at: Mapped[datetime | None]
 
     sightings: Mapped[list[Sighting]] = relationship(back_populates="source")
 
@@ -123,6 +125,8 @@ class Sighting(Base):
     page_title: Mapped[str | None] = mapped_column(Text)
     alt_text: Mapped[str | None] = mapped_column(Text)
     http_last_modified: Mapped[str | None] = mapped_column(String(64))  # as the server sent it
+    #: Set when a complete recrawl of the source no longer found the image here.
+    gone_at: Mapped[datetime | None]
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 

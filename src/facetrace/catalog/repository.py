@@ -87,6 +87,7 @@ def record_sighting(session: Session, image: Image, source: Source, place: Place
     image.last_seen = now
     if sighting is not None:
         sighting.last_seen = now
+        sighting.gone_at = None
         sighting.page_url = place.page_url or sighting.page_url
         sighting.page_title = place.page_title or sighting.page_title
         sighting.alt_text = place.alt_text or sighting.alt_text

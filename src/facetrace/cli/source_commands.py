@@ -118,13 +118,21 @@ def crawl(
     ] = None,
     rate: Annotated[float | None, typer.Option("--rate", help="Requests per second per host.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1)] = None,
+    delete_gone: Annotated[
+        bool, typer.Option("--delete-gone", help="After a complete crawl, delete what the source took down.")
+    ] = False,
 ) -> None:
     """Collect a registered 'website' or 'urls' source: only where it allows, robots rules kept."""
     from facetrace.cli.render import console, ingest_progress, key_value_table
 
     with ingest_progress() as on_progress:
         crawled, ingested = governance(ctx).crawl(
-            name, max_pages=max_pages, rate=rate, workers=workers, on_progress=on_progress
+            name,
+            max_pages=max_pages,
+            rate=rate,
+            workers=workers,
+            on_progress=on_progress,
+            delete_gone=delete_gone,
         )
     console.print(
         key_value_table(
@@ -137,6 +145,9 @@ def crawl(
                 "new images analysed": ingested.new_images,
                 "already in the catalog": ingested.known_images,
                 "faces found": ingested.faces,
+                "images seen again (last seen updated)": crawled.images_seen_again,
+                "gone from the source since the last crawl": crawled.gone,
+                "crawl": "complete" if crawled.completed else "stopped at the page limit: run again to go on",
                 "fetch errors": len(crawled.errors),
                 "images that failed analysis": len(ingested.failures),
             },

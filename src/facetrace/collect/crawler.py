@@ -51,6 +51,9 @@ class CrawlStats:
     refused_by_robots: int = 0
     images_withheld_by_page: int = 0  # noimageai / noimageindex / noindex
     resumed: bool = False  # an interrupted crawl picked up where it stopped
+    completed: bool = False  # the frontier ran out (not stopped by the page limit)
+    images_seen_again: int = 0  # already stored from this source: last_seen updated, not refetched
+    gone: int = 0  # sightings of the source this complete crawl did not find again
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -82,10 +85,13 @@ class Crawler:
         while self.stats.pages < self.plan.max_pages:
             job = self.frontier.next()
             if job is None:
-                self.frontier.finish()
+                self.stats.completed = True
+                self.stats.gone = self.frontier.finish()
                 return
             if job.is_image:
-                if not self.frontier.already_stored(job.url):
+                if self.frontier.seen_again(job.url):
+                    self.stats.images_seen_again += 1
+                else:
                     yield from self._fetch_image(job)
                 self.frontier.fetched(job)
                 continue

@@ -17,7 +17,7 @@ from typing import Protocol
 from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.catalog.models import CrawlItem, Sighting
+from facetrace.catalog.models import CrawlItem, Sighting, Source, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +42,11 @@ class Frontier(Protocol):
         """Queue ``jobs`` (URLs already known are skipped) and mark the page ``finished`` done."""
 
     def fetched(self, job: Job) -> None: ...
-    def already_stored(self, url: str) -> bool: ...
-    def finish(self) -> None: ...
+    def seen_again(self, url: str) -> bool:
+        """True (and its last_seen updated) when the source's image at ``url`` is already stored."""
+
+    def finish(self) -> int:
+        """The crawl went through; returns how many images it found gone from the source."""
 
 
 class MemoryFrontier:
@@ -67,11 +70,11 @@ class MemoryFrontier:
     def fetched(self, job: Job) -> None:
         pass
 
-    def already_stored(self, url: str) -> bool:
+    def seen_again(self, url: str) -> bool:
         return False
 
-    def finish(self) -> None:
-        pass
+    def finish(self) -> int:
+        return 0
 
 
 class CatalogFrontier:
@@ -96,6 +99,9 @@ class CatalogFrontier:
             if pending is not None:
                 return True
             session.execute(delete(CrawlItem).where(CrawlItem.source_id == self.source_id))
+            session.execute(
+                update(Source).where(Source.id == self.source_id).values(crawl_started_at=utcnow())
+            )
             session.add_all(
                 CrawlItem(source_id=self.source_id, url=url, depth=0) for url in dict.fromkeys(seeds)
             )
@@ -150,12 +156,37 @@ class CatalogFrontier:
             .values(status=status)
         )
 
-    def already_stored(self, url: str) -> bool:
-        with self.sessions() as session:
-            query = select(Sighting.id).where(Sighting.source_id == self.source_id, Sighting.location == url)
-            return session.scalar(query.limit(1)) is not None
-
-    def finish(self) -> None:
-        """The crawl went through: the next one starts from the seeds again (a recrawl)."""
+    def seen_again(self, url: str) -> bool:
         with self.sessions.begin() as session:
+            sighting = session.scalar(
+                select(Sighting)
+                .where(Sighting.source_id == self.source_id, Sighting.location == url)
+                .limit(1)
+            )
+            if sighting is None:
+                return False
+            now = utcnow()
+            sighting.last_seen = sighting.image.last_seen = now
+            sighting.gone_at = None
+            return True
+
+    def finish(self) -> int:
+        """The crawl went through: what it did not see again is gone; the next crawl starts from the seeds."""
+        with self.sessions.begin() as session:
+            started = session.scalar(select(Source.crawl_started_at).where(Source.id == self.source_id))
+            gone = (
+                session.execute(
+                    update(Sighting)
+                    .where(
+                        Sighting.source_id == self.source_id,
+                        Sighting.gone_at.is_(None),
+                        Sighting.last_seen < started,
+                    )
+                    .values(gone_at=utcnow())
+                ).rowcount
+                if started
+                else 0
+            )
             session.execute(delete(CrawlItem).where(CrawlItem.source_id == self.source_id))
+            session.execute(update(Source).where(Source.id == self.source_id).values(crawl_started_at=None))
+        return int(gone)

@@ -43,9 +43,17 @@ class ErasureScope:
     sources: tuple[str, ...] = ()
     jurisdiction: str | None = None
     expired: bool = False  # sightings past their source's retention period
+    gone_from: str | None = None  # a source's sightings that a recrawl found gone
 
     def is_empty(self) -> bool:
-        return not (self.face_ids or self.locations or self.sources or self.jurisdiction or self.expired)
+        return not (
+            self.face_ids
+            or self.locations
+            or self.sources
+            or self.jurisdiction
+            or self.expired
+            or self.gone_from
+        )
 
 
 @dataclass(slots=True)
@@ -129,6 +137,13 @@ def plan(session: Session, scope: ErasureScope) -> ErasurePlan:
     }
     if scope.expired:
         sightings |= _expired_sightings(session, utcnow())
+    if scope.gone_from:
+        gone = (
+            select(Sighting.id)
+            .join(Source)
+            .where(Source.name == scope.gone_from, Sighting.gone_at.is_not(None))
+        )
+        sightings |= {int(i) for i in session.scalars(gone)}
     images |= _images_only_seen_in(session, sightings)
     sightings |= _ids_where_in(session, Sighting.id, Sighting.image_id, images)
     faces = set(scope.face_ids)

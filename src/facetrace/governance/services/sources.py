@@ -11,7 +11,7 @@ from facetrace.catalog.models import Source
 from facetrace.collect import crawl_job, sources
 from facetrace.collect.crawler import CrawlStats
 from facetrace.collect.sources import SourceSpec
-from facetrace.governance import audit
+from facetrace.governance import audit, erasure
 from facetrace.governance.audit import Record
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
@@ -61,8 +61,13 @@ class SourceService(ServiceBase):
         rate: float | None = None,
         workers: int | None = None,
         on_progress: Callable[[IngestStats], None] | None = None,
+        delete_gone: bool = False,
     ) -> tuple[CrawlStats, IngestStats]:
-        """Collect a registered source: fetch what it allows, ingest the images with their page URLs."""
+        """Collect a registered source: fetch what it allows, ingest the images with their page URLs.
+
+        ``delete_gone``: after a complete crawl, delete what the source no longer shows (an image
+        somebody took down should not stay findable), with a certificate like any erasure.
+        """
         with self.action(Action.MANAGE_SOURCES, command="crawl", source=name) as details:
             with self.sessions() as session:
                 source = sources.named(session, name)
@@ -79,5 +84,15 @@ class SourceService(ServiceBase):
                 fetch_errors=len(crawled.errors),
                 new_images=ingested.new_images,
                 faces=ingested.faces,
+                completed=crawled.completed,
+                gone=crawled.gone,
             )
+            if delete_gone and crawled.completed:
+                with self.sessions() as session:
+                    plan = erasure.plan(session, erasure.ErasureScope(gone_from=name))
+                if plan.sighting_ids:
+                    certificate = erasure.execute(
+                        self.settings, self.sessions, self.actor, plan, reason=f"gone from source {name}"
+                    )
+                    details["gone_deleted"] = certificate["counts"]
         return crawled, ingested
