@@ -34,10 +34,11 @@ test: $(TEST_STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/pytest
 
-## Benchmarks (never part of `make test`): ingest against face_recognition, search at 100k faces.
+## Benchmarks (never part of `make test`): ingest against face_recognition, search at 100k faces, crawl.
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/ingest_benchmark.py
 	$(BIN)/python bench/search_benchmark.py
+	$(BIN)/python bench/crawl_benchmark.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench

@@ -370,3 +370,12 @@ def test_recrawl_updates_last_seen_marks_gone_and_can_delete_it(
     with operator.sessions() as session:
         assert session.scalar(select(Sighting).where(Sighting.location == f"{base}/img/cover.png")) is None
         assert len(session.scalars(select(Image)).all()) == 1  # only the astronaut is left
+
+
+def test_the_page_limit_still_fetches_the_images_of_the_pages_it_read(site: tuple[str, Site]) -> None:
+    base, content = site
+    with httpx.Client(follow_redirects=True) as client:
+        crawler = Crawler(plan(base, max_pages=1), client)
+        fetched = [item.location for item in crawler.run() if isinstance(item, FetchedImage)]
+    assert fetched == [f"{base}/img/cover.png"] and crawler.stats.pages == 1
+    assert not crawler.stats.completed and "/events.html" not in content.requests

@@ -82,12 +82,14 @@ class Crawler:
 
     def run(self) -> Iterator[FetchedImage | InputProblem]:
         self.stats.resumed = self.frontier.start(self.plan.seeds)
-        while self.stats.pages < self.plan.max_pages:
+        while True:
             job = self.frontier.next()
             if job is None:
                 self.stats.completed = True
                 self.stats.gone = self.frontier.finish()
                 return
+            if not job.is_image and self.stats.pages >= self.plan.max_pages:
+                return  # the page limit: what is left stays queued for the next run
             if job.is_image:
                 if self.frontier.seen_again(job.url):
                     self.stats.images_seen_again += 1
