@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from facetrace.catalog.models import Sighting
 from facetrace.config import Settings
 from facetrace.errors import NoFaceError
 from facetrace.evaluation import calibration
@@ -105,20 +106,25 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
             "first_seen": image.first_seen.isoformat(),
             "last_seen": image.last_seen.isoformat(),
         },
-        "sightings": [
-            {
-                "location": s.location,
-                "page_url": s.page_url,
-                "page_title": s.page_title,
-                "alt_text": s.alt_text,
-                "http_last_modified": s.http_last_modified,
-                "source": s.source.name,
-                "jurisdiction": s.source.jurisdiction,
-                "first_seen": s.first_seen.isoformat(),
-                "last_seen": s.last_seen.isoformat(),
-            }
-            for s in image.sightings
-        ],
+        "sightings": [sighting_to_dict(s) for s in image.sightings],
+    }
+
+
+def sighting_to_dict(sighting: Sighting) -> dict[str, Any]:
+    """Where and when an image was seen, and under which source: for results and access reports."""
+    source = sighting.source
+    return {
+        "location": sighting.location,
+        "page_url": sighting.page_url,
+        "page_title": sighting.page_title,
+        "alt_text": sighting.alt_text,
+        "http_last_modified": sighting.http_last_modified,
+        "source": source.name,
+        "legal_basis": source.legal_basis,
+        "jurisdiction": source.jurisdiction,
+        "first_seen": sighting.first_seen.isoformat(),
+        "last_seen": sighting.last_seen.isoformat(),
+        "gone_at": sighting.gone_at.isoformat() if sighting.gone_at else None,
     }
 
 

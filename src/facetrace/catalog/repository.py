@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from facetrace.catalog.models import Face, Image, Sighting, Source, utcnow
@@ -71,6 +71,11 @@ def get_or_create_source(
     return source
 
 
+def images_seen_at(urls: Sequence[str]) -> Select[tuple[int]]:
+    """Ids of the images seen at any of ``urls``, as the image's own location or the page it was on."""
+    return select(Sighting.image_id).where(or_(Sighting.location.in_(urls), Sighting.page_url.in_(urls)))
+
+
 def image_by_sha256(session: Session, sha256: str) -> Image | None:
     return session.scalar(select(Image).where(Image.sha256 == sha256))
 
@@ -86,8 +91,7 @@ def record_sighting(session: Session, image: Image, source: Source, place: Place
     )
     image.last_seen = now
     if sighting is not None:
-        sighting.last_seen = now
-        sighting.gone_at = None
+        mark_seen(sighting, now)
         sighting.page_url = place.page_url or sighting.page_url
         sighting.page_title = place.page_title or sighting.page_title
         sighting.alt_text = place.alt_text or sighting.alt_text
@@ -107,6 +111,12 @@ def record_sighting(session: Session, image: Image, source: Source, place: Place
         )
     )
     return True
+
+
+def mark_seen(sighting: Sighting, now: datetime) -> None:
+    """The image is still where this sighting says: it is not gone, and was last seen ``now``."""
+    sighting.last_seen = sighting.image.last_seen = now
+    sighting.gone_at = None
 
 
 def add_analyzed_image(

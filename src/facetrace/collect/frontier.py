@@ -17,6 +17,7 @@ from typing import Protocol
 from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from facetrace.catalog import repository
 from facetrace.catalog.models import CrawlItem, Sighting, Source, utcnow
 
 
@@ -165,9 +166,7 @@ class CatalogFrontier:
             )
             if sighting is None:
                 return False
-            now = utcnow()
-            sighting.last_seen = sighting.image.last_seen = now
-            sighting.gone_at = None
+            repository.mark_seen(sighting, utcnow())
             return True
 
     def finish(self) -> int:

@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.atomic import atomic_write_text
+from facetrace.catalog import repository
 from facetrace.catalog.models import Face, Image, Sighting, Source, utcnow
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
@@ -128,8 +129,7 @@ def plan(session: Session, scope: ErasureScope) -> ErasurePlan:
         raise FacetraceError("say what to erase: face ids, image/page URLs, sources or a jurisdiction")
     images: set[int] = set()
     if scope.locations:
-        seen_there = or_(Sighting.location.in_(scope.locations), Sighting.page_url.in_(scope.locations))
-        images |= {int(i) for i in session.scalars(select(Sighting.image_id).where(seen_there))}
+        images |= {int(i) for i in session.scalars(repository.images_seen_at(scope.locations))}
     sources = _sources(session, scope)
     sightings = {
         int(i)

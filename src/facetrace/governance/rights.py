@@ -16,11 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facetrace.catalog import repository
-from facetrace.catalog.models import Face, Sighting, utcnow
+from facetrace.catalog.models import Face, utcnow
 from facetrace.errors import FacetraceError
 from facetrace.governance.audit import Actor
 from facetrace.governance.models import DoNotCollect, RightsEvent, RightsRequest
 from facetrace.governance.references import next_reference
+from facetrace.search import sighting_to_dict
 
 KINDS = ("access", "erasure", "objection")
 OPEN = ("received", "verified", "in_progress")
@@ -89,9 +90,7 @@ def access_report(session: Session, request: RightsRequest) -> dict[str, Any]:
     """What the gallery holds about the request's subject: images, where and when they were seen."""
     face_ids = set(request.matched_face_ids)
     if request.urls:
-        seen = select(Sighting.image_id).where(
-            Sighting.location.in_(request.urls) | Sighting.page_url.in_(request.urls)
-        )
+        seen = repository.images_seen_at(request.urls)
         face_ids |= set(session.scalars(select(Face.id).where(Face.image_id.in_(seen))))
     faces = repository.faces_with_provenance(session, sorted(face_ids))
     return {
@@ -104,18 +103,7 @@ def access_report(session: Session, request: RightsRequest) -> dict[str, Any]:
                 "image_sha256": face.image.sha256,
                 "first_seen": face.image.first_seen.isoformat(),
                 "last_seen": face.image.last_seen.isoformat(),
-                "seen_at": [
-                    {
-                        "location": s.location,
-                        "page_url": s.page_url,
-                        "source": s.source.name,
-                        "legal_basis": s.source.legal_basis,
-                        "jurisdiction": s.source.jurisdiction,
-                        "first_seen": s.first_seen.isoformat(),
-                        "last_seen": s.last_seen.isoformat(),
-                    }
-                    for s in face.image.sightings
-                ],
+                "seen_at": [sighting_to_dict(s) for s in face.image.sightings],
             }
             for face in faces.values()
         ],

@@ -37,8 +37,7 @@ class ErasureService(ServiceBase):
     def erasure_plan(self, scope: ErasureScope) -> ErasurePlan:
         """The dry run: what an erasure of ``scope`` would delete (recorded, as it reveals data)."""
         self.allow(Action.ERASE)
-        with self.sessions() as session:
-            result = erasure.plan(session, scope)
+        result = self._plan(scope)
         self.record(
             Record(action="data.erase.dry_run", result_count=len(result.face_ids), details=result.counts())
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -99,7 +98,7 @@ class SearchService(ServiceBase):
         self.record(
             Record(
                 action="search.test",
-                probe_sha256=hashlib.sha256(probe).hexdigest(),
+                probe_sha256=outcome.probe_sha256,
                 result_count=len(outcome.hits),
                 details={"gallery": "demo", "gallery_size": outcome.gallery_size},
             )
