@@ -49,8 +49,12 @@ class Gallery:
         self.index = index
 
     @classmethod
-    def open(cls, settings: Settings, model_id: str, dim: int) -> Gallery:
-        gallery = cls(open_catalog(settings.catalog_url), FaissIndex.open(settings.index_dir, model_id, dim))
+    def open(
+        cls, settings: Settings, model_id: str, dim: int, sessions: sessionmaker[Session] | None = None
+    ) -> Gallery:
+        """The model's gallery, reconciled; ``sessions``: a catalog connection the caller already has."""
+        sessions = sessions or open_catalog(settings.catalog_url)
+        gallery = cls(sessions, FaissIndex.open(settings.index_dir, model_id, dim))
         gallery.reconcile()
         return gallery
 

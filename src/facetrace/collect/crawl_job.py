@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.catalog.db import open_catalog
 from facetrace.catalog.models import Source
 from facetrace.collect.crawler import Crawler, CrawlPlan, CrawlStats
 from facetrace.collect.frontier import CatalogFrontier
@@ -42,12 +42,13 @@ def crawl(
     settings: Settings,
     plan: CrawlPlan,
     source: Source,
+    sessions: sessionmaker[Session],
     *,
     workers: int | None = None,
     on_progress: Callable[[IngestStats], None] | None = None,
 ) -> tuple[CrawlStats, IngestStats]:
     """Crawl ``source`` into the gallery; its frontier lives in the catalog, so a killed crawl resumes."""
-    frontier = CatalogFrontier(open_catalog(settings.catalog_url), source.id)
+    frontier = CatalogFrontier(sessions, source.id)
     timeout = httpx.Timeout(settings.crawl_timeout_s)
     with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS) as client:
         crawler = Crawler(plan, client, frontier=frontier)

@@ -238,7 +238,7 @@ def execute(
             )
             certificate["audit_entry"] = {"seq": entry.id, "hash": entry.hash}
         for model_id, dim in models.items():
-            gallery = Gallery.open(settings, model_id, dim)  # reconciling drops the deleted vectors
+            gallery = Gallery.open(settings, model_id, dim, sessions)  # reconciling drops the deleted vectors
             gallery.index.save()
         _scrub_sqlite(sessions)
     path = settings.data_dir / "certificates" / f"{reference}.json"

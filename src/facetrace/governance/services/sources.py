@@ -73,7 +73,7 @@ class SourceService(ServiceBase):
                 source = sources.named(session, name)
                 plan = crawl_job.plan_for(self.settings, source, max_pages=max_pages, rate=rate)
             crawled, ingested = crawl_job.crawl(
-                self.settings, plan, source, workers=workers, on_progress=on_progress
+                self.settings, plan, source, self.sessions, workers=workers, on_progress=on_progress
             )
             details.update(
                 resumed=crawled.resumed,
