@@ -7,7 +7,7 @@ may stay within, and social networks are refused outright, whatever their terms 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -98,19 +98,7 @@ def validate(spec: SourceSpec) -> SourceSpec:
             problems.append(f"{limit} must be positive")
     if problems:
         raise FacetraceError(f"source {spec.name!r} refused: " + "; ".join(problems))
-    return SourceSpec(
-        name=spec.name,
-        kind=spec.kind,
-        legal_basis=spec.legal_basis,
-        jurisdiction=spec.jurisdiction.upper(),
-        purpose=spec.purpose,
-        seeds=spec.seeds,
-        allowed=allowed,
-        retention_days=spec.retention_days,
-        max_pages=spec.max_pages,
-        max_depth=spec.max_depth,
-        rate_per_s=spec.rate_per_s,
-    )
+    return replace(spec, jurisdiction=spec.jurisdiction.upper(), allowed=allowed)
 
 
 def within(url: str, allowed: tuple[str, ...] | list[str]) -> bool:
@@ -128,20 +116,8 @@ def register(session: Session, spec: SourceSpec) -> Source:
     spec = validate(spec)
     if session.scalar(select(Source).where(Source.name == spec.name)) is not None:
         raise FacetraceError(f"a source named {spec.name!r} already exists")
-    source = Source(
-        name=spec.name,
-        kind=spec.kind,
-        legal_basis=spec.legal_basis,
-        jurisdiction=spec.jurisdiction,
-        purpose=spec.purpose,
-        seeds=list(spec.seeds),
-        allowed=list(spec.allowed),
-        retention_days=spec.retention_days,
-        max_pages=spec.max_pages,
-        max_depth=spec.max_depth,
-        rate_per_s=spec.rate_per_s,
-        status="active",
-    )
+    fields = asdict(spec)  # the spec's fields are the source's columns
+    source = Source(**fields | {"seeds": list(spec.seeds), "allowed": list(spec.allowed)}, status="active")
     session.add(source)
     session.flush()
     return source
