@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     allow_bootstrap: bool = Field(
         True,
         description="Let the CLI act as the local bootstrap operator (every role) when no token is given.",
+    )
+    admin_password: SecretStr | None = Field(
+        None,
+        description="Password of the first admin account 'facetrace serve' creates when none exists "
+        "(none: a generated one, printed once).",
     )
     authorisation_policy: Literal["none", "required", "urgent"] = Field(
         "none",

@@ -23,6 +23,10 @@ class NoFaceError(FacetraceError):
     """A probe image holds no face (or not the one asked for)."""
 
 
+class NotFoundError(FacetraceError):
+    """What an action names (a user, a token, a request) does not exist."""
+
+
 class PermissionDeniedError(FacetraceError):
     """The acting user's roles do not allow the action (the refusal itself is audited)."""
 

@@ -19,12 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facetrace.catalog.models import utcnow
-from facetrace.errors import AuthenticationError, FacetraceError
+from facetrace.errors import AuthenticationError, FacetraceError, NotFoundError
 from facetrace.governance.audit import Actor
 from facetrace.governance.models import ApiToken, Unit, User, UserRole
 from facetrace.governance.roles import Role
 
 BOOTSTRAP_USER = "operator"
+#: The account ``facetrace serve`` creates on first start, when nobody can administer over HTTP yet.
+FIRST_ADMIN = "admin"
 TOKEN_PREFIX = "ftk_"
 _passwords = PasswordHash.recommended()
 
@@ -80,7 +82,7 @@ def create_user(
 def user_named(session: Session, name: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
-        raise FacetraceError(f"no user named {name!r}")
+        raise NotFoundError(f"no user named {name!r}")
     return user
 
 
@@ -118,7 +120,7 @@ def issue_token(session: Session, user: User, name: str, days: int) -> tuple[Api
 def revoke_token(session: Session, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None:
-        raise FacetraceError(f"no token with id {token_id}")
+        raise NotFoundError(f"no token with id {token_id}")
     token.revoked_at = token.revoked_at or utcnow()
     return token
 
@@ -126,7 +128,7 @@ def revoke_token(session: Session, token_id: int) -> ApiToken:
 def token_owner(session: Session, token_id: int) -> str:
     token = session.get(ApiToken, token_id)
     if token is None:
-        raise FacetraceError(f"no token with id {token_id}")
+        raise NotFoundError(f"no token with id {token_id}")
     return token.user.name
 
 
@@ -151,6 +153,19 @@ def bootstrap_user(session: Session) -> User:
         user.is_bootstrap = True
         session.flush()
     return user
+
+
+def has_admin(session: Session) -> bool:
+    """Whether an enabled account other than the bootstrap operator holds the admin role.
+
+    The bootstrap operator does not count: it has no password and exists for the local CLI only.
+    """
+    query = (
+        select(User.id)
+        .join(UserRole)
+        .where(UserRole.role == Role.ADMIN.value, User.disabled.is_(False), User.is_bootstrap.is_(False))
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 def identify(session: Session, token: str | None, *, allow_bootstrap: bool) -> Actor:

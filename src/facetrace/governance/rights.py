@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from facetrace.catalog import repository
 from facetrace.catalog.models import Face, utcnow
-from facetrace.errors import FacetraceError
+from facetrace.errors import FacetraceError, NotFoundError
 from facetrace.governance.audit import Actor
 from facetrace.governance.models import DoNotCollect, RightsEvent, RightsRequest
 from facetrace.governance.references import next_reference
@@ -63,7 +63,7 @@ def file(
 def by_reference(session: Session, reference: str) -> RightsRequest:
     request = session.scalar(select(RightsRequest).where(RightsRequest.reference == reference))
     if request is None:
-        raise FacetraceError(f"no rights request {reference!r}")
+        raise NotFoundError(f"no rights request {reference!r}")
     return request
 
 

@@ -8,6 +8,8 @@ live in :mod:`facetrace.governance.services`, one module per concern.
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
 from facetrace.governance import accounts
@@ -32,4 +34,21 @@ class Governance(
         sessions = open_catalog(settings.catalog_url)
         with sessions.begin() as session:
             actor = accounts.identify(session, token, allow_bootstrap=settings.allow_bootstrap)
+        return cls(settings, sessions, actor)
+
+    @classmethod
+    def with_token(cls, settings: Settings, sessions: sessionmaker[Session], token: str) -> Governance:
+        """Act as the token's user over catalog sessions the caller keeps open (a server's, shared
+        by its requests). Never the bootstrap operator: whoever calls must show a token."""
+        with sessions.begin() as session:
+            actor = accounts.actor_of(accounts.user_for_token(session, token))
+        return cls(settings, sessions, actor)
+
+    @classmethod
+    def with_password(
+        cls, settings: Settings, sessions: sessionmaker[Session], name: str, password: str
+    ) -> Governance:
+        """Act as the user whose password this is (to log in and get a token)."""
+        with sessions.begin() as session:
+            actor = accounts.actor_of(accounts.check_password(session, name, password))
         return cls(settings, sessions, actor)

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.governance import accounts, audit
 from facetrace.governance.audit import Record
 from facetrace.governance.models import User
-from facetrace.governance.roles import Action
+from facetrace.governance.roles import Action, Role
 from facetrace.governance.services.base import ServiceBase
 
 
@@ -81,3 +82,24 @@ class AccountService(ServiceBase):
                 self.actor,
                 Record(action="tokens.revoke", details={"token_id": token_id, "user": owner}),
             )
+
+
+def ensure_first_admin(sessions: sessionmaker[Session], password: str) -> str | None:
+    """Create the first admin account (with ``password``) where nobody can administer over HTTP yet.
+
+    Returns its name, or None when an admin exists. The account's creation is its own first audit
+    entry: nobody else was there to create it.
+    """
+    with sessions.begin() as session:
+        if accounts.has_admin(session):
+            return None
+        user = accounts.create_user(session, accounts.FIRST_ADMIN, [Role.ADMIN.value], password=password)
+        audit.append(
+            session,
+            accounts.actor_of(user),
+            Record(
+                action="users.create",
+                details={"user": user.name, "roles": user.role_names, "unit": None, "first_admin": True},
+            ),
+        )
+        return user.name
