@@ -11,6 +11,7 @@ from facetrace.cli.account_commands import audit_app, token_app, user_app
 from facetrace.cli.authorisation_commands import authorisation_app
 from facetrace.cli.erasure_commands import erasure_app, retention_app, rights_app
 from facetrace.cli.report_commands import report_app
+from facetrace.cli.serve_command import serve
 from facetrace.cli.source_commands import crawl, source_app
 from facetrace.cli.state import CliState, governance, settings_of
 from facetrace.config import get_settings
@@ -344,6 +345,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(rights_app, name="rights")
 app.add_typer(source_app, name="source")
 app.command("crawl")(crawl)
+app.command("serve")(serve)
 
 
 def run() -> None:

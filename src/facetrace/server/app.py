@@ -1,0 +1,48 @@
+"""The FastAPI application: routers, error handling, metrics, and what it opens at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import facetrace
+from facetrace.config import Settings
+from facetrace.server import problems
+from facetrace.server.metrics import Metrics, MetricsMiddleware
+from facetrace.server.routes import accounts, audit, authorisations, health, rights, search, sources
+from facetrace.server.state import FirstAdminHook, ServerState
+
+
+def create_app(settings: Settings, *, on_first_admin: FirstAdminHook | None = None) -> FastAPI:
+    """The API for the catalog at ``settings``; the catalog and models are opened when it starts.
+
+    ``on_first_admin``: told the name (and a generated password) of the admin account created at
+    start-up when none existed.
+    """
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = ServerState.start(settings, on_first_admin)
+        app.state.facetrace = state
+        metrics.watch_gallery(state.sessions)
+        try:
+            yield
+        finally:
+            state.close()
+
+    app = FastAPI(
+        title="Facetrace",
+        version=facetrace.__version__,
+        description="Face search over registered sources, with provenance for every face. Every "
+        "action is checked against the acting user's role and written to the hash-chained audit log.",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    problems.install(app)
+    for area in (health, accounts, search, authorisations, sources, audit, rights):
+        app.include_router(area.router)
+    return app

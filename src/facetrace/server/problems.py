@@ -1,0 +1,147 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Facetrace's own exceptions carry messages written for people; each class maps to one HTTP
+status and one problem ``type`` (a URI reference, ``/problems/<slug>``, that clients may branch
+on). HTTP-level errors (unknown route, validation, upload limits) use ``about:blank`` and the
+status phrase as title, as the RFC recommends. Unexpected exceptions become a bare 500 whose
+details go to the server log, not to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException
+
+from facetrace.errors import (
+    AuditWriteError,
+    AuthenticationError,
+    AuthorisationError,
+    FacetraceError,
+    ImageError,
+    ModelIntegrityError,
+    ModelMismatchError,
+    NoFaceError,
+    NotFoundError,
+    PermissionDeniedError,
+    PurposeError,
+    QuotaError,
+)
+
+MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger(__name__)
+
+#: Each Facetrace error class: (HTTP status, slug of its problem type, title). A subclass not
+#: listed takes its nearest listed base class's entry (FacetraceError itself: 400).
+FACETRACE_ERRORS: dict[type[FacetraceError], tuple[int, str, str]] = {
+    AuthenticationError: (401, "authentication", "No valid API token"),
+    PermissionDeniedError: (403, "permission-denied", "The role does not allow this"),
+    AuthorisationError: (403, "authorisation", "No valid authorisation for this search"),
+    NotFoundError: (404, "not-found", "Not found"),
+    PurposeError: (422, "purpose-missing", "The search's purpose is incomplete"),
+    ImageError: (400, "unusable-image", "The image cannot be used"),
+    NoFaceError: (422, "no-face", "No usable face in the image"),
+    QuotaError: (429, "quota-exceeded", "Search quota used up"),
+    AuditWriteError: (503, "audit-unavailable", "The audit log could not be written"),
+    ModelIntegrityError: (500, "model-integrity", "The face models failed their checks"),
+    ModelMismatchError: (500, "model-mismatch", "The index belongs to another model"),
+    FacetraceError: (400, "refused", "Refused"),
+}
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object (extension members may follow)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+#: For routers' ``responses=``: documents the error bodies in the OpenAPI description.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": description}
+    for status, description in (
+        (400, "Refused or unusable input"),
+        (401, "No valid API token"),
+        (403, "The role, or the authorisation policy, does not allow this"),
+        (404, "Not found"),
+        (422, "Invalid or incomplete input"),
+    )
+}
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str | None,
+    *,
+    type_: str = "about:blank",
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body = Problem(
+        type=type_,
+        title=title or HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        **extensions,
+    )
+    return JSONResponse(
+        jsonable_encoder(body, exclude_none=True), status_code=status, headers=headers, media_type=MEDIA_TYPE
+    )
+
+
+def facetrace_status(exc: FacetraceError) -> tuple[int, str, str]:
+    """(status, slug, title) of ``exc``: its class's entry, or its nearest listed base class's."""
+    for cls in type(exc).__mro__:
+        if cls in FACETRACE_ERRORS:
+            return FACETRACE_ERRORS[cls]
+    raise AssertionError("FacetraceError is in the table")  # pragma: no cover
+
+
+async def _facetrace_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FacetraceError)
+    status, slug, title = facetrace_status(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem_response(
+        request, status, str(exc), type_=f"/problems/{slug}", title=title, headers=headers
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return problem_response(request, exc.status_code, exc.detail, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Where and what, never the input itself (it may be a password).
+    errors = [{key: e[key] for key in ("loc", "msg", "type")} for e in exc.errors()]
+    fields = ", ".join(".".join(str(part) for part in e["loc"][1:]) or e["loc"][0] for e in errors)
+    return problem_response(request, 422, f"invalid or missing: {fields}", errors=errors)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(request, 500, "an unexpected error; the server log has the details")
+
+
+def install(app: FastAPI) -> None:
+    """Answer every error of ``app`` with problem details."""
+    app.add_exception_handler(FacetraceError, _facetrace_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

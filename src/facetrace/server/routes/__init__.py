@@ -1,0 +1,1 @@
+"""The API's routers, one per area; each route turns HTTP into one service call and back."""

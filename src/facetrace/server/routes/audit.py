@@ -1,0 +1,58 @@
+"""The audit log (``facetrace audit``): verify the chain, export a range."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from facetrace.server.auth import Acting
+from facetrace.server.problems import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
+
+
+class ChainReport(BaseModel):
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    first_broken: int | None = Field(description="Sequence number of the first bad entry, if any.")
+    problem: str | None
+
+
+class Head(BaseModel):
+    seq: int
+    hash: str
+
+
+class AuditExport(BaseModel):
+    """A range of the log that an outside body can check on its own ('facetrace audit verify --export')."""
+
+    format: str
+    exported_at: str
+    first: int
+    last: int | None
+    unit: str | None = Field(description="Only this unit's entries (a supervisor's export).")
+    prev_hash: str = Field(description="The hash of the entry before the range: the link into it.")
+    head: Head = Field(description="The newest entry of the whole log: keep its hash.")
+    # Entries pass through untouched: every field is hashed, so the export must be byte-faithful.
+    entries: list[dict[str, Any]]
+
+
+@router.get("/verify", response_model=ChainReport)
+def verify(gov: Acting) -> dict:
+    """Check every entry's hash and link; report the first broken entry."""
+    return asdict(gov.verify_audit())
+
+
+@router.get("/export", response_model=AuditExport)
+def export(
+    gov: Acting,
+    first: Annotated[int, Query(alias="from", ge=1, description="First entry (sequence number).")] = 1,
+    last: Annotated[int | None, Query(alias="to", ge=1, description="Last entry (default: newest).")] = None,
+) -> dict:
+    """A range of the log with the head hash, so an outside body can check it later."""
+    return gov.export_audit(first, last)

@@ -1,0 +1,100 @@
+"""Data-subject requests (``facetrace rights``): file, the queue, verify or refuse, execute."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import BaseModel, Field
+
+from facetrace.server.auth import Acting
+from facetrace.server.problems import PROBLEM_RESPONSES
+from facetrace.server.state import ServerState, server_state
+from facetrace.server.uploads import ImageForm, multipart_openapi
+
+router = APIRouter(prefix="/api/v1/rights", tags=["rights requests"], responses=PROBLEM_RESPONSES)
+
+
+class RightsForm(BaseModel):
+    """A request received (by mail, at the desk), besides the optional photo."""
+
+    kind: str = Field(description="access, erasure or objection.")
+    url: list[str] = Field(default_factory=list, description="An image or page URL (repeatable).")
+    contact: str | None = Field(None, description="How to answer the person.")
+    consent_template: bool = Field(
+        False, description="Objection: the person consents to keeping one template to block their face."
+    )
+
+
+class Reference(BaseModel):
+    reference: str
+
+
+class Move(BaseModel):
+    status: Literal["verified", "refused"]
+    note: str | None = Field(None, description="Identity and scope checked; or the reason for a refusal.")
+
+
+class Event(BaseModel):
+    at: str
+    by: str
+    status: str
+    note: str | None
+
+
+class RightsRequest(BaseModel):
+    reference: str
+    kind: str
+    status: str
+    received_at: str
+    due_at: str
+    overdue: bool
+    history: list[Event]
+    outcome: str | None
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Reference,
+    openapi_extra=multipart_openapi(
+        RightsForm, {"photo": "The person's photo: matched in memory, never stored."}, ()
+    ),
+)
+def file_request(
+    gov: Acting, form: ImageForm, state: Annotated[ServerState, Depends(server_state)]
+) -> Reference:
+    """Record a request; the answer is due in FACETRACE_RIGHTS_DEADLINE_DAYS (DPO)."""
+    fields = form.parse(RightsForm)
+    photo = form.files.get("photo")
+    with state.vision_lock if photo else nullcontext():
+        reference = gov.file_rights_request(
+            fields.kind,
+            urls=fields.url,
+            photo=photo.data if photo else None,
+            analyzer=state.analyzer if photo else None,
+            contact=fields.contact,
+            consent_to_keep_template=fields.consent_template,
+        )
+    return Reference(reference=reference)
+
+
+@router.get("", response_model=list[RightsRequest])
+def queue(gov: Acting, include_closed: Annotated[bool, Query(alias="all")] = False) -> list[dict]:
+    """The queue, overdue first (DPO)."""
+    return gov.rights_queue(include_closed)
+
+
+@router.post("/{reference}/status", status_code=status.HTTP_204_NO_CONTENT)
+def move(gov: Acting, reference: str, body: Move) -> Response:
+    """Mark a request verified (identity and scope checked) or refused, with the reason (DPO)."""
+    gov.move_rights_request(reference, body.status, body.note)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{reference}/execute", response_model=dict[str, Any])
+def execute(gov: Acting, reference: str) -> dict[str, Any]:
+    """Answer a verified request: the access report, or erasure with its certificate (and blocks on
+    future collection, for an objection). Returns what was produced (DPO)."""
+    return gov.execute_rights_request(reference)

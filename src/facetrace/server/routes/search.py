@@ -1,0 +1,119 @@
+"""``POST /api/v1/search``: a probe photo and the search's purpose, as ``facetrace search`` takes them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from facetrace.governance.searches import Purpose
+from facetrace.search import outcome_to_dict
+from facetrace.server.auth import Acting
+from facetrace.server.problems import PROBLEM_RESPONSES
+from facetrace.server.state import ServerState, server_state
+from facetrace.server.uploads import ImageForm, multipart_openapi
+
+router = APIRouter(prefix="/api/v1", tags=["search"], responses=PROBLEM_RESPONSES)
+
+
+class SearchForm(BaseModel):
+    """The form fields of a search besides the photo. The purpose fields are optional here: the
+    service refuses (and records) a search without them, with a message saying what is missing."""
+
+    case_ref: str | None = Field(None, description="The case this search serves.")
+    offence: str | None = Field(None, description="Offence category (FACETRACE_OFFENCE_CATEGORIES).")
+    justification: str | None = Field(None, description="Why this search is necessary, in words.")
+    authorisation_ref: str | None = Field(None, description="Reference of the authorisation, if any.")
+    k: int | None = Field(None, ge=1, le=1000, description="How many results (default FACETRACE_SEARCH_K).")
+    face: int = Field(1, ge=1, description="Which probe face: 1 = the largest.")
+    min_score: float | None = Field(None, description="Hide results below this score.")
+
+
+class ProbeFace(BaseModel):
+    face: int
+    box: list[float]
+    det_score: float
+    quality: float
+
+
+class Probe(BaseModel):
+    sha256: str = Field(description="The probe's digest: the probe itself is never stored.")
+    face_used: int
+    faces: list[ProbeFace]
+
+
+class Sighting(BaseModel):
+    location: str = Field(description="Where the image was found: its URL or path.")
+    page_url: str | None
+    page_title: str | None
+    alt_text: str | None
+    http_last_modified: str | None
+    source: str
+    legal_basis: str | None
+    jurisdiction: str | None
+    first_seen: str
+    last_seen: str
+    gone_at: str | None
+
+
+class ResultImage(BaseModel):
+    sha256: str
+    width: int
+    height: int
+    first_seen: str
+    last_seen: str
+
+
+class SearchResult(BaseModel):
+    # Fields the search module adds later reach clients before this schema names them.
+    model_config = ConfigDict(extra="allow")
+
+    rank: int
+    score: float
+    expected_false_matches: float | None = Field(
+        description="How many different people a gallery this size holds at this score (by the "
+        "calibration; null when the model was never calibrated)."
+    )
+    face_id: int
+    box: list[float]
+    det_score: float
+    quality: float
+    image: ResultImage
+    sightings: list[Sighting]
+
+
+class SearchResponse(BaseModel):
+    model: str
+    gallery_size: int
+    probe: Probe
+    calibrated: bool
+    hidden_as_too_weak: int
+    results: list[SearchResult] = Field(description="Leads to check, not identifications; best first.")
+    timings_ms: dict[str, float]
+
+
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    openapi_extra=multipart_openapi(
+        SearchForm, {"photo": "The probe photo: analysed in memory, never stored."}, ("photo",)
+    ),
+)
+def search(gov: Acting, form: ImageForm, state: Annotated[ServerState, Depends(server_state)]) -> dict:
+    """Search the gallery for the faces most similar to a face in the photo (recorded in the audit log)."""
+    fields = form.parse(SearchForm)
+    photo = form.files.get("photo")
+    if photo is None:
+        raise HTTPException(422, "send the probe photo as the form file 'photo'")
+    purpose = Purpose(fields.case_ref, fields.offence, fields.justification, fields.authorisation_ref)
+    with state.vision_lock:
+        outcome = gov.search(
+            state.analyzer,
+            photo.data,
+            purpose,
+            k=fields.k or state.settings.search_k,
+            face=fields.face,
+            min_score=fields.min_score,
+        )
+    return outcome_to_dict(outcome)

@@ -1,0 +1,54 @@
+"""What the server opens once and every request shares: the catalog engine and the face models."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from facetrace.catalog.db import open_catalog
+from facetrace.config import Settings
+from facetrace.governance.services.accounts import ensure_first_admin
+from facetrace.vision.analyzer import FaceAnalyzer
+from facetrace.vision.factory import build_analyzer
+
+#: Told the first admin's name and, when it was generated, its password (to print it once).
+FirstAdminHook = Callable[[str, str | None], None]
+
+
+@dataclass(slots=True)
+class ServerState:
+    settings: Settings
+    #: One engine (and connection pool) for the process: requests do not reopen the catalog.
+    sessions: sessionmaker[Session]
+    analyzer: FaceAnalyzer
+    #: OpenCV's detector keeps per-call state (its input size), so one analysis runs at a time.
+    vision_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def start(cls, settings: Settings, on_first_admin: FirstAdminHook | None = None) -> ServerState:
+        """Open the catalog (migrating it), load the models, and create the first admin if none exists."""
+        sessions = open_catalog(settings.catalog_url)
+        given = settings.admin_password.get_secret_value() if settings.admin_password else None
+        password = given or secrets.token_urlsafe(18)
+        created = ensure_first_admin(sessions, password)
+        if created and on_first_admin:
+            on_first_admin(created, None if given else password)
+        return cls(settings, sessions, build_analyzer(settings))
+
+    @property
+    def engine(self) -> Engine:
+        return self.sessions.kw["bind"]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def server_state(request: Request) -> ServerState:
+    """FastAPI dependency: the state the app's lifespan opened."""
+    return request.app.state.facetrace

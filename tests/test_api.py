@@ -1,0 +1,691 @@
+"""The HTTP API, against a real uvicorn server on 127.0.0.1 and a real catalog, over real HTTP.
+
+One server per module (its catalog holds the astronaut photo under source ``nasa``); the tests
+create the users they act as through the API itself, so they do not depend on each other's
+accounts. Nothing here erases from that gallery: tests that need other settings start their own
+server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from facetrace.config import Settings
+from facetrace.governance import audit
+from facetrace.governance.roles import ALLOWED, Action, Role, may
+from facetrace.ingest.pipeline import ingest
+from facetrace.server import create_app
+
+ADMIN_PASSWORD = "correct horse battery staple"
+MAX_IMAGE_BYTES = 1_000_000
+PURPOSE = {
+    "case_ref": "CASE-2026-7",
+    "offence": "homicide",
+    "justification": "the suspect seen at the station",
+}
+PROBLEM = "application/problem+json"
+
+
+# --- a real server ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def running(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread on a free loopback port; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the server did not start (see the log above)")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()
+        sock.close()
+
+
+@dataclass
+class Api:
+    url: str
+    settings: Settings
+    first_admins: list[tuple[str, str | None]]
+    clients: list[httpx.Client] = field(default_factory=list)
+    names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client = httpx.Client(base_url=self.url, headers=headers)
+        self.clients.append(client)
+        return client
+
+    def log_in(self, name: str, password: str) -> httpx.Response:
+        return httpx.post(f"{self.url}/api/v1/auth/token", data={"username": name, "password": password})
+
+    @property
+    def admin(self) -> httpx.Client:
+        return self.client(self.log_in("admin", ADMIN_PASSWORD).json()["access_token"])
+
+    def new_user(self, *roles: str, unit: str | None = "north") -> tuple[str, httpx.Client]:
+        """A fresh user with ``roles``, created by the admin over HTTP, and a client acting as them."""
+        name = f"{'-'.join(roles)}-{next(self.names)}"
+        admin = self.admin
+        created = admin.post("/api/v1/users", json={"name": name, "roles": list(roles), "unit": unit})
+        assert created.status_code == 201, created.text
+        issued = admin.post(f"/api/v1/users/{name}/tokens", json={"name": "test", "days": 1})
+        assert issued.status_code == 201, issued.text
+        return name, self.client(issued.json()["token"])
+
+    def as_role(self, *roles: str, unit: str | None = "north") -> httpx.Client:
+        return self.new_user(*roles, unit=unit)[1]
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory, astronaut_jpeg: bytes) -> Iterator[Api]:
+    root = tmp_path_factory.mktemp("api")
+    photo = root / "photos" / "astronaut.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(astronaut_jpeg)
+    settings = Settings(
+        data_dir=root / "var", workers=1, admin_password=ADMIN_PASSWORD, max_image_bytes=MAX_IMAGE_BYTES
+    )
+    ingest(settings, [str(photo.parent)], source_name="nasa", jurisdiction="US")
+    first_admins: list[tuple[str, str | None]] = []
+    app = create_app(settings, on_first_admin=lambda name, password: first_admins.append((name, password)))
+    with running(app) as url:
+        api = Api(url, settings, first_admins)
+        yield api
+        for client in api.clients:
+            client.close()
+
+
+def search(
+    client: httpx.Client, photo: bytes, *, content_type: str = "image/jpeg", **fields: str
+) -> httpx.Response:
+    return client.post(
+        "/api/v1/search",
+        data=PURPOSE | fields,
+        files={"photo": ("probe.jpg", photo, content_type)},
+    )
+
+
+def assert_problem(response: httpx.Response, status: int, type_: str = "about:blank") -> dict:
+    """The response is an RFC 9457 problem of ``status`` and ``type_``; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"] == type_
+    assert body["title"]
+    assert body["detail"]
+    assert body["instance"] == response.request.url.path
+    return body
+
+
+def audit_entries(api: Api, action: str) -> list[dict]:
+    export = api.as_role("auditor").get("/api/v1/audit/export")
+    assert export.status_code == 200, export.text
+    return [e for e in export.json()["entries"] if e["action"] == action]
+
+
+# --- operations -------------------------------------------------------------------------------------
+
+
+def test_health(api: Api) -> None:
+    response = httpx.get(f"{api.url}/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_openapi_describes_every_route_with_models(api: Api) -> None:
+    spec = httpx.get(f"{api.url}/openapi.json").json()
+    assert set(spec["paths"]) == {
+        "/health",
+        "/metrics",
+        "/api/v1/auth/token",
+        "/api/v1/me",
+        "/api/v1/users",
+        "/api/v1/users/{name}/tokens",
+        "/api/v1/tokens/{token_id}",
+        "/api/v1/search",
+        "/api/v1/authorisations",
+        "/api/v1/authorisations/{reference}/decision",
+        "/api/v1/authorisations/external",
+        "/api/v1/sources",
+        "/api/v1/sources/{name}",
+        "/api/v1/sources/{name}/pause",
+        "/api/v1/sources/{name}/resume",
+        "/api/v1/audit/verify",
+        "/api/v1/audit/export",
+        "/api/v1/rights",
+        "/api/v1/rights/{reference}/status",
+        "/api/v1/rights/{reference}/execute",
+    }
+    search_body = spec["paths"]["/api/v1/search"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert {"photo", "case_ref", "offence", "justification", "authorisation_ref", "k", "face"} <= set(
+        search_body["schema"]["properties"]
+    )
+    assert "SearchResponse" in spec["components"]["schemas"]
+    assert "Problem" in spec["components"]["schemas"]
+    assert httpx.get(f"{api.url}/docs").status_code == 200
+
+
+def test_metrics_count_requests_by_route_and_show_the_gallery(api: Api) -> None:
+    httpx.get(f"{api.url}/health")
+    api.admin.get("/api/v1/sources/nothing-here")
+    response = httpx.get(f"{api.url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert re.search(r'facetrace_http_requests_total\{method="GET",route="/health",status="200"\} \d', text)
+    # Routes are labelled by their template, not by the path asked for.
+    assert 'route="/api/v1/sources/{name}"' in text
+    assert "nothing-here" not in text
+    assert 'facetrace_http_request_duration_seconds_count{method="GET",route="/health"}' in text
+    assert 'facetrace_gallery{kind="faces"} 1.0' in text
+    assert 'facetrace_gallery{kind="sources"} 1.0' in text
+
+
+def test_unknown_route_is_a_problem(api: Api) -> None:
+    assert_problem(httpx.get(f"{api.url}/api/v1/nowhere"), 404)
+
+
+# --- who is acting ----------------------------------------------------------------------------------
+
+
+def test_first_admin_is_created_at_start_and_logs_in(api: Api) -> None:
+    assert api.first_admins == [("admin", None)]  # the password came from the settings
+    token = api.log_in("admin", ADMIN_PASSWORD)
+    assert token.status_code == 200
+    assert token.json()["token_type"] == "bearer"
+    assert token.json()["access_token"].startswith("ftk_")
+    me = api.client(token.json()["access_token"]).get("/api/v1/me")
+    assert me.json() == {"name": "admin", "roles": ["admin"], "unit": None}
+    assert_problem(api.log_in("admin", "wrong"), 401, "/problems/authentication")
+
+
+def test_requests_need_a_valid_token(api: Api) -> None:
+    missing = assert_problem(httpx.get(f"{api.url}/api/v1/sources"), 401, "/problems/authentication")
+    assert "Bearer" in missing["detail"]
+    unknown = api.client("ftk_not-a-token").get("/api/v1/sources")
+    assert_problem(unknown, 401, "/problems/authentication")
+    assert unknown.headers["www-authenticate"] == "Bearer"
+
+
+def test_users_and_tokens(api: Api) -> None:
+    admin = api.admin
+    created = admin.post(
+        "/api/v1/users",
+        json={"name": "ivy", "roles": ["investigator"], "unit": "north", "password": "pw-ivy"},
+    )
+    assert created.status_code == 201
+    assert created.json() == {
+        "name": "ivy",
+        "roles": ["investigator"],
+        "unit": "north",
+        "bootstrap": False,
+        "disabled": False,
+    }
+    assert "ivy" in [u["name"] for u in admin.get("/api/v1/users").json()]
+    assert_problem(
+        admin.post("/api/v1/users", json={"name": "ivy", "roles": ["dpo"]}), 400, "/problems/refused"
+    )
+    assert_problem(admin.post("/api/v1/users", json={"name": "x", "roles": ["king"]}), 422)
+
+    # Ivy logs in with her password, makes herself a token, and revokes it.
+    ivy = api.client(api.log_in("ivy", "pw-ivy").json()["access_token"])
+    issued = ivy.post("/api/v1/users/ivy/tokens", json={"name": "laptop", "days": 30})
+    assert issued.status_code == 201
+    assert issued.json()["user"] == "ivy"
+    laptop = api.client(issued.json()["token"])
+    assert laptop.get("/api/v1/me").json()["name"] == "ivy"
+    assert ivy.delete(f"/api/v1/tokens/{issued.json()['id']}").status_code == 204
+    assert_problem(laptop.get("/api/v1/me"), 401, "/problems/authentication")
+
+    # Another user's token is the admin's business only.
+    assert_problem(
+        ivy.post("/api/v1/users/admin/tokens", json={"name": "x"}), 403, "/problems/permission-denied"
+    )
+    assert admin.post("/api/v1/users/ivy/tokens", json={"name": "by-admin"}).status_code == 201
+    assert_problem(admin.delete("/api/v1/tokens/999999"), 404, "/problems/not-found")
+    assert_problem(admin.post("/api/v1/users/nobody/tokens", json={}), 404, "/problems/not-found")
+
+
+# --- search -----------------------------------------------------------------------------------------
+
+
+def test_search_returns_leads_with_provenance_and_is_audited(api: Api, astronaut_jpeg: bytes) -> None:
+    response = search(api.as_role("investigator"), astronaut_jpeg, k="5")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["gallery_size"] == 1
+    assert body["probe"]["sha256"] == hashlib.sha256(astronaut_jpeg).hexdigest()
+    (hit,) = body["results"]
+    assert hit["rank"] == 1
+    assert hit["score"] > 0.9  # the very photo in the gallery
+    assert hit["expected_false_matches"] is None  # never calibrated
+    assert hit["face_id"] >= 1
+    (sighting,) = hit["sightings"]
+    assert sighting["location"].endswith("astronaut.jpg")
+    assert sighting["source"] == "nasa"
+    assert sighting["first_seen"] and sighting["last_seen"]
+
+    done = [e for e in audit_entries(api, "search") if e["outcome"] == "done"]
+    assert done[-1]["probe_sha256"] == body["probe"]["sha256"]
+    assert done[-1]["case_ref"] == PURPOSE["case_ref"]
+    assert done[-1]["result_face_ids"] == [hit["face_id"]]
+
+
+def test_search_without_its_purpose_is_refused_and_recorded(api: Api, astronaut_jpeg: bytes) -> None:
+    investigator = api.as_role("investigator")
+    response = search(investigator, astronaut_jpeg, justification="")
+    problem = assert_problem(response, 422, "/problems/purpose-missing")
+    assert "justification" in problem["detail"]
+    refused = [e for e in audit_entries(api, "search") if e["outcome"] == "refused"]
+    assert refused[-1]["probe_sha256"] == hashlib.sha256(astronaut_jpeg).hexdigest()
+
+
+def test_search_fields_are_validated(api: Api, astronaut_jpeg: bytes) -> None:
+    investigator = api.as_role("investigator")
+    problem = assert_problem(search(investigator, astronaut_jpeg, k="0"), 422)
+    assert problem["errors"][0]["loc"] == ["body", "k"]
+    assert_problem(search(investigator, astronaut_jpeg, face="2"), 422, "/problems/no-face")
+    no_photo = investigator.post(
+        "/api/v1/search", data=PURPOSE, files={"other": ("a.jpg", b"x", "image/jpeg")}
+    )
+    assert "photo" in assert_problem(no_photo, 422)["detail"]
+
+
+# --- upload limits: checked before anything is decoded, and never a 500 --------------------------------
+
+
+def multipart(payload: bytes, content_type: str = "image/jpeg") -> tuple[bytes, str]:
+    boundary = "facetrace-test-boundary"
+    body = (
+        (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="photo"; filename="probe.jpg"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        + payload
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_an_upload_over_the_limit_is_refused_from_its_declared_length(api: Api) -> None:
+    oversized = b"\xff\xd8\xff" + bytes(MAX_IMAGE_BYTES + 300_000)
+    response = search(api.as_role("investigator"), oversized)
+    assert "larger than the limit" in assert_problem(response, 413)["detail"]
+
+
+def test_an_upload_over_the_limit_is_refused_while_it_streams(api: Api) -> None:
+    body, content_type = multipart(b"\xff\xd8\xff" + bytes(MAX_IMAGE_BYTES))
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    response = api.as_role("investigator").post(
+        "/api/v1/search", content=chunks(), headers={"Content-Type": content_type}
+    )
+    assert "'photo' is larger than the limit" in assert_problem(response, 413)["detail"]
+
+
+def test_a_file_that_is_not_declared_an_image_is_refused(api: Api, astronaut_jpeg: bytes) -> None:
+    investigator = api.as_role("investigator")
+    problem = assert_problem(search(investigator, astronaut_jpeg, content_type="text/plain"), 415)
+    assert "image/*" in problem["detail"]
+    json_body = investigator.post("/api/v1/search", json=PURPOSE)
+    assert "multipart/form-data" in assert_problem(json_body, 415)["detail"]
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "message"),
+    [
+        ("garbage", lambda jpeg: b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40, "not an image"),
+        ("truncated", lambda jpeg: jpeg[: len(jpeg) // 3], "corrupt or truncated"),
+        ("text", lambda jpeg: b"just some words", "not an image"),
+        ("empty", lambda jpeg: b"", "empty"),
+    ],
+)
+def test_a_broken_image_gets_a_clear_400(
+    api: Api, astronaut_jpeg: bytes, name: str, make: Callable[[bytes], bytes], message: str
+) -> None:
+    response = search(api.as_role("investigator"), make(astronaut_jpeg))
+    assert message in assert_problem(response, 400, "/problems/unusable-image")["detail"]
+
+
+def test_a_photo_without_a_face(api: Api, coffee_png: bytes) -> None:
+    response = search(api.as_role("investigator"), coffee_png, content_type="image/png")
+    assert_problem(response, 422, "/problems/no-face")
+
+
+def test_a_malformed_multipart_body_is_a_400(api: Api) -> None:
+    body, content_type = multipart(b"\xff\xd8\xff")
+    response = api.as_role("investigator").post(
+        "/api/v1/search",
+        content=body.replace(b"\r\n\r\n", b"\r\nno-colon-header\r\n\r\n", 1),
+        headers={"Content-Type": content_type},
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == PROBLEM
+
+
+# --- authorisations ---------------------------------------------------------------------------------
+
+
+def test_authorisations_request_list_decide(api: Api) -> None:
+    investigator_name, investigator = api.new_user("investigator", unit="east")
+    supervisor = api.as_role("supervisor", unit="east")
+    request = investigator.post(
+        "/api/v1/authorisations", json={"case_ref": "CASE-9", "justification": "child missing this morning"}
+    )
+    assert request.status_code == 201
+    reference = request.json()["reference"]
+    assert reference.startswith("AUTH-")
+
+    pending = supervisor.get("/api/v1/authorisations", params={"pending": "true"}).json()
+    assert [a["reference"] for a in pending] == [reference]
+    assert pending[0]["requested_by"] == investigator_name
+    granted = supervisor.post(f"/api/v1/authorisations/{reference}/decision", json={"grant": True})
+    assert granted.json() == {"reference": reference, "status": "granted", "search_results_deleted": 0}
+    assert supervisor.get("/api/v1/authorisations", params={"pending": "true"}).json() == []
+    assert investigator.get("/api/v1/authorisations").json()[0]["status"] == "granted"
+
+    again = supervisor.post(
+        f"/api/v1/authorisations/{reference}/decision", json={"grant": False, "note": "no"}
+    )
+    assert "already granted" in assert_problem(again, 403, "/problems/authorisation")["detail"]
+    other_unit = api.as_role("supervisor", unit="west")
+    second = investigator.post(
+        "/api/v1/authorisations", json={"case_ref": "CASE-10", "justification": "another case entirely"}
+    ).json()["reference"]
+    refused = other_unit.post(f"/api/v1/authorisations/{second}/decision", json={"grant": True})
+    assert_problem(refused, 403, "/problems/permission-denied")
+
+    external = supervisor.post(
+        "/api/v1/authorisations/external",
+        json={
+            "case_ref": "CASE-11",
+            "authority": "Tribunal judiciaire",
+            "reference": "JLD-114",
+            "decided_on": "2026-11-02",
+        },
+    )
+    assert external.status_code == 201
+    listed = {a["reference"]: a for a in supervisor.get("/api/v1/authorisations").json()}
+    assert listed[external.json()["reference"]]["status"] == "granted"
+
+
+# --- sources ----------------------------------------------------------------------------------------
+
+
+def test_sources_add_list_show_pause_resume_remove(api: Api) -> None:
+    admin = api.admin
+    added = admin.post(
+        "/api/v1/sources",
+        json={
+            "name": "city-news",
+            "kind": "website",
+            "legal_basis": "Art. 6(1)(e) GDPR, public-interest archive",
+            "jurisdiction": "FR",
+            "seeds": ["https://news.example/events/"],
+            "max_pages": 50,
+        },
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["allowed"] == ["news.example"]
+    assert added.json()["status"] == "active"
+    assert {s["name"] for s in admin.get("/api/v1/sources").json()} >= {"nasa", "city-news"}
+
+    assert admin.post("/api/v1/sources/city-news/pause").status_code == 204
+    assert admin.get("/api/v1/sources/city-news").json()["status"] == "paused"
+    assert admin.post("/api/v1/sources/city-news/resume").status_code == 204
+    assert admin.get("/api/v1/sources/city-news").json()["status"] == "active"
+    assert admin.delete("/api/v1/sources/city-news").status_code == 204
+    gone = admin.get("/api/v1/sources/city-news")
+    assert gone.is_client_error
+    assert "no source named" in gone.json()["detail"]
+
+    social = admin.post(
+        "/api/v1/sources",
+        json={
+            "name": "fb",
+            "kind": "website",
+            "legal_basis": "none",
+            "jurisdiction": "US",
+            "seeds": ["https://facebook.com/someone"],
+        },
+    )
+    assert "social network" in assert_problem(social, 400, "/problems/refused")["detail"]
+    holding = assert_problem(admin.delete("/api/v1/sources/nasa"), 400, "/problems/refused")
+    assert "still holds images" in holding["detail"]
+
+
+# --- audit ------------------------------------------------------------------------------------------
+
+
+def test_audit_verify_and_an_export_an_outside_body_can_check(api: Api) -> None:
+    auditor = api.as_role("auditor")
+    verified = auditor.get("/api/v1/audit/verify").json()
+    assert verified["ok"] is True
+    assert verified["entries"] > 0
+    document = auditor.get("/api/v1/audit/export").json()
+    assert document["format"] == "facetrace-audit-export/1"
+    assert audit.check_export(document).ok
+    part = auditor.get("/api/v1/audit/export", params={"from": 2, "to": 3}).json()
+    assert [e["id"] for e in part["entries"]] == [2, 3]
+    assert audit.check_export(part).ok
+    assert_problem(auditor.get("/api/v1/audit/export", params={"from": 0}), 422)
+
+
+def test_a_supervisor_exports_only_their_unit(api: Api) -> None:
+    supervisor = api.as_role("supervisor", unit="south")
+    document = supervisor.get("/api/v1/audit/export").json()
+    assert document["unit"] == "south"
+    assert {e["unit"] for e in document["entries"]} <= {"south"}
+    no_unit = api.as_role("supervisor", unit=None).get("/api/v1/audit/export")
+    assert "no unit" in assert_problem(no_unit, 403, "/problems/permission-denied")["detail"]
+
+
+# --- rights requests --------------------------------------------------------------------------------
+
+
+def test_rights_requests_file_queue_verify_execute(api: Api, astronaut_jpeg: bytes) -> None:
+    dpo = api.as_role("dpo")
+    filed = dpo.post(
+        "/api/v1/rights",
+        data={"kind": "access", "contact": "by post"},
+        files={"photo": ("selfie.jpg", astronaut_jpeg, "image/jpeg")},
+    )
+    assert filed.status_code == 201, filed.text
+    reference = filed.json()["reference"]
+    queued = {r["reference"]: r for r in dpo.get("/api/v1/rights").json()}
+    assert queued[reference]["status"] == "received"
+    assert queued[reference]["kind"] == "access"
+
+    assert dpo.post(f"/api/v1/rights/{reference}/status", json={"status": "verified"}).status_code == 204
+    produced = dpo.post(f"/api/v1/rights/{reference}/execute")
+    assert produced.status_code == 200, produced.text
+    assert produced.json()["faces_held"] == 1
+    closed = {r["reference"]: r for r in dpo.get("/api/v1/rights", params={"all": "true"}).json()}
+    assert closed[reference]["status"] == "done"
+    assert [event["status"] for event in closed[reference]["history"]][-1] == "done"
+
+    by_url = dpo.post(
+        "/api/v1/rights",
+        data={"kind": "erasure", "url": ["https://a.example/1.jpg", "https://a.example/2.jpg"]},
+    )
+    assert by_url.status_code == 201, by_url.text
+    second = by_url.json()["reference"]
+    no_reason = dpo.post(f"/api/v1/rights/{second}/status", json={"status": "refused"})
+    assert "reason" in assert_problem(no_reason, 400, "/problems/refused")["detail"]
+    refused = dpo.post(
+        f"/api/v1/rights/{second}/status", json={"status": "refused", "note": "not the person"}
+    )
+    assert refused.status_code == 204
+    assert_problem(dpo.post(f"/api/v1/rights/{second}/execute"), 400, "/problems/refused")
+    assert_problem(dpo.post("/api/v1/rights/RR-1999-00001/execute"), 404, "/problems/not-found")
+    assert_problem(dpo.post("/api/v1/rights", data={"kind": "curiosity"}), 400, "/problems/refused")
+    assert_problem(dpo.post("/api/v1/rights", data={"contact": "by post"}), 422)
+
+
+# --- the role table over HTTP -----------------------------------------------------------------------
+
+
+def _search(api: Api, client: httpx.Client, astronaut: bytes) -> httpx.Response:
+    return search(client, astronaut)
+
+
+MATRIX_REQUEST = {"case_ref": "CASE-M", "justification": "the role matrix test"}
+
+
+def _request_authorisation(api: Api, client: httpx.Client, astronaut: bytes) -> httpx.Response:
+    return client.post("/api/v1/authorisations", json=MATRIX_REQUEST)
+
+
+def _decide_authorisation(api: Api, client: httpx.Client, astronaut: bytes) -> httpx.Response:
+    requester = api.as_role("investigator")
+    made = requester.post("/api/v1/authorisations", json=MATRIX_REQUEST)
+    return client.post(f"/api/v1/authorisations/{made.json()['reference']}/decision", json={"grant": True})
+
+
+def _manage_sources(api: Api, client: httpx.Client, astronaut: bytes) -> httpx.Response:
+    name = f"local-{next(api.names)}"
+    source = {"name": name, "legal_basis": "Art. 6(1)(e) GDPR, test archive", "jurisdiction": "US"}
+    return client.post("/api/v1/sources", json=source)
+
+
+#: One real call per action that the API offers, with the status it answers when allowed.
+CALLS: dict[Action, tuple[Callable[[Api, httpx.Client, bytes], httpx.Response], int]] = {
+    Action.SEARCH: (_search, 200),
+    Action.REQUEST_AUTHORISATION: (_request_authorisation, 201),
+    Action.DECIDE_AUTHORISATION: (_decide_authorisation, 200),
+    Action.MANAGE_SOURCES: (_manage_sources, 201),
+    Action.MANAGE_USERS: (lambda api, client, _: client.get("/api/v1/users"), 200),
+    Action.READ_AUDIT: (lambda api, client, _: client.get("/api/v1/audit/export"), 200),
+    Action.HANDLE_RIGHTS: (lambda api, client, _: client.get("/api/v1/rights"), 200),
+    Action.VIEW_STATS: (lambda api, client, _: client.get("/api/v1/sources"), 200),
+}
+#: Actions with no endpoint yet (reports, records of processing, calibration, erasure).
+NOT_IN_THE_API = {Action.VIEW_REPORTS, Action.VIEW_RECORDS, Action.CONFIGURE, Action.ERASE}
+
+
+def test_the_matrix_covers_every_action_the_api_offers() -> None:
+    assert set(ALLOWED) == set(CALLS) | NOT_IN_THE_API
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("action", list(CALLS))
+def test_each_role_may_do_exactly_what_the_table_allows(
+    api: Api, astronaut_jpeg: bytes, action: Action, role: Role
+) -> None:
+    call, allowed_status = CALLS[action]
+    response = call(api, api.as_role(role.value), astronaut_jpeg)
+    if may(frozenset({role}), action):
+        assert response.status_code == allowed_status, response.text
+    else:
+        problem = assert_problem(response, 403, "/problems/permission-denied")
+        assert action.value in problem["detail"]
+
+
+# --- settings that need a server of their own -------------------------------------------------------
+
+
+def test_a_user_over_the_daily_quota_gets_429(tmp_path: Path, astronaut_jpeg: bytes) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var", workers=1, admin_password=ADMIN_PASSWORD, searches_per_day=1
+    )
+    photo = tmp_path / "photos" / "astronaut.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(astronaut_jpeg)
+    ingest(settings, [str(photo.parent)], source_name="nasa", jurisdiction="US")
+    with running(create_app(settings)) as url:
+        api = Api(url, settings, [])
+        investigator = api.as_role("investigator")
+        assert search(investigator, astronaut_jpeg).status_code == 200
+        assert_problem(search(investigator, astronaut_jpeg), 429, "/problems/quota-exceeded")
+        for client in api.clients:
+            client.close()
+
+
+def test_facetrace_serve_creates_the_first_admin_and_prints_its_password_once(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {"FACETRACE_DATA_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "server.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "facetrace", "serve", "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
+        )
+    try:
+        assert process.stdout is not None
+        password = None
+        for line in process.stdout:
+            if match := re.fullmatch(r"password: (\S+)\n", line):
+                password = match[1]
+                break
+        assert password, log.read_text()
+        url = f"http://127.0.0.1:{port}"
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        token = httpx.post(f"{url}/api/v1/auth/token", data={"username": "admin", "password": password})
+        assert token.status_code == 200, token.text
+    finally:
+        process.terminate()
+        process.wait()
+    # uvicorn shuts down gracefully on SIGTERM (the engine is disposed), then re-raises the signal.
+    assert "Application shutdown complete" in log.read_text()
+
+    # A second start finds the admin and prints no password.
+    again = subprocess.Popen(
+        [sys.executable, "-m", "facetrace", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert again.stdout is not None
+        seen = []
+        for line in again.stdout:
+            seen.append(line)
+            if "Uvicorn running" in line or "Application startup complete" in line:
+                break
+        assert not any("password" in line for line in seen), seen
+    finally:
+        again.terminate()
+        again.wait()
