@@ -143,8 +143,10 @@ def test_ingest_search_and_stats_on_postgres(
     assert _totals(pg_url) == {"sources": 1, "images": 3, "sightings": 3, "faces": 3}
 
     outcome = search_photo(settings, build_analyzer(settings), astronaut_jpeg, k=3)
-    assert outcome.gallery_size == 3 and len(outcome.hits) == 3
+    # The small copy is a near-duplicate of the original: one result with it as a copy.
+    assert outcome.gallery_size == 3 and len(outcome.hits) == 2
     best = outcome.hits[0]
+    assert [copy.face.image.width for copy in best.copies] == [320]
     assert best.face.image.sha256 == hashlib.sha256(astronaut_jpeg).hexdigest()
     assert best.score > 0.9
     assert [(s.source.name, s.source.jurisdiction) for s in best.face.image.sightings] == [("pg-test", "FR")]
@@ -189,7 +191,7 @@ def _analysis(faces: int, seed: int) -> ImageAnalysis:
                 quality=0.5,
             )
         )
-    return ImageAnalysis(width=64, height=64, format="PNG", model_id=MODEL_ID, faces=analysed)
+    return ImageAnalysis(width=64, height=64, format="PNG", model_id=MODEL_ID, faces=analysed, phash="0" * 16)
 
 
 def _add(session: Session, sha: str, faces: int, source: Source, location: str) -> list[Face]:

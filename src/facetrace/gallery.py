@@ -39,6 +39,13 @@ class Hit:
     #: How many different people a gallery this size holds at this score or above, by the
     #: model's calibration (None: the model was never calibrated).
     expected_false_matches: float | None = None
+    #: The same face in near-duplicates of this image (see :mod:`facetrace.near_duplicates`).
+    copies: tuple[Hit, ...] = ()
+
+    @property
+    def face_ids(self) -> list[int]:
+        """This face's id and its copies' ids: everything the result shows."""
+        return [self.face.id, *(copy.face.id for copy in self.copies)]
 
 
 class Gallery:

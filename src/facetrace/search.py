@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from facetrace import near_duplicates
 from facetrace.catalog.models import Sighting
 from facetrace.config import Settings
 from facetrace.errors import NoFaceError
@@ -18,6 +19,9 @@ from facetrace.evaluation import calibration
 from facetrace.gallery import Gallery, Hit
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.types import AnalyzedFace
+
+#: How many more index results a search asks for than it shows, to merge copies of a photo.
+COPIES_HEADROOM = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +46,13 @@ def search_photo(
     face: int = 1,
     min_score: float | None = None,
     gallery: Gallery | None = None,
+    merge_copies: bool = True,
 ) -> SearchOutcome:
-    """Search the gallery for face number ``face`` (1 = largest) of the probe image ``data``."""
+    """Search the gallery for face number ``face`` (1 = largest) of the probe image ``data``.
+
+    ``merge_copies``: show a face and its copies in near-duplicate images as one result (a
+    caller that needs every matching face id, such as an erasure, turns it off).
+    """
     started = time.perf_counter()
     analysis = analyzer.analyze(data)
     faces = sorted(analysis.faces, key=lambda f: f.detection.area, reverse=True)
@@ -55,9 +64,12 @@ def search_photo(
 
     gallery = gallery or Gallery.open(settings, analyzer.model_id, analyzer.embedder.dim)
     opened = time.perf_counter()
-    hits = gallery.search(faces[face - 1].embedding, k)
+    # Copies take up index slots: ask for more, so that k distinct photos remain after merging.
+    hits = gallery.search(faces[face - 1].embedding, k * COPIES_HEADROOM if merge_copies else k)
     if min_score is not None:
         hits = [hit for hit in hits if hit.score >= min_score]
+    if merge_copies:
+        hits = near_duplicates.collapse(hits)[:k]
     with gallery.sessions() as session:
         curve = calibration.latest(session, gallery.model_id)
     hidden = 0
@@ -107,6 +119,19 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
             "last_seen": image.last_seen.isoformat(),
         },
         "sightings": [sighting_to_dict(s) for s in image.sightings],
+        "near_duplicates": [
+            {
+                "face_id": copy.face.id,
+                "score": round(copy.score, 4),
+                "image": {
+                    "sha256": copy.face.image.sha256,
+                    "width": copy.face.image.width,
+                    "height": copy.face.image.height,
+                },
+                "sightings": [sighting_to_dict(s) for s in copy.face.image.sightings],
+            }
+            for copy in hit.copies
+        ],
     }
 
 

@@ -106,6 +106,11 @@ class Image(Base):
     face_count: Mapped[int] = mapped_column(Integer)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    #: 64-bit perceptual hash (16 hex digits): resized or re-encoded copies get nearly the same one.
+    phash: Mapped[str | None] = mapped_column(String(16))
+    #: The first stored image of which this one is a near-duplicate (None: it is the first). Not a
+    #: foreign key: copies stay linked to each other after that first image is erased.
+    near_duplicate_of: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     sightings: Mapped[list[Sighting]] = relationship(
         back_populates="image", cascade="all, delete-orphan", order_by="Sighting.id"
@@ -125,6 +130,7 @@ class Sighting(Base):
     page_title: Mapped[str | None] = mapped_column(Text)
     alt_text: Mapped[str | None] = mapped_column(Text)
     http_last_modified: Mapped[str | None] = mapped_column(String(64))  # as the server sent it
+    http_etag: Mapped[str | None] = mapped_column(String(200))  # for conditional requests on recrawl
     #: Set when a complete recrawl of the source no longer found the image here.
     gone_at: Mapped[datetime | None]
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
@@ -158,6 +164,14 @@ class Face(Base):
     @property
     def box(self) -> tuple[float, float, float, float]:
         return (self.box_x, self.box_y, self.box_w, self.box_h)
+
+    @property
+    def relative_centre(self) -> tuple[float, float]:
+        """The box centre as a share of the image's width and height: the same in a resized copy."""
+        return (
+            (self.box_x + self.box_w / 2) / self.image.width,
+            (self.box_y + self.box_h / 2) / self.image.height,
+        )
 
 
 class Calibration(Base):

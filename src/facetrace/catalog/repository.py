@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from facetrace.catalog.models import Face, Image, Sighting, Source, utcnow
@@ -24,6 +24,7 @@ class Place:
     page_title: str | None = None
     alt_text: str | None = None
     http_last_modified: str | None = None
+    http_etag: str | None = None
 
 
 def get_or_create_source(
@@ -81,7 +82,21 @@ def image_by_sha256(session: Session, sha256: str) -> Image | None:
 
 
 def record_sighting(session: Session, image: Image, source: Source, place: Place, now: datetime) -> bool:
-    """Note that ``image`` was seen at ``place``; returns True for a new place, False for a revisit."""
+    """Note that ``image`` was seen at ``place``; returns True for a new place, False for a revisit.
+
+    A place shows one image at a time: another image the source had at the same location
+    (the file or URL now holds different bytes) is marked gone from it.
+    """
+    session.execute(
+        update(Sighting)
+        .where(
+            Sighting.source_id == source.id,
+            Sighting.location == place.location,
+            Sighting.image_id != image.id,
+            Sighting.gone_at.is_(None),
+        )
+        .values(gone_at=now)
+    )
     sighting = session.scalar(
         select(Sighting).where(
             Sighting.image_id == image.id,
@@ -92,10 +107,8 @@ def record_sighting(session: Session, image: Image, source: Source, place: Place
     image.last_seen = now
     if sighting is not None:
         mark_seen(sighting, now)
-        sighting.page_url = place.page_url or sighting.page_url
-        sighting.page_title = place.page_title or sighting.page_title
-        sighting.alt_text = place.alt_text or sighting.alt_text
-        sighting.http_last_modified = place.http_last_modified or sighting.http_last_modified
+        for name in ("page_url", "page_title", "alt_text", "http_last_modified", "http_etag"):
+            setattr(sighting, name, getattr(place, name) or getattr(sighting, name))
         return False
     session.add(
         Sighting(
@@ -106,6 +119,7 @@ def record_sighting(session: Session, image: Image, source: Source, place: Place
             page_title=place.page_title,
             alt_text=place.alt_text,
             http_last_modified=place.http_last_modified,
+            http_etag=place.http_etag,
             first_seen=now,
             last_seen=now,
         )
@@ -140,6 +154,7 @@ def add_analyzed_image(
         face_count=len(analysis.faces),
         first_seen=now,
         last_seen=now,
+        phash=analysis.phash,
     )
     session.add(image)
     session.flush()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from facetrace.collect.crawler import CrawlStats
     from facetrace.ingest.pipeline import IngestStats
     from facetrace.search import SearchOutcome
 
@@ -68,6 +69,30 @@ def ingest_progress(total_hint: str = "ingest") -> Iterator[Any]:
         def update(stats: IngestStats) -> None:
             total = stats.total or None  # a crawl does not know its total
             bar.update(task, total=total, completed=stats.done, faces=stats.faces, errors=len(stats.failures))
+
+        yield update
+
+
+@contextmanager
+def crawl_progress() -> Iterator[Callable[[CrawlStats, IngestStats], None]]:
+    """Yields a callback for a crawl: pages and images fetched, faces found, errors so far."""
+    with _progress(
+        TextColumn(
+            "pages [cyan]{task.fields[pages]}[/] images [cyan]{task.fields[images]}[/] "
+            "faces [cyan]{task.fields[faces]}[/] errors [red]{task.fields[errors]}[/]"
+        )
+    ) as bar:
+        task = bar.add_task("crawl", total=None, pages=0, images=0, faces=0, errors=0)
+
+        def update(crawled: CrawlStats, ingested: IngestStats) -> None:
+            bar.update(
+                task,
+                completed=ingested.done,
+                pages=crawled.pages,
+                images=crawled.images,
+                faces=ingested.faces,
+                errors=len(crawled.errors) + len(ingested.failures),
+            )
 
         yield update
 
@@ -128,6 +153,9 @@ def search_table(outcome: SearchOutcome) -> None:
         more = len(hit.face.image.sightings) - 1
         where = sighting.location + (f"\n(page {sighting.page_url})" if sighting.page_url else "")
         where += f"\n+{more} more place(s)" if more else ""
+        copies = [s.location for copy in hit.copies for s in copy.face.image.sightings]
+        where += "".join(f"\ncopy at {location}" for location in copies[:3])
+        where += f"\n+{len(copies) - 3} more cop(ies)" if len(copies) > 3 else ""
         table.add_row(
             str(hit.rank),
             f"{hit.score:.3f}",

@@ -123,9 +123,9 @@ def crawl(
     ] = False,
 ) -> None:
     """Collect a registered 'website' or 'urls' source: only where it allows, robots rules kept."""
-    from facetrace.cli.render import console, ingest_progress, key_value_table
+    from facetrace.cli.render import console, crawl_progress, key_value_table
 
-    with ingest_progress() as on_progress:
+    with crawl_progress() as on_progress:
         crawled, ingested = governance(ctx).crawl(
             name,
             max_pages=max_pages,
@@ -139,13 +139,15 @@ def crawl(
             f"Crawl of {name}",
             {
                 "pages fetched": crawled.pages,
+                "sitemaps read": crawled.sitemaps,
                 "images fetched": crawled.images,
                 "refused by robots.txt": crawled.refused_by_robots,
                 "images withheld by their page (noimageai…)": crawled.images_withheld_by_page,
                 "new images analysed": ingested.new_images,
                 "already in the catalog": ingested.known_images,
                 "faces found": ingested.faces,
-                "images seen again (last seen updated)": crawled.images_seen_again,
+                "images unchanged (HTTP 304, last seen updated)": crawled.images_unchanged,
+                "images fetched again (changed, or no validators)": crawled.images_refetched,
                 "gone from the source since the last crawl": crawled.gone,
                 "crawl": "complete" if crawled.completed else "stopped at the page limit: run again to go on",
                 "fetch errors": len(crawled.errors),

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from facetrace.catalog.models import Source
 from facetrace.collect.crawler import Crawler, CrawlPlan, CrawlStats
 from facetrace.collect.frontier import CatalogFrontier
+from facetrace.collect.sources import CRAWLED
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.ingest.pipeline import IngestStats, ingest_items
@@ -19,9 +20,9 @@ MAX_REDIRECTS = 5
 
 def plan_for(settings: Settings, source: Source, *, max_pages: int | None, rate: float | None) -> CrawlPlan:
     """The limits of this crawl: the command line's, else the source's, else the settings'."""
-    if source.kind not in ("urls", "website"):
+    if source.kind not in CRAWLED:
         raise FacetraceError(
-            f"source {source.name!r} is a {source.kind} source: only 'urls' and 'website' sources are crawled"
+            f"source {source.name!r} is a {source.kind} source: only {', '.join(CRAWLED)} sources are crawled"
         )
     if source.status != "active" or source.blocked_at is not None:
         raise FacetraceError(f"source {source.name!r} is {'blocked' if source.blocked_at else source.status}")
@@ -29,6 +30,7 @@ def plan_for(settings: Settings, source: Source, *, max_pages: int | None, rate:
         seeds=tuple(source.seeds or ()),
         allowed=tuple(source.allowed or ()),
         follow_links=source.kind == "website",
+        read_sitemaps=source.kind == "sitemap",
         max_pages=max_pages or source.max_pages or settings.crawl_max_pages,
         max_depth=source.max_depth or settings.crawl_max_depth,
         rate_per_s=rate or source.rate_per_s or settings.crawl_rate_per_s,
@@ -45,14 +47,22 @@ def crawl(
     sessions: sessionmaker[Session],
     *,
     workers: int | None = None,
-    on_progress: Callable[[IngestStats], None] | None = None,
+    on_progress: Callable[[CrawlStats, IngestStats], None] | None = None,
 ) -> tuple[CrawlStats, IngestStats]:
-    """Crawl ``source`` into the gallery; its frontier lives in the catalog, so a killed crawl resumes."""
+    """Crawl ``source`` into the gallery; its frontier lives in the catalog, so a killed crawl resumes.
+
+    ``on_progress`` gets the crawl's and the ingest's running totals after every image.
+    """
     frontier = CatalogFrontier(sessions, source.id)
     timeout = httpx.Timeout(settings.crawl_timeout_s)
     with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS) as client:
         crawler = Crawler(plan, client, frontier=frontier)
+        report = on_progress or (lambda _crawled, _ingested: None)
         stats = ingest_items(
-            settings, crawler.run(), source_name=source.name, workers=workers, on_progress=on_progress
+            settings,
+            crawler.run(),
+            source_name=source.name,
+            workers=workers,
+            on_progress=lambda ingested: report(crawler.stats, ingested),
         )
     return crawler.stats, stats

@@ -20,8 +20,10 @@ from urllib.parse import urlparse
 import httpx
 from protego import Protego
 
+from facetrace.catalog.repository import Place
 from facetrace.collect.frontier import Frontier, Job, MemoryFrontier
 from facetrace.collect.pages import NO_IMAGES, parse_page, robots_directives
+from facetrace.collect.sitemaps import SitemapError, looks_like_sitemap, parse_sitemap
 from facetrace.collect.sources import within
 from facetrace.ingest.inputs import FetchedImage, InputProblem
 
@@ -36,6 +38,7 @@ class CrawlPlan:
     seeds: tuple[str, ...]
     allowed: tuple[str, ...]
     follow_links: bool  # a "website" source follows links; a "urls" source fetches its seeds only
+    read_sitemaps: bool  # a "sitemap" source fetches the pages (and images) its sitemaps list
     max_pages: int
     max_depth: int
     rate_per_s: float
@@ -50,9 +53,11 @@ class CrawlStats:
     images: int = 0
     refused_by_robots: int = 0
     images_withheld_by_page: int = 0  # noimageai / noimageindex / noindex
+    sitemaps: int = 0
     resumed: bool = False  # an interrupted crawl picked up where it stopped
     completed: bool = False  # the frontier ran out (not stopped by the page limit)
-    images_seen_again: int = 0  # already stored from this source: last_seen updated, not refetched
+    images_unchanged: int = 0  # stored before, and the server answered 304: last_seen updated
+    images_refetched: int = 0  # stored before, fetched again (changed, or the server cannot say)
     gone: int = 0  # sightings of the source this complete crawl did not find again
     errors: list[tuple[str, str]] = field(default_factory=list)
 
@@ -91,14 +96,11 @@ class Crawler:
             if not job.is_image and self.stats.pages >= self.plan.max_pages:
                 return  # the page limit: what is left stays queued for the next run
             if job.is_image:
-                if self.frontier.seen_again(job.url):
-                    self.stats.images_seen_again += 1
-                else:
-                    yield from self._fetch_image(job)
+                yield from self._fetch_image(job)
                 self.frontier.fetched(job)
                 continue
             try:
-                response = self._get(job.url, accept="text/html", limit=self.plan.max_page_bytes)
+                response = self._get(job.url, accept=self._page_types, limit=self.plan.max_page_bytes)
             except _NotFetchedError as refused:
                 self.stats.errors.append((job.url, str(refused)))
                 self.frontier.fetched(job)
@@ -107,6 +109,9 @@ class Crawler:
             if content_type.startswith("image/"):  # a "urls" source may list images directly
                 yield from self._image_from(job.url, None, response, alt=None)
                 self.frontier.fetched(job)
+                continue
+            if self.plan.read_sitemaps and looks_like_sitemap(content_type, response.content):
+                self.frontier.add(self._jobs_in_sitemap(job, response), finished=job)
                 continue
             if not content_type.startswith(("text/html", "application/xhtml")):
                 self.stats.errors.append((job.url, f"not a page ({content_type or 'no content type'})"))
@@ -127,12 +132,37 @@ class Crawler:
             jobs += [Job(link, job.depth + 1) for link in page.links]
         return jobs
 
-    def _fetch_image(self, job: Job) -> Iterator[FetchedImage | InputProblem]:
+    def _jobs_in_sitemap(self, job: Job, response: httpx.Response) -> list[Job]:
+        """What a sitemap lists: further sitemaps, pages, and images with the page they are on."""
         try:
-            response = self._get(job.url, accept="image/*", limit=self.plan.max_image_bytes)
+            sitemap = parse_sitemap(str(response.url), response.content, limit=self.plan.max_page_bytes)
+        except SitemapError as broken:
+            self.stats.errors.append((job.url, str(broken)))
+            return []
+        self.stats.sitemaps += 1
+        if job.depth >= self.plan.max_depth:
+            return []
+        depth = job.depth + 1
+        return [
+            *(Job(url, depth) for url in sitemap.sitemaps + sitemap.pages),
+            *(Job(image, depth, page_url=page) for page, image in sitemap.images),
+        ]
+
+    def _fetch_image(self, job: Job) -> Iterator[FetchedImage | InputProblem]:
+        """Fetch an image; one stored from an earlier crawl is asked for only if it changed since."""
+        validators = self.frontier.validators(job.url)
+        try:
+            response = self._get(
+                job.url, accept="image/*", limit=self.plan.max_image_bytes, conditions=validators or {}
+            )
         except _NotFetchedError as refused:
             self.stats.errors.append((job.url, str(refused)))
             return
+        if response.status_code == 304:
+            self.frontier.seen_again(job.url)
+            self.stats.images_unchanged += 1
+            return
+        self.stats.images_refetched += validators is not None
         yield from self._image_from(job.url, job, response, alt=job.alt)
 
     def _image_from(
@@ -146,14 +176,19 @@ class Crawler:
             self.stats.images_withheld_by_page += 1
             return
         self.stats.images += 1
-        yield FetchedImage(
+        place = Place(
             location=str(response.url),
             page_url=job.page_url if job else None,
-            data=response.content,
             page_title=job.page_title if job else None,
             alt_text=alt,
             http_last_modified=response.headers.get("last-modified"),
+            http_etag=response.headers.get("etag"),
         )
+        yield FetchedImage(place, response.content)
+
+    @property
+    def _page_types(self) -> str:
+        return "text/html, application/xml;q=0.9" if self.plan.read_sitemaps else "text/html"
 
     # Politeness.
 
@@ -192,7 +227,10 @@ class Crawler:
             self.sleep(ready - now)
         self._next_request[origin] = max(ready, now) + self._delay(origin)
 
-    def _get(self, url: str, *, accept: str, limit: int) -> httpx.Response:
+    def _get(
+        self, url: str, *, accept: str, limit: int, conditions: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """GET within the source and robots rules: a 200, or a 304 when ``conditions`` say unchanged."""
         if not self._allowed(url):
             raise _NotFetchedError("outside the source's allowed hosts/paths")
         robots = self._robots_for(url)
@@ -203,7 +241,7 @@ class Crawler:
         for attempt in range(RETRIES):
             self._wait(origin)
             try:
-                response = self._read(url, accept, limit)
+                response = self._read(url, {"accept": accept, **(conditions or {})}, limit)
             except httpx.TooManyRedirects:
                 raise _NotFetchedError("too many redirects") from None
             except httpx.HTTPError as exc:
@@ -218,6 +256,8 @@ class Crawler:
                 wait = float(retry_after) if retry_after.isdigit() else 2.0**attempt
                 self.sleep(min(wait, MAX_RETRY_WAIT_S))
                 continue
+            if response.status_code == 304 and conditions:
+                return response
             if response.status_code != 200:
                 raise _NotFetchedError(f"HTTP {response.status_code}")
             if not self._allowed(str(response.url)):
@@ -225,9 +265,9 @@ class Crawler:
             return response
         raise _NotFetchedError("no answer")
 
-    def _read(self, url: str, accept: str, limit: int) -> httpx.Response:
+    def _read(self, url: str, headers: dict[str, str], limit: int) -> httpx.Response:
         """GET with a size limit enforced while reading (a lying Content-Length cannot get past it)."""
-        headers = {"user-agent": self.plan.user_agent, "accept": accept}
+        headers = {"user-agent": self.plan.user_agent, **headers}
         with self.client.stream("GET", url, headers=headers) as response:
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > limit:

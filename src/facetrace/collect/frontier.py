@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog import repository
@@ -43,8 +43,12 @@ class Frontier(Protocol):
         """Queue ``jobs`` (URLs already known are skipped) and mark the page ``finished`` done."""
 
     def fetched(self, job: Job) -> None: ...
-    def seen_again(self, url: str) -> bool:
-        """True (and its last_seen updated) when the source's image at ``url`` is already stored."""
+    def validators(self, url: str) -> dict[str, str] | None:
+        """Conditional-request headers for the source's image already stored from ``url``
+        (empty when the server sent no ETag or Last-Modified); None when none is stored."""
+
+    def seen_again(self, url: str) -> None:
+        """The server says the source's image at ``url`` did not change: update its last_seen."""
 
     def finish(self) -> int:
         """The crawl went through; returns how many images it found gone from the source."""
@@ -71,8 +75,11 @@ class MemoryFrontier:
     def fetched(self, job: Job) -> None:
         pass
 
-    def seen_again(self, url: str) -> bool:
-        return False
+    def validators(self, url: str) -> dict[str, str] | None:
+        return None
+
+    def seen_again(self, url: str) -> None:
+        pass
 
     def finish(self) -> int:
         return 0
@@ -157,23 +164,39 @@ class CatalogFrontier:
             .values(status=status)
         )
 
-    def seen_again(self, url: str) -> bool:
-        with self.sessions.begin() as session:
-            sighting = session.scalar(
-                select(Sighting)
-                .where(Sighting.source_id == self.source_id, Sighting.location == url)
-                .limit(1)
-            )
+    def _current_sighting(self, session: Session, url: str) -> Sighting | None:
+        """The sighting of what the source's ``url`` showed last (older ones are marked gone)."""
+        return session.scalar(
+            select(Sighting)
+            .where(Sighting.source_id == self.source_id, Sighting.location == url)
+            .order_by(Sighting.gone_at.is_not(None), Sighting.last_seen.desc())
+            .limit(1)
+        )
+
+    def validators(self, url: str) -> dict[str, str] | None:
+        with self.sessions() as session:
+            sighting = self._current_sighting(session, url)
             if sighting is None:
-                return False
-            repository.mark_seen(sighting, utcnow())
-            return True
+                return None
+            headers = {}
+            if sighting.http_etag:
+                headers["if-none-match"] = sighting.http_etag
+            if sighting.http_last_modified:
+                headers["if-modified-since"] = sighting.http_last_modified
+            return headers
+
+    def seen_again(self, url: str) -> None:
+        with self.sessions.begin() as session:
+            sighting = self._current_sighting(session, url)
+            if sighting is not None:
+                repository.mark_seen(sighting, utcnow())
 
     def finish(self) -> int:
         """The crawl went through: what it did not see again is gone; the next crawl starts from the seeds."""
         with self.sessions.begin() as session:
             started = session.scalar(select(Source.crawl_started_at).where(Source.id == self.source_id))
-            gone = (
+            gone = 0
+            if started:
                 session.execute(
                     update(Sighting)
                     .where(
@@ -182,10 +205,13 @@ class CatalogFrontier:
                         Sighting.last_seen < started,
                     )
                     .values(gone_at=utcnow())
-                ).rowcount
-                if started
-                else 0
-            )
+                )
+                # Also counts what was replaced by other bytes at the same URL during the crawl.
+                gone = session.scalar(
+                    select(func.count(Sighting.id)).where(
+                        Sighting.source_id == self.source_id, Sighting.gone_at >= started
+                    )
+                )
             session.execute(delete(CrawlItem).where(CrawlItem.source_id == self.source_id))
             session.execute(update(Source).where(Source.id == self.source_id).values(crawl_started_at=None))
-        return int(gone)
+        return int(gone or 0)

@@ -58,7 +58,8 @@ def _srcset_urls(value: str | None) -> list[str]:
     return [candidate.strip().split()[0] for candidate in (value or "").split(",") if candidate.strip()]
 
 
-def _absolute(base: str, reference: str | None) -> str | None:
+def absolute_url(base: str, reference: str | None) -> str | None:
+    """``reference`` resolved against ``base``, without fragment; None unless it is http(s)."""
     if not reference or reference.startswith(("data:", "javascript:", "mailto:")):
         return None
     url = urldefrag(urljoin(base, reference.strip())).url
@@ -80,7 +81,7 @@ def parse_page(url: str, html: str, header_robots: str | None = None) -> Page:
     seen: set[str] = set()
 
     def add_image(reference: str | None, alt: str | None) -> None:
-        absolute = _absolute(base, reference)
+        absolute = absolute_url(base, reference)
         if absolute and absolute not in seen:
             seen.add(absolute)
             page.images.append(PageImage(absolute, alt or None))
@@ -99,7 +100,7 @@ def parse_page(url: str, html: str, header_robots: str | None = None) -> Page:
         if key in ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"):
             add_image(meta["content"], None)
     for anchor in soup.find_all("a", href=True):
-        absolute = _absolute(base, anchor["href"])
+        absolute = absolute_url(base, anchor["href"])
         if absolute is None:
             continue
         if urlparse(absolute).path.lower().endswith(IMAGE_EXTENSIONS):

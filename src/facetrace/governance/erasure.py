@@ -2,7 +2,8 @@
 
 What a scope selects:
 * face ids — those faces (the image record stays: other people may be in it);
-* image or page URLs / paths — every image seen there, whole (all its faces and sightings);
+* image or page URLs / paths — every image seen there, whole (all its faces and sightings),
+  and its near-duplicates (resized or re-encoded copies of the photo seen elsewhere);
 * sources, or every source of a jurisdiction — their sightings; an image is deleted whole
   when no other source has seen it. The sources are then blocked: ingest refuses them,
   and after a jurisdiction purge it refuses any new source of that jurisdiction too.
@@ -26,6 +27,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from facetrace import near_duplicates
 from facetrace.atomic import atomic_write_text
 from facetrace.catalog import repository
 from facetrace.catalog.models import Face, Image, Sighting, Source, utcnow
@@ -129,7 +131,8 @@ def plan(session: Session, scope: ErasureScope) -> ErasurePlan:
         raise FacetraceError("say what to erase: face ids, image/page URLs, sources or a jurisdiction")
     images: set[int] = set()
     if scope.locations:
-        images |= {int(i) for i in session.scalars(repository.images_seen_at(scope.locations))}
+        seen_there = {int(i) for i in session.scalars(repository.images_seen_at(scope.locations))}
+        images |= near_duplicates.copies_of(session, seen_there)
     sources = _sources(session, scope)
     sightings = {
         int(i)

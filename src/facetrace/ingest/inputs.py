@@ -8,6 +8,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
+from facetrace.catalog.repository import Place
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 #: A file with one of these suffixes lists inputs, one per line: ``PATH_OR_FILE_URL[<TAB>PAGE_URL]``.
 LIST_SUFFIXES = frozenset({".txt", ".lst"})
@@ -26,12 +28,16 @@ class InputImage:
 class FetchedImage:
     """Image bytes already fetched (by the crawler) and where they were found."""
 
-    location: str  # the image URL
-    page_url: str | None
+    place: Place  # the image URL, its page, and what the page and server said about it
     data: bytes
-    page_title: str | None = None
-    alt_text: str | None = None
-    http_last_modified: str | None = None
+
+    @property
+    def location(self) -> str:
+        return self.place.location
+
+    @property
+    def page_url(self) -> str | None:
+        return self.place.page_url
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from facetrace import near_duplicates
 from facetrace.catalog import repository
 from facetrace.catalog.models import Source, utcnow
 from facetrace.catalog.repository import Place
@@ -101,7 +102,7 @@ def ingest_items(
             )
             do_not_collect.refuse_source(blocks, source.name, source.jurisdiction)
             session.commit()
-        run = _IngestRun(gallery, source, stats, report, blocks)
+        run = _IngestRun(gallery, source, stats, report, blocks, settings.near_duplicate_max_distance)
         try:
             with analysis_pool(settings, workers) as pool:
                 for job, result in pool.map(run.new_images(items)):
@@ -121,8 +122,10 @@ class _IngestRun:
         stats: IngestStats,
         report: Callable[[IngestStats], None],
         blocks: CollectionBlocks,
+        max_distance: int,
     ) -> None:
         self.blocks = blocks
+        self.max_distance = max_distance
         self.gallery = gallery
         self.source = source
         self.stats = stats
@@ -151,11 +154,7 @@ class _IngestRun:
                     self._fail(item.location, f"cannot read: {exc.strerror or exc}")
                     continue
             sha256 = hashlib.sha256(data).hexdigest()
-            place = (
-                Place(item.location, item.page_url, item.page_title, item.alt_text, item.http_last_modified)
-                if isinstance(item, FetchedImage)
-                else Place(item.location, item.page_url)
-            )
+            place = item.place if isinstance(item, FetchedImage) else Place(item.location, item.page_url)
             if sha256 in self.in_flight:
                 self.in_flight[sha256].append(place)
             elif not self._record_known(sha256, [place]):
@@ -187,6 +186,8 @@ class _IngestRun:
                 source=session.merge(self.source, load=False),
                 place=job.place,
             )
+            if faces:
+                near_duplicates.link(session, self.gallery, faces[0].image, faces, self.max_distance)
             session.commit()
         self.gallery.add(faces)
         self.stats.new_images += 1

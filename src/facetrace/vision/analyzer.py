@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from facetrace.vision.decode import decode_image
 from facetrace.vision.detect import FaceDetector
 from facetrace.vision.embed import FaceEmbedder
+from facetrace.vision.perceptual_hash import perceptual_hash
 from facetrace.vision.quality import face_quality
 from facetrace.vision.types import AnalyzedFace
 
@@ -45,6 +46,7 @@ class ImageAnalysis:
     format: str
     model_id: str  # the embedder that made the templates
     faces: list[AnalyzedFace]
+    phash: str  # perceptual hash: links resized and re-encoded copies
     timings: Timings = field(default_factory=Timings)
 
 
@@ -82,5 +84,6 @@ class FaceAnalyzer:
             after_embed = time.perf_counter()
             timings.embed += after_embed - before_embed
             faces.append(AnalyzedFace(detection, embedding, face_quality(crop, detection)))
+        phash = perceptual_hash(image.bgr)
         timings.other = time.perf_counter() - mark - timings.embed
-        return ImageAnalysis(image.width, image.height, image.format, self.model_id, faces, timings)
+        return ImageAnalysis(image.width, image.height, image.format, self.model_id, faces, phash, timings)

@@ -48,7 +48,7 @@ class SearchService(ServiceBase):
         except FacetraceError as exc:  # no face, not an image, too large...: an attempt all the same
             self.record(search_record(purpose, probe, "failed", details={"error": str(exc)}))
             raise
-        face_ids = [hit.face.id for hit in outcome.hits]
+        face_ids = [face_id for hit in outcome.hits for face_id in hit.face_ids]
         entry = search_record(
             purpose,
             probe,
@@ -59,7 +59,8 @@ class SearchService(ServiceBase):
         )
         kept = [
             {"face_id": h.face.id, "score": round(h.score, 4), "false_matches": h.expected_false_matches}
-            for h in outcome.hits
+            for hit in outcome.hits
+            for h in (hit, *hit.copies)
         ]
         try:
             with self.sessions.begin() as session:

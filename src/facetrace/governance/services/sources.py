@@ -60,7 +60,7 @@ class SourceService(ServiceBase):
         max_pages: int | None = None,
         rate: float | None = None,
         workers: int | None = None,
-        on_progress: Callable[[IngestStats], None] | None = None,
+        on_progress: Callable[[CrawlStats, IngestStats], None] | None = None,
         delete_gone: bool = False,
     ) -> tuple[CrawlStats, IngestStats]:
         """Collect a registered source: fetch what it allows, ingest the images with their page URLs.
