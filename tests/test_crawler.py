@@ -21,7 +21,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -43,6 +44,36 @@ from facetrace.governance.service import Governance
 from facetrace.ingest.inputs import FetchedImage
 from facetrace.search import hit_to_dict
 from facetrace.vision.analyzer import FaceAnalyzer
+
+Response = tuple[int, dict[str, str], bytes]
+
+
+@contextlib.contextmanager
+def serve(respond: Callable[[str, Message], Response]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 answering GETs with ``respond(path, headers)``; yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, headers, body = respond(self.path, self.headers)
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
+                self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
 
 SITEMAP_INDEX = b"""<?xml version="1.0" encoding="UTF-8"?>
 <sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
@@ -130,34 +161,20 @@ def site(astronaut_rgb: np.ndarray, coffee_png: bytes) -> Iterator[tuple[str, Si
         coffee_png,
     )
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            content.requests.append(self.path)
-            if self.path == "/slow.html":
-                time.sleep(1.0)  # longer than the client's timeout in the tests
-            status, headers, body = content.routes.get(self.path, (404, {"content-type": "text/html"}, b"no"))
-            if headers.get("content-type", "").startswith("image/"):
-                headers = {**headers, "etag": f'"{hashlib.sha1(body).hexdigest()[:16]}"'}
-                if self.headers.get("if-none-match") == headers["etag"]:
-                    content.not_modified.append(self.path)
-                    status, body = 304, b""
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
-                self.wfile.write(body)
+    def respond(path: str, request_headers: Message) -> Response:
+        content.requests.append(path)
+        if path == "/slow.html":
+            time.sleep(1.0)  # longer than the client's timeout in the tests
+        status, headers, body = content.routes.get(path, (404, {"content-type": "text/html"}, b"no"))
+        if headers.get("content-type", "").startswith("image/"):
+            headers = {**headers, "etag": f'"{hashlib.sha1(body).hexdigest()[:16]}"'}
+            if request_headers.get("if-none-match") == headers["etag"]:
+                content.not_modified.append(path)
+                status, body = 304, b""
+        return status, headers, body
 
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", content
-    server.shutdown()
-    server.server_close()
+    with serve(respond) as base:
+        yield base, content
 
 
 def plan(base: str, **changes: object) -> CrawlPlan:
@@ -312,34 +329,19 @@ def slow_site(astronaut_rgb: np.ndarray) -> Iterator[tuple[str, Counter[str]]]:
         crop = astronaut_rgb[number * 4 : 400 + number * 4, number * 4 : 400 + number * 4]
         photos[f"/img/{number}.jpg"] = encode(np.ascontiguousarray(crop), "JPEG", quality=90)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            requests[self.path] += 1
-            if self.path in photos:
-                time.sleep(0.2)
-                status, kind, body = 200, "image/jpeg", photos[self.path]
-            elif self.path.startswith("/page/"):
-                number = int(self.path.removeprefix("/page/"))
-                follow = f'<a href="/page/{number + 1}">next</a>' if number + 1 < PAGES else ""
-                body = f'<html><body><img src="/img/{number}.jpg">{follow}</body></html>'.encode()
-                status, kind = 200, "text/html"
-            else:
-                status, kind, body = 404, "text/plain", b""
-            self.send_response(status)
-            self.send_header("content-type", kind)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client was killed
-                self.wfile.write(body)
+    def respond(path: str, _headers: Message) -> Response:
+        requests[path] += 1
+        if path in photos:
+            time.sleep(0.2)
+            return 200, {"content-type": "image/jpeg"}, photos[path]
+        if path.startswith("/page/"):
+            number = int(path.removeprefix("/page/"))
+            follow = f'<a href="/page/{number + 1}">next</a>' if number + 1 < PAGES else ""
+            return Site.html(f'<html><body><img src="/img/{number}.jpg">{follow}</body></html>')
+        return 404, {"content-type": "text/plain"}, b""
 
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", requests
-    server.shutdown()
-    server.server_close()
+    with serve(respond) as base:
+        yield base, requests
 
 
 def test_a_crawl_killed_mid_way_resumes_without_refetching_or_losing(
@@ -494,3 +496,36 @@ def test_a_sitemap_source_fetches_what_the_sitemaps_list_and_no_more(site: tuple
     assert crawler.stats.sitemaps == 2 and crawler.stats.pages == 2 and crawler.stats.refused_by_robots == 1
     assert "/events.html" not in content.requests  # linked from "/", but a sitemap source follows no links
     assert not [path for path in content.requests if path.startswith("/private/")]
+
+
+@pytest.mark.shared_data
+def test_a_search_with_another_photo_finds_the_page_of_the_person(
+    settings: Settings, shared_faces: Path, analyzer: FaceAnalyzer
+) -> None:
+    """A site with one page per person (their first photo); their second photo finds that page."""
+    people = sorted(p for p in (shared_faces / "dev").iterdir() if not p.name.startswith("_"))
+    people = [p for p in people if len(list(p.glob("*.jpg"))) >= 2][:8]
+    photos = {person.name: sorted(person.glob("*.jpg")) for person in people}
+    links = "".join(f'<a href="/people/{name}.html">{name}</a>' for name in photos)
+    routes = {"/": Site.html(f"<html><body>{links}</body></html>")}
+    for name, files in photos.items():
+        routes[f"/people/{name}.html"] = Site.html(
+            f'<html><body><img src="/photos/{name}.jpg"></body></html>'
+        )
+        routes[f"/photos/{name}.jpg"] = (200, {"content-type": "image/jpeg"}, files[0].read_bytes())
+
+    with serve(lambda path, _headers: routes.get(path, (404, {}, b""))) as base:
+        governance = Governance.open(settings)
+        governance.add_source(
+            SourceSpec(
+                "people", "website", "test site of the suite", "FR", seeds=(f"{base}/",), rate_per_s=1000.0
+            )
+        )
+        crawled, ingested = governance.crawl("people")
+        assert crawled.completed and ingested.new_images == len(photos) and not ingested.failures
+        for name, files in photos.items():
+            outcome = governance.search(
+                analyzer, files[1].read_bytes(), Purpose("CASE-2", "missing-person", "find this person"), k=1
+            )
+            pages = {s.page_url for s in outcome.hits[0].face.image.sightings}
+            assert pages == {f"{base}/people/{name}.html"}, name
