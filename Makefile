@@ -34,11 +34,13 @@ test: $(TEST_STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/pytest
 
-## Benchmarks (never part of `make test`): ingest against face_recognition, search at 100k faces, crawl.
+## Benchmarks (never part of `make test`): ingest against face_recognition, search at 100k faces, crawl,
+## and the HTTP API under load.
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/ingest_benchmark.py
 	$(BIN)/python bench/search_benchmark.py
 	$(BIN)/python bench/crawl_benchmark.py
+	$(BIN)/python bench/load_benchmark.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench

@@ -1,0 +1,236 @@
+"""Load test of the HTTP API: N concurrent searchers against ``facetrace serve`` on 127.0.0.1.
+
+The server runs as its own process on a fresh gallery (dev photos when ../shared is present,
+else variants of scikit-image's astronaut), exactly as ``make run`` starts it. Each searcher
+logs in as an investigator and sends probe photos with their purpose for a fixed time. The
+bound printed next to it: the same searches in-process through the governance service, one
+at a time (the server serialises face analysis, so that is what it can approach).
+
+Run: ``.venv/bin/python bench/load_benchmark.py [--clients 4] [--seconds 20]`` (part of ``make bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from facetrace.config import Settings
+from facetrace.governance.searches import Purpose
+from facetrace.governance.service import Governance
+from facetrace.ingest.pipeline import ingest
+from facetrace.vision.factory import build_analyzer
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV = ROOT.parent / "shared" / "data" / "faces" / "dev"
+RESULTS = ROOT / "bench" / "results"
+PASSWORD = "load-test-password-1"
+PURPOSE = {"case_ref": "LOAD-1", "offence": "missing-person", "justification": "load test of the API"}
+console = Console(width=120)
+
+
+def gallery_and_probes(folder: Path, size: int) -> tuple[list[Path], list[bytes]]:
+    """Gallery photos (written to ``folder`` when made up) and different photos to search with."""
+    if DEV.is_dir():
+        people = sorted(p for p in DEV.iterdir() if p.is_dir())
+        photos = [photo for person in people for photo in sorted(person.glob("*.jpg"))]
+        gallery = photos[::2][:size]
+        probes = [p.read_bytes() for p in photos[1::2][:50]]
+        return gallery, probes
+    from skimage import data
+
+    astronaut = data.astronaut()
+    gallery = []
+    for number in range(min(size, 40)):
+        crop = astronaut[number : 400 + number, number : 400 + number]
+        path = folder / f"astronaut_{number}.jpg"
+        Image.fromarray(np.ascontiguousarray(crop)).save(path, quality=90)
+        gallery.append(path)
+    buffer = io.BytesIO()
+    Image.fromarray(astronaut).save(buffer, "JPEG", quality=80)
+    return gallery, [buffer.getvalue()]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+async def searcher(
+    client: httpx.AsyncClient, token: str, probes: list[bytes], offset: int, until: float
+) -> tuple[list[float], list[str]]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    number = offset
+    while time.monotonic() < until:
+        probe = probes[number % len(probes)]
+        number += 1
+        started = time.perf_counter()
+        try:
+            response = await client.post(
+                "/api/v1/search",
+                headers={"authorization": f"Bearer {token}"},
+                data=PURPOSE,
+                files={"photo": ("probe.jpg", probe, "image/jpeg")},
+            )
+        except httpx.HTTPError as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            continue
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
+    return latencies, errors
+
+
+async def load(base: str, tokens: list[str], probes: list[bytes], seconds: float) -> dict:
+    until = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=len(tokens))
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+        started = time.perf_counter()
+        runs = await asyncio.gather(
+            *(searcher(client, token, probes, n * 7, until) for n, token in enumerate(tokens))
+        )
+        elapsed = time.perf_counter() - started
+    latencies = [latency for run, _ in runs for latency in run]
+    errors = [error for _, run in runs for error in run]
+    return {
+        "requests": len(latencies) + len(errors),
+        "requests_per_s": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p95_ms": percentile(latencies, 95) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "errors": len(errors),
+        "first_errors": errors[:5],
+    }
+
+
+def in_process_rate(settings: Settings, probes: list[bytes], count: int) -> float:
+    """Searches per second through the governance service in this process, one at a time."""
+    governance = Governance.open(settings)
+    analyzer = build_analyzer(settings)
+    purpose = Purpose(PURPOSE["case_ref"], PURPOSE["offence"], PURPOSE["justification"])
+    governance.search(analyzer, probes[0], purpose, k=10)  # warm up: models, gallery
+    started = time.perf_counter()
+    for number in range(count):
+        governance.search(analyzer, probes[number % len(probes)], purpose, k=10)
+    return count / (time.perf_counter() - started)
+
+
+def start_server(data_dir: Path, port: int, environment: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "facetrace", "--data-dir", str(data_dir), "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server stopped: {server.stderr.read().decode() if server.stderr else ''}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the server did not answer /health within 120 s")
+
+
+def tokens_for(base: str, clients: int) -> list[str]:
+    """An investigator account per searcher (each has its own quota), logged in with a password."""
+    admin = httpx.post(f"{base}/api/v1/auth/token", data={"username": "admin", "password": PASSWORD})
+    admin.raise_for_status()
+    headers = {"authorization": f"Bearer {admin.json()['access_token']}"}
+    tokens = []
+    for number in range(clients):
+        name = f"investigator{number}"
+        body = {"name": name, "roles": ["investigator"], "unit": "load", "password": PASSWORD}
+        httpx.post(f"{base}/api/v1/users", json=body, headers=headers).raise_for_status()
+        login = httpx.post(f"{base}/api/v1/auth/token", data={"username": name, "password": PASSWORD})
+        login.raise_for_status()
+        tokens.append(login.json()["access_token"])
+    return tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=4, help="concurrent searchers")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long they search")
+    parser.add_argument("--gallery", type=int, default=1000, help="photos in the gallery")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="facetrace-load-") as tmp:
+        data_dir = Path(tmp) / "var"
+        # The quotas of a real deployment would stop a load test after 50 searches per user.
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("FACETRACE_")}
+        environment |= {
+            "FACETRACE_ADMIN_PASSWORD": PASSWORD,
+            "FACETRACE_SEARCHES_PER_DAY": "1000000",
+            "FACETRACE_BURST_SEARCHES_PER_HOUR": "1000000",
+        }
+        settings = Settings(
+            data_dir=data_dir, searches_per_day=1_000_000, burst_searches_per_hour=1_000_000, workers=2
+        )
+        gallery, probes = gallery_and_probes(Path(tmp), args.gallery)
+        console.print(f"Ingesting {len(gallery)} photos into a fresh gallery…")
+        stats = ingest(settings, [str(p) for p in gallery], source_name="load-test", workers=2)
+        console.print(f"{stats.faces} faces. Starting the server…")
+
+        port = free_port()
+        server = start_server(data_dir, port, environment)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            tokens = tokens_for(base, args.clients)
+            console.print(f"{args.clients} searchers for {args.seconds:.0f} s…")
+            report = asyncio.run(load(base, tokens, probes, args.seconds))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        bound = in_process_rate(settings, probes, count=40)
+
+    report |= {
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "gallery_faces": stats.faces,
+        "in_process_searches_per_s": bound,
+        "share_of_in_process": report["requests_per_s"] / bound,
+    }
+    table = Table(title=f"HTTP search under load: {args.clients} clients, {args.seconds:.0f} s")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for label, value in (
+        ("gallery faces", f"{stats.faces:,}"),
+        ("requests", f"{report['requests']:,}"),
+        ("requests/s", f"{report['requests_per_s']:.1f}"),
+        ("p50 / p95 / p99 ms", f"{report['p50_ms']:.0f} / {report['p95_ms']:.0f} / {report['p99_ms']:.0f}"),
+        ("errors", str(report["errors"])),
+        ("in-process searches/s (one at a time, the bound)", f"{bound:.1f}"),
+        ("HTTP throughput as a share of in-process", f"{report['share_of_in_process']:.2f}"),
+    ):
+        table.add_row(label, value)
+    console.print(table)
+    for error in report["first_errors"]:
+        console.print(f"[red]error[/] {error}", highlight=False)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "load.json").write_text(json.dumps(report, indent=2))
+    console.print(f"wrote {RESULTS / 'load.json'}; command: python bench/load_benchmark.py")
+
+
+if __name__ == "__main__":
+    main()
