@@ -80,11 +80,20 @@ def _attempts(gov: Governance, analyzer: FaceAnalyzer, probe: bytes) -> dict[Act
         Action.VIEW_REPORTS: lambda: gov.usage_report(2026),
         Action.VIEW_RECORDS: lambda: gov.records_of_processing(),
         Action.HANDLE_RIGHTS: lambda: gov.rights_queue(),
+        Action.FILE_RIGHTS_REQUEST: lambda: gov.file_rights_request(
+            "access", urls=["https://x.example/a.jpg"]
+        ),
         Action.REQUEST_AUTHORISATION: lambda: gov.request_authorisation("CASE-1", "a justification in words"),
         Action.DECIDE_AUTHORISATION: lambda: gov.record_external_authorisation(
             "CASE-1", "a court", "REF-1", datetime(2026, 1, 1, tzinfo=UTC)
         ),
     }
+
+
+def test_the_matrix_covers_every_action(
+    gov_settings: Settings, operator: Governance, analyzer: FaceAnalyzer
+) -> None:
+    assert set(_attempts(operator, analyzer, b"")) == set(Action)
 
 
 def test_role_action_matrix(

@@ -63,6 +63,32 @@ def test_access_request_by_photo(
     assert faces(operator) == 2  # access deletes nothing
 
 
+def test_the_public_portal_files_a_request_and_learns_only_its_status(
+    gov_settings: Settings, operator: Governance, gallery: dict[str, Path], analyzer: FaceAnalyzer
+) -> None:
+    portal = Governance.public_portal(gov_settings, operator.sessions)
+    reference = portal.file_rights_request(
+        "erasure", urls=[], photo=gallery["portrait"].read_bytes(), analyzer=analyzer, contact="a@b.example"
+    )
+    status = portal.rights_request_status(reference)
+    assert status["status"] == "received" and set(status) == {
+        "reference",
+        "kind",
+        "status",
+        "received_at",
+        "due_at",
+    }  # not what the photo matched
+    with pytest.raises(PermissionDeniedError):
+        portal.rights_queue()
+    with pytest.raises(PermissionDeniedError):
+        portal.move_rights_request(reference, "verified", None)
+    (filed,) = operator.rights_queue()
+    assert filed["reference"] == reference and filed["history"][0]["by"] == "public-portal"
+    operator.move_rights_request(reference, "verified", "identity checked by e-mail")
+    operator.execute_rights_request(reference)
+    assert faces(operator) == 0  # the portrait and its mirror image: both the person
+
+
 def test_erasure_request_by_url(operator: Governance, gallery: dict[str, Path]) -> None:
     reference = operator.file_rights_request("erasure", urls=[str(gallery["page"])])
     operator.move_rights_request(reference, "verified", None)

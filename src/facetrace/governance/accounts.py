@@ -27,6 +27,8 @@ from facetrace.governance.roles import Role
 BOOTSTRAP_USER = "operator"
 #: The account ``facetrace serve`` creates on first start, when nobody can administer over HTTP yet.
 FIRST_ADMIN = "admin"
+#: The public rights portal acts as this account (role ``public``, no password, no tokens).
+PORTAL_USER = "public-portal"
 TOKEN_PREFIX = "ftk_"
 _passwords = PasswordHash.recommended()
 
@@ -152,6 +154,14 @@ def bootstrap_user(session: Session) -> User:
         user = create_user(session, BOOTSTRAP_USER, list(Role))
         user.is_bootstrap = True
         session.flush()
+    return user
+
+
+def portal_user(session: Session) -> User:
+    """The public rights portal's account, created at first use."""
+    user = session.scalar(select(User).where(User.name == PORTAL_USER))
+    if user is None:
+        user = create_user(session, PORTAL_USER, [Role.PUBLIC.value])
     return user
 
 

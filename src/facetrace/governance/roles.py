@@ -15,6 +15,9 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"  # the unit's audit trail (authorisations and reports later)
     DPO = "dpo"  # data-subject rights, purges, retention, records of processing
     AUDITOR = "auditor"  # read-only: the audit log and its verification
+    #: The public rights portal's own account (no password): files a person's request and tells
+    #: them its status by reference; nothing else.
+    PUBLIC = "public"
 
 
 class Action(StrEnum):
@@ -28,7 +31,8 @@ class Action(StrEnum):
     VIEW_RECORDS = "records.view"  # records of processing (GDPR art. 30)
     CONFIGURE = "settings.manage"  # calibration and other settings stored in the catalog
     ERASE = "data.erase"  # erasure (dry run and execution) and jurisdiction purges
-    HANDLE_RIGHTS = "rights.handle"  # data-subject requests: file, verify, execute, refuse
+    HANDLE_RIGHTS = "rights.handle"  # data-subject requests: verify, execute, refuse, the queue
+    FILE_RIGHTS_REQUEST = "rights.file"  # file a data-subject request, follow it by its reference
     VIEW_STATS = "stats.view"
 
 
@@ -44,7 +48,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.CONFIGURE: frozenset({Role.ADMIN}),
     Action.ERASE: frozenset({Role.DPO}),
     Action.HANDLE_RIGHTS: frozenset({Role.DPO}),
-    Action.VIEW_STATS: frozenset(Role),
+    Action.FILE_RIGHTS_REQUEST: frozenset({Role.DPO, Role.PUBLIC}),
+    Action.VIEW_STATS: frozenset(Role) - {Role.PUBLIC},
 }
 
 

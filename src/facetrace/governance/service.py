@@ -45,6 +45,13 @@ class Governance(
         return cls(settings, sessions, actor)
 
     @classmethod
+    def public_portal(cls, settings: Settings, sessions: sessionmaker[Session]) -> Governance:
+        """Act as the public rights portal: anyone may file a request about themselves, nothing more."""
+        with sessions.begin() as session:
+            actor = accounts.actor_of(accounts.portal_user(session))
+        return cls(settings, sessions, actor)
+
+    @classmethod
     def with_password(
         cls, settings: Settings, sessions: sessionmaker[Session], name: str, password: str
     ) -> Governance:

@@ -28,8 +28,12 @@ class RightsService(ErasureService):
         consent_to_keep_template: bool = False,
     ) -> str:
         """Record a request; a photo is matched in memory, and its template kept only for an
-        objection with the person's explicit consent (to drop their face from future collection)."""
-        self.allow(Action.HANDLE_RIGHTS)
+        objection with the person's explicit consent (to drop their face from future collection).
+
+        Filed by the DPO for a person, or by the person through the public portal: the reference
+        is all that comes back, never what the photo matched.
+        """
+        self.allow(Action.FILE_RIGHTS_REQUEST)
         matched: list[int] = []
         template = None
         if photo is not None:
@@ -65,6 +69,19 @@ class RightsService(ErasureService):
                 ),
             )
             return request.reference
+
+    def rights_request_status(self, reference: str) -> dict[str, str]:
+        """What the person who filed a request may know of it: its status and deadline."""
+        self.allow(Action.FILE_RIGHTS_REQUEST)
+        with self.sessions() as session:
+            request = rights.by_reference(session, reference)
+            return {
+                "reference": request.reference,
+                "kind": request.kind,
+                "status": request.status,
+                "received_at": request.received_at.isoformat(timespec="seconds"),
+                "due_at": request.due_at.isoformat(timespec="seconds"),
+            }
 
     def rights_queue(self, include_closed: bool = False) -> list[dict[str, Any]]:
         """The DPO's queue: overdue first."""
