@@ -68,17 +68,27 @@ class Problem(BaseModel):
     instance: str | None = None
 
 
-#: For routers' ``responses=``: documents the error bodies in the OpenAPI description.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": description}
-    for status, description in (
-        (400, "Refused or unusable input"),
-        (401, "No valid API token"),
-        (403, "The role, or the authorisation policy, does not allow this"),
-        (404, "Not found"),
-        (422, "Invalid or incomplete input"),
-    )
-}
+def documented(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """For a router's or route's ``responses=``: the problem bodies of ``statuses`` in OpenAPI."""
+    return {
+        status: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": description}
+        for status, description in statuses
+    }
+
+
+#: The errors any API route may answer.
+PROBLEM_RESPONSES = documented(
+    (400, "Refused or unusable input"),
+    (401, "No valid API token"),
+    (403, "The role, or the authorisation policy, does not allow this"),
+    (404, "Not found"),
+    (422, "Invalid or incomplete input"),
+)
+#: The further errors of a route that takes an image upload.
+UPLOAD_RESPONSES = documented(
+    (413, "The upload is larger than FACETRACE_MAX_IMAGE_BYTES"),
+    (415, "Not a multipart form, or the file is not declared image/*"),
+)
 
 
 def problem_response(
@@ -106,10 +116,7 @@ def problem_response(
 
 def facetrace_status(exc: FacetraceError) -> tuple[int, str, str]:
     """(status, slug, title) of ``exc``: its class's entry, or its nearest listed base class's."""
-    for cls in type(exc).__mro__:
-        if cls in FACETRACE_ERRORS:
-            return FACETRACE_ERRORS[cls]
-    raise AssertionError("FacetraceError is in the table")  # pragma: no cover
+    return next(FACETRACE_ERRORS[cls] for cls in type(exc).__mro__ if cls in FACETRACE_ERRORS)
 
 
 async def _facetrace_error(request: Request, exc: Exception) -> JSONResponse:

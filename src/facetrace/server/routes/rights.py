@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
 from facetrace.server.auth import Acting
-from facetrace.server.problems import PROBLEM_RESPONSES
+from facetrace.server.problems import PROBLEM_RESPONSES, UPLOAD_RESPONSES
 from facetrace.server.state import ServerState, server_state
 from facetrace.server.uploads import ImageForm, multipart_openapi
 
@@ -58,6 +58,7 @@ class RightsRequest(BaseModel):
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=Reference,
+    responses=UPLOAD_RESPONSES,
     openapi_extra=multipart_openapi(
         RightsForm, {"photo": "The person's photo: matched in memory, never stored."}, ()
     ),

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from facetrace.governance.searches import Purpose
 from facetrace.search import outcome_to_dict
 from facetrace.server.auth import Acting
-from facetrace.server.problems import PROBLEM_RESPONSES
+from facetrace.server.problems import PROBLEM_RESPONSES, UPLOAD_RESPONSES, documented
 from facetrace.server.state import ServerState, server_state
 from facetrace.server.uploads import ImageForm, multipart_openapi
 
@@ -96,6 +96,7 @@ class SearchResponse(BaseModel):
 @router.post(
     "/search",
     response_model=SearchResponse,
+    responses=UPLOAD_RESPONSES | documented((429, "Search quota used up")),
     openapi_extra=multipart_openapi(
         SearchForm, {"photo": "The probe photo: analysed in memory, never stored."}, ("photo",)
     ),
