@@ -180,6 +180,7 @@ def test_openapi_describes_every_route_with_models(api: Api) -> None:
         "/api/v1/audit/verify",
         "/api/v1/audit/export",
         "/api/v1/rights",
+        "/api/v1/rights/{reference}",
         "/api/v1/rights/{reference}/status",
         "/api/v1/rights/{reference}/execute",
     }
@@ -525,6 +526,7 @@ def test_rights_requests_file_queue_verify_execute(api: Api, astronaut_jpeg: byt
     reference = filed.json()["reference"]
     queued = {r["reference"]: r for r in dpo.get("/api/v1/rights").json()}
     assert queued[reference]["status"] == "received"
+    assert dpo.get(f"/api/v1/rights/{reference}").json()["status"] == "received"
     assert queued[reference]["kind"] == "access"
 
     assert dpo.post(f"/api/v1/rights/{reference}/status", json={"status": "verified"}).status_code == 204
@@ -579,6 +581,10 @@ def _manage_sources(api: Api, client: httpx.Client, astronaut: bytes) -> httpx.R
     return client.post("/api/v1/sources", json=source)
 
 
+def _file_rights_request(api: Api, client: httpx.Client, astronaut: bytes) -> httpx.Response:
+    return client.post("/api/v1/rights", data={"kind": "erasure", "url": "https://a.example/m.jpg"})
+
+
 #: One real call per action that the API offers, with the status it answers when allowed.
 CALLS: dict[Action, tuple[Callable[[Api, httpx.Client, bytes], httpx.Response], int]] = {
     Action.SEARCH: (_search, 200),
@@ -588,6 +594,7 @@ CALLS: dict[Action, tuple[Callable[[Api, httpx.Client, bytes], httpx.Response], 
     Action.MANAGE_USERS: (lambda api, client, _: client.get("/api/v1/users"), 200),
     Action.READ_AUDIT: (lambda api, client, _: client.get("/api/v1/audit/export"), 200),
     Action.HANDLE_RIGHTS: (lambda api, client, _: client.get("/api/v1/rights"), 200),
+    Action.FILE_RIGHTS_REQUEST: (_file_rights_request, 201),
     Action.VIEW_STATS: (lambda api, client, _: client.get("/api/v1/sources"), 200),
 }
 #: Actions with no endpoint yet (reports, records of processing, calibration, erasure).

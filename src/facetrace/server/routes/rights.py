@@ -43,6 +43,14 @@ class Event(BaseModel):
     note: str | None
 
 
+class RequestStatus(BaseModel):
+    reference: str
+    kind: str
+    status: str
+    received_at: str
+    due_at: str
+
+
 class RightsRequest(BaseModel):
     reference: str
     kind: str
@@ -66,7 +74,7 @@ class RightsRequest(BaseModel):
 def file_request(
     gov: Acting, form: ImageForm, state: Annotated[ServerState, Depends(server_state)]
 ) -> Reference:
-    """Record a request; the answer is due in FACETRACE_RIGHTS_DEADLINE_DAYS (DPO)."""
+    """Record a request; the answer is due in FACETRACE_RIGHTS_DEADLINE_DAYS (DPO, public portal)."""
     fields = form.parse(RightsForm)
     photo = form.files.get("photo")
     with state.vision_lock if photo else nullcontext():
@@ -85,6 +93,12 @@ def file_request(
 def queue(gov: Acting, include_closed: Annotated[bool, Query(alias="all")] = False) -> list[dict]:
     """The queue, overdue first (DPO)."""
     return gov.rights_queue(include_closed)
+
+
+@router.get("/{reference}", response_model=RequestStatus)
+def request_status(gov: Acting, reference: str) -> dict[str, str]:
+    """What the person who filed a request may know of it: its status and deadline (DPO, public portal)."""
+    return gov.rights_request_status(reference)
 
 
 @router.post("/{reference}/status", status_code=status.HTTP_204_NO_CONTENT)
