@@ -10,20 +10,27 @@ import os
 import pwd
 import shlex
 import shutil
+import socket
 import sqlite3
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from PIL import Image
 from skimage import data as skimage_data
 from sqlalchemy import create_engine, text
 
 from facetrace.config import Settings
 from facetrace.governance.service import Governance
+from facetrace.server import create_app
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.factory import build_analyzer
 
@@ -203,3 +210,40 @@ def gov_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 def operator(gov_settings: Settings) -> Governance:
     """The bootstrap operator (every role) on a fresh install."""
     return Governance.open(gov_settings)
+
+
+# --- the server, for the API and the browser tests -------------------------------------------------
+
+
+@contextmanager
+def running(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread on a free loopback port; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the server did not start (see the log above)")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()
+        sock.close()
+
+
+@pytest.fixture
+def web_settings(tmp_path: Path) -> Settings:
+    """A fresh catalog whose first admin ('admin') gets the browser tests' password."""
+    return Settings(data_dir=tmp_path / "var", workers=1, admin_password="a-long-test-password")
+
+
+@pytest.fixture
+def live_server(web_settings: Settings) -> Iterator[str]:
+    """The whole app (API and web pages) on a free loopback port."""
+    with running(create_app(web_settings)) as url:
+        yield url

@@ -89,6 +89,18 @@ class Settings(BaseSettings):
         description="Password of the first admin account 'facetrace serve' creates when none exists "
         "(none: a generated one, printed once).",
     )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs the web app's session cookies (none: a random key kept in "
+        "<data_dir>/session.key). Set the same value on every server behind one address.",
+    )
+    session_hours: int = Field(8, ge=1, le=24 * 7, description="A web login lasts this long.")
+    secure_cookies: bool = Field(
+        False, description="Send session cookies over HTTPS only (set it when serving behind TLS)."
+    )
+    portal_requests_per_hour: int = Field(
+        5, ge=1, description="Requests one address may file through the public rights portal per hour."
+    )
     authorisation_policy: Literal["none", "required", "urgent"] = Field(
         "none",
         description="none: optional; required: a granted authorisation per search; urgent: a pending one "

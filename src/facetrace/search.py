@@ -54,8 +54,7 @@ def search_photo(
     caller that needs every matching face id, such as an erasure, turns it off).
     """
     started = time.perf_counter()
-    analysis = analyzer.analyze(data)
-    faces = sorted(analysis.faces, key=lambda f: f.detection.area, reverse=True)
+    faces = faces_largest_first(analyzer, data)
     if not faces:
         raise NoFaceError("no face found in the probe image")
     if not 1 <= face <= len(faces):
@@ -96,6 +95,23 @@ def search_photo(
         calibrated=curve is not None,
         hidden=hidden,
     )
+
+
+def faces_largest_first(analyzer: FaceAnalyzer, data: bytes) -> list[AnalyzedFace]:
+    """The faces of a probe photo, largest first: the order in which ``face`` numbers count."""
+    return sorted(analyzer.analyze(data).faces, key=lambda f: f.detection.area, reverse=True)
+
+
+def probe_faces_to_dicts(faces: list[AnalyzedFace]) -> list[dict[str, Any]]:
+    return [
+        {
+            "face": number,
+            "box": [round(v, 1) for v in f.detection.box],
+            "det_score": round(f.detection.score, 3),
+            "quality": round(f.quality, 3),
+        }
+        for number, f in enumerate(faces, start=1)
+    ]
 
 
 def hit_to_dict(hit: Hit) -> dict[str, Any]:
@@ -160,15 +176,7 @@ def outcome_to_dict(outcome: SearchOutcome) -> dict[str, Any]:
         "probe": {
             "sha256": outcome.probe_sha256,
             "face_used": outcome.face_used,
-            "faces": [
-                {
-                    "face": number,
-                    "box": [round(v, 1) for v in f.detection.box],
-                    "det_score": round(f.detection.score, 3),
-                    "quality": round(f.quality, 3),
-                }
-                for number, f in enumerate(outcome.probe_faces, start=1)
-            ],
+            "faces": probe_faces_to_dicts(outcome.probe_faces),
         },
         "calibrated": outcome.calibrated,
         "hidden_as_too_weak": outcome.hidden,

@@ -68,7 +68,8 @@ class ErasurePlan:
     image_ids: list[int] = field(default_factory=list)
     sighting_ids: list[int] = field(default_factory=list)
     blocked_sources: list[str] = field(default_factory=list)
-    locations: list[str] = field(default_factory=list)  # where the deleted images were seen, for review
+    #: For review: where the deleted images were seen, and where the images of deleted faces were.
+    locations: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -154,9 +155,13 @@ def plan(session: Session, scope: ErasureScope) -> ErasurePlan:
     if found != faces:
         raise FacetraceError(f"no face with id {', '.join(map(str, sorted(faces - found)))}")
     faces |= _ids_where_in(session, Face.id, Face.image_id, images)
+    # For review: where the deleted images were seen, and the images the deleted faces are in.
+    reviewed = sightings | _ids_where_in(
+        session, Sighting.id, Sighting.image_id, _ids_where_in(session, Face.image_id, Face.id, faces)
+    )
     locations = {
         location
-        for chunk in _chunks(sightings)
+        for chunk in _chunks(reviewed)
         for location in session.scalars(select(Sighting.location).where(Sighting.id.in_(chunk)))
     }
     return ErasurePlan(

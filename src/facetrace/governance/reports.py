@@ -35,6 +35,46 @@ def _year_entries(
     return list(session.scalars(query.order_by(AuditEntry.id)))
 
 
+def entry_summary(entry: AuditEntry) -> dict[str, Any]:
+    """An audit entry as the web pages list it (the probe itself never was in the log)."""
+    return {
+        "seq": entry.id,
+        "at": entry.at.isoformat(timespec="seconds"),
+        "user": entry.user_name,
+        "unit": entry.unit,
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "case_ref": entry.case_ref,
+        "offence": entry.offence,
+        "purpose": entry.purpose,
+        "authorisation_ref": entry.authorisation_ref,
+        "result_count": entry.result_count,
+        "details": entry.details or {},
+    }
+
+
+def recent(
+    session: Session,
+    *,
+    actions: tuple[str, ...] = (),
+    prefix: str | None = None,
+    user: str | None = None,
+    unit: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The latest entries of some actions (or action prefix), user or unit, newest first."""
+    query = select(AuditEntry)
+    if actions:
+        query = query.where(AuditEntry.action.in_(actions))
+    if prefix:
+        query = query.where(AuditEntry.action.startswith(prefix))
+    if user is not None:
+        query = query.where(AuditEntry.user_name == user)
+    if unit is not None:
+        query = query.where(AuditEntry.unit == unit)
+    return [entry_summary(e) for e in session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit))]
+
+
 def usage(session: Session, year: int, unit: str | None = None) -> list[dict[str, Any]]:
     """One row per unit and user: searches per month that ran, and the refused and failed attempts."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}

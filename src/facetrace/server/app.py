@@ -8,10 +8,22 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import facetrace
+from facetrace import web
 from facetrace.config import Settings
 from facetrace.server import problems
 from facetrace.server.metrics import Metrics, MetricsMiddleware
-from facetrace.server.routes import accounts, audit, authorisations, health, rights, search, sources
+from facetrace.server.routes import (
+    accounts,
+    audit,
+    authorisations,
+    erasure,
+    health,
+    jobs,
+    reports,
+    rights,
+    search,
+    sources,
+)
 from facetrace.server.state import FirstAdminHook, ServerState
 
 
@@ -43,6 +55,7 @@ def create_app(settings: Settings, *, on_first_admin: FirstAdminHook | None = No
     app.state.metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     problems.install(app)
-    for area in (health, accounts, search, authorisations, sources, audit, rights):
+    for area in (health, accounts, search, authorisations, sources, jobs, audit, rights, erasure, reports):
         app.include_router(area.router)
+    web.install(app, settings)
     return app

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from sqlalchemy import select
 
 from facetrace.catalog.models import Face
-from facetrace.errors import FacetraceError
+from facetrace.errors import FacetraceError, NotFoundError
 from facetrace.gallery import Gallery
 from facetrace.governance import erasure
 from facetrace.governance.audit import Record
@@ -49,6 +51,16 @@ class ErasureService(ServiceBase):
         if len(reason.strip()) < 5:
             raise FacetraceError("an erasure needs its reason (--reason), e.g. the request reference")
         return erasure.execute(self.settings, self.sessions, self.actor, self._plan(scope), reason=reason)
+
+    def certificate(self, reference: str) -> dict[str, Any]:
+        """A deletion certificate written by an earlier erasure, by its reference."""
+        self.allow(Action.ERASE)
+        if not re.fullmatch(r"ERASURE-[0-9-]+", reference):
+            raise NotFoundError(f"no certificate {reference!r}")
+        path = self.settings.data_dir / "certificates" / f"{reference}.json"
+        if not path.is_file():
+            raise NotFoundError(f"no certificate {reference!r}")
+        return json.loads(path.read_text())
 
     def _plan(self, scope: ErasureScope) -> ErasurePlan:
         with self.sessions() as session:

@@ -63,6 +63,12 @@ class OversightService(ServiceBase):
         )
         return written
 
+    def alarms(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Bulk-use alarms (bursts of searches) of the reader's unit, or of all units, newest first."""
+        unit = self._reader_unit(Action.VIEW_REPORTS)
+        with self.sessions() as session:
+            return reports.recent(session, prefix="alarm.", unit=unit, limit=limit)
+
     def records_of_processing(self) -> dict[str, Any]:
         self.allow(Action.VIEW_RECORDS)
         with self.sessions() as session:

@@ -9,7 +9,7 @@ from facetrace.catalog.models import utcnow
 from facetrace.errors import FacetraceError
 from facetrace.governance import audit, erasure, rights
 from facetrace.governance.audit import Record
-from facetrace.governance.erasure import ErasureScope
+from facetrace.governance.erasure import ErasurePlan, ErasureScope
 from facetrace.governance.models import DoNotCollect
 from facetrace.governance.roles import Action
 from facetrace.governance.services.erasing import ErasureService
@@ -141,7 +141,7 @@ class RightsService(ErasureService):
             path.write_text(json.dumps(access, indent=2, ensure_ascii=False))
             produced: dict[str, Any] = {"access_report": str(path), "faces_held": access["faces_held"]}
         else:
-            scope = ErasureScope(face_ids=tuple(self._existing_faces(faces)), locations=tuple(urls))
+            scope = self._erasure_scope(faces, urls)
             produced = {"counts": "nothing held any more"}
             if not scope.is_empty():
                 certificate = erasure.execute(
@@ -161,6 +161,22 @@ class RightsService(ErasureService):
                 session, self.actor, Record(action="rights.execute", case_ref=reference, details=produced)
             )
         return produced
+
+    def rights_request_plan(self, reference: str) -> ErasurePlan | None:
+        """The dry run of an erasure or objection request: what executing it would delete now
+        (None for an access request, which deletes nothing)."""
+        self.allow(Action.HANDLE_RIGHTS)
+        with self.sessions() as session:
+            request = rights.by_reference(session, reference)
+            kind, urls, faces = request.kind, list(request.urls), list(request.matched_face_ids)
+        if kind == "access":
+            return None
+        scope = self._erasure_scope(faces, urls)
+        return self._plan(scope) if not scope.is_empty() else ErasurePlan(scope)
+
+    def _erasure_scope(self, face_ids: list[int], urls: list[str]) -> ErasureScope:
+        """What a request erases: the faces its photo matched that are still held, and its URLs."""
+        return ErasureScope(face_ids=tuple(self._existing_faces(face_ids)), locations=tuple(urls))
 
     def block_collection(self, *, url_prefix: str | None = None, domain: str | None = None) -> None:
         """Never collect from a URL prefix or a whole domain again (no face data needed)."""

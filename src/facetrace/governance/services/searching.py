@@ -12,13 +12,13 @@ from facetrace.catalog.models import utcnow
 from facetrace.errors import AuditWriteError, AuthorisationError, FacetraceError, PurposeError, QuotaError
 from facetrace.evaluation import calibration
 from facetrace.gallery import Gallery
-from facetrace.governance import audit, authorisations, quotas
+from facetrace.governance import audit, authorisations, quotas, reports
 from facetrace.governance.audit import Record
 from facetrace.governance.models import CaseResult
 from facetrace.governance.roles import Action
 from facetrace.governance.searches import Purpose, search_record
 from facetrace.governance.services.base import ServiceBase
-from facetrace.search import SearchOutcome, search_photo
+from facetrace.search import SearchOutcome, faces_largest_first, probe_faces_to_dicts, search_photo
 from facetrace.vision.analyzer import FaceAnalyzer
 
 
@@ -80,6 +80,20 @@ class SearchService(ServiceBase):
                 f"({exc.__class__.__name__})"
             ) from exc
         return outcome
+
+    def probe_faces(self, analyzer: FaceAnalyzer, probe: bytes) -> list[dict[str, Any]]:
+        """The faces in a probe photo, largest first, so the user can pick one before searching.
+
+        Nothing is compared with the gallery and nothing is kept, so nothing is recorded.
+        """
+        self.allow(Action.SEARCH)
+        return probe_faces_to_dicts(faces_largest_first(analyzer, probe))
+
+    def my_searches(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The acting user's own searches with their purposes, newest first (never a probe)."""
+        self.allow(Action.SEARCH)
+        with self.sessions() as session:
+            return reports.recent(session, actions=(Action.SEARCH.value,), user=self.actor.name, limit=limit)
 
     def test_search(
         self, analyzer: FaceAnalyzer, probe: bytes, *, k: int, face: int = 1, min_score: float | None = None

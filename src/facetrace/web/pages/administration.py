@@ -1,0 +1,77 @@
+"""The administrator's page: users with their roles and units, API tokens, and the registered
+sources with their legal basis, jurisdiction and retention."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from facetrace.collect.sources import KINDS, SourceSpec
+from facetrace.errors import FacetraceError
+from facetrace.governance.roles import Role
+from facetrace.web.rendering import back_to, page, problem_page, reported
+from facetrace.web.session import CheckedForm, SignedIn, field, flash
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def administration(request: Request, gov: SignedIn) -> HTMLResponse:
+    try:
+        return page(
+            request,
+            "admin.html",
+            gov,
+            users=gov.users(),
+            sources=gov.sources(),
+            roles=[role.value for role in Role if role is not Role.PUBLIC],
+            kinds=KINDS,
+        )
+    except FacetraceError as exc:
+        return problem_page(request, gov, exc)
+
+
+@router.post("/admin/users")
+def add_user(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
+    name = field(form, "name")
+    with reported(request, done=f"User {name} created."):
+        gov.add_user(
+            name, form.fields.get("roles", []), field(form, "unit") or None, field(form, "password") or None
+        )
+    return back_to("/admin")
+
+
+@router.post("/admin/users/{name}/tokens")
+def issue_token(request: Request, name: str, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
+    with reported(request):
+        issued = gov.issue_token(name, field(form, "label") or "api", int(field(form, "days") or 90))
+        flash(request, f"Token for {name} (shown once, copy it now): {issued.token}")
+    return back_to("/admin")
+
+
+@router.post("/admin/sources")
+def add_source(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
+    spec = SourceSpec(
+        name=field(form, "name"),
+        kind=field(form, "kind"),
+        legal_basis=field(form, "legal_basis"),
+        jurisdiction=field(form, "jurisdiction").upper(),
+        purpose=field(form, "purpose") or None,
+        seeds=tuple(field(form, "seeds").split()),
+        allowed=tuple(field(form, "allowed").split()),
+        retention_days=int(field(form, "retention_days"))
+        if field(form, "retention_days").isdigit()
+        else None,
+    )
+    with reported(request, done=f"Source {spec.name} registered."):
+        gov.add_source(spec)
+    return back_to("/admin")
+
+
+@router.post("/admin/sources/{name}/{change}")
+def pause_or_resume(
+    request: Request, name: str, change: str, gov: SignedIn, _form: CheckedForm
+) -> RedirectResponse:
+    with reported(request, done=f"Source {name}: {change}d."):
+        gov.pause_source(name, paused=change == "pause")
+    return back_to("/admin")

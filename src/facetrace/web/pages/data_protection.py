@@ -1,0 +1,95 @@
+"""The data protection officer's pages: the rights requests queue with deadlines, a request's dry
+run, verifying, refusing and executing it, certificates, purges by jurisdiction, and the records
+of processing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from facetrace.errors import FacetraceError
+from facetrace.governance.erasure import ErasureScope
+from facetrace.web.rendering import back_to, page, problem_page, reported
+from facetrace.web.session import CheckedForm, SignedIn, field, flash
+
+router = APIRouter(include_in_schema=False)
+
+
+def _in_words(produced: dict[str, Any]) -> str:
+    """What executing a request produced, for the message after it."""
+    counts = produced.get("counts")
+    if isinstance(counts, dict):
+        deleted = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items() if n)
+        return f"deleted {deleted or 'nothing'}; certificate {produced['certificate']}"
+    if "access_report" in produced:
+        return f"access report written ({produced['faces_held']} face(s) held)"
+    return str(counts or "done")
+
+
+@router.get("/dpo", response_class=HTMLResponse)
+def queue(request: Request, gov: SignedIn) -> HTMLResponse:
+    try:
+        return page(request, "dpo.html", gov, queue=gov.rights_queue(include_closed=True))
+    except FacetraceError as exc:
+        return problem_page(request, gov, exc)
+
+
+@router.get("/dpo/requests/{reference}", response_class=HTMLResponse)
+def request_detail(request: Request, reference: str, gov: SignedIn) -> HTMLResponse:
+    try:
+        entry = next((r for r in gov.rights_queue(include_closed=True) if r["reference"] == reference), None)
+        if entry is None:
+            return page(request, "problem.html", gov, error=f"no request {reference}", status_code=404)
+        plan = gov.rights_request_plan(reference) if entry["status"] != "done" else None
+        return page(request, "dpo_request.html", gov, entry=entry, plan=plan)
+    except FacetraceError as exc:
+        return problem_page(request, gov, exc)
+
+
+@router.post("/dpo/requests/{reference}/{step}")
+def move(request: Request, reference: str, step: str, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
+    with reported(request):
+        if step == "execute":
+            produced = gov.execute_rights_request(reference)
+            flash(request, f"{reference} executed: {_in_words(produced)}")
+        else:
+            gov.move_rights_request(reference, step, field(form, "note") or None)
+            flash(request, f"{reference} marked {step}.")
+    return back_to(f"/dpo/requests/{reference}")
+
+
+@router.get("/dpo/certificates/{reference}", response_model=None)
+def certificate(request: Request, reference: str, gov: SignedIn) -> Response:
+    try:
+        document = gov.certificate(reference)
+    except FacetraceError as exc:
+        return problem_page(request, gov, exc)
+    return JSONResponse(document, headers={"content-disposition": f'attachment; filename="{reference}.json"'})
+
+
+@router.post("/dpo/purge", response_class=HTMLResponse, response_model=None)
+def purge(request: Request, gov: SignedIn, form: CheckedForm) -> HTMLResponse | RedirectResponse:
+    """A purge by jurisdiction: the dry run first, shown on the page; executing needs a reason."""
+    scope = ErasureScope(jurisdiction=field(form, "jurisdiction").upper() or None)
+    if field(form, "execute") != "yes":
+        try:
+            plan = gov.erasure_plan(scope)
+        except FacetraceError as exc:
+            return problem_page(request, gov, exc)
+        return page(request, "dpo.html", gov, queue=gov.rights_queue(include_closed=True), purge=plan)
+    with reported(request):
+        done = gov.erase(scope, field(form, "reason"))
+        flash(request, f"Purge done: certificate {done['certificate']}, {done['counts']}.")
+    return back_to("/dpo")
+
+
+@router.get("/dpo/records", response_class=HTMLResponse)
+def records(request: Request, gov: SignedIn) -> HTMLResponse:
+    try:
+        document = gov.records_of_processing()
+    except FacetraceError as exc:
+        return problem_page(request, gov, exc)
+    return page(request, "records.html", gov, records=json.dumps(document, indent=2, ensure_ascii=False))

@@ -1,0 +1,95 @@
+"""Pages rendered from Jinja2 templates, with what every page needs: who is signed in, what they
+may open (read from the role table, never decided here), the CSRF token and pending messages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from facetrace.errors import FacetraceError, NotFoundError, PermissionDeniedError
+from facetrace.governance.roles import Action, may
+from facetrace.governance.service import Governance
+from facetrace.web.session import csrf_token, flash, take_flashes
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def _css_url(url: str) -> str:
+    """A URL safe inside CSS ``url('…')``: quotes, parentheses and spaces percent-encoded."""
+    return quote(url, safe=":/?&=%#@+,;~!*$[]")
+
+
+def _from_json(text: str | None) -> dict[str, Any]:
+    """A request's outcome, stored as JSON when it was executed (a refusal's is plain words)."""
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+TEMPLATES.env.filters["css_url"] = _css_url
+TEMPLATES.env.filters["fromjson"] = _from_json
+
+#: The navigation: (path, label, the action that makes the page useful).
+PAGES = (
+    ("/search", "Search", Action.SEARCH),
+    ("/cases", "My cases", Action.SEARCH),
+    ("/supervisor", "Supervisor", Action.DECIDE_AUTHORISATION),
+    ("/dpo", "Data protection", Action.HANDLE_RIGHTS),
+    ("/admin", "Administration", Action.MANAGE_USERS),
+)
+
+
+def pages_for(gov: Governance) -> list[tuple[str, str]]:
+    return [(path, label) for path, label, action in PAGES if may(gov.actor.roles, action)]
+
+
+def page(
+    request: Request, template: str, gov: Governance | None = None, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "me": gov.actor if gov else None,
+            "nav": pages_for(gov) if gov else [],
+            "csrf": csrf_token(request),
+            "flashes": take_flashes(request),
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def problem_page(request: Request, gov: Governance, error: FacetraceError) -> HTMLResponse:
+    """A page the user may not see, or that cannot be shown: the service's own words, and why."""
+    status = (
+        403 if isinstance(error, PermissionDeniedError) else 404 if isinstance(error, NotFoundError) else 400
+    )
+    return page(request, "problem.html", gov, error=str(error), status_code=status)
+
+
+def back_to(path: str) -> RedirectResponse:
+    """After a form: see the page again (a reload does not post the form twice)."""
+    return RedirectResponse(path, status_code=303)
+
+
+@contextmanager
+def reported(request: Request, done: str | None = None) -> Iterator[None]:
+    """Run a service call; its refusal (permission, validation, not found…) becomes a message."""
+    try:
+        yield
+    except FacetraceError as exc:
+        flash(request, str(exc), "error")
+    else:
+        if done:
+            flash(request, done)

@@ -1,0 +1,199 @@
+"""The web app in a real browser: Debian's Chromium driven by Playwright, against the real server.
+
+The server runs in a thread on 127.0.0.1 (uvicorn, the app ``facetrace serve`` runs); the
+browser logs in as each role and goes through the pages a deployment uses: an investigator asks
+for an authorisation, the supervisor grants it, the investigator searches a real photo and sees
+the right person first; a person files an erasure request with a selfie on the public portal;
+the DPO checks the dry run and executes it; the person's face is then gone from the results.
+Screenshots of each page go to ``test-artifacts/`` (not committed) for people to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from facetrace.config import Settings
+from facetrace.governance.service import Governance
+from facetrace.ingest.pipeline import ingest
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "web"
+PASSWORD = "a-long-test-password"
+#: Benazir Bhutto's photos 1 and 2 score 0.78 and 0.72 against photo 0 (SFace): a clear match.
+PERSON = "Benazir_Bhutto"
+OTHERS = 15
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def staffed(web_settings: Settings) -> Settings:
+    """Accounts for every role (the admin is the one ``facetrace serve`` creates)."""
+    operator = Governance.open(web_settings)
+    for name, roles in (
+        ("ines", ["investigator"]),
+        ("sam", ["supervisor"]),
+        ("dora", ["dpo"]),
+    ):
+        operator.add_user(name, roles, "unit-a", password=PASSWORD)
+    return web_settings
+
+
+class Visit:
+    """One signed-in browser session (its own cookies), with screenshots by name."""
+
+    def __init__(self, browser: object, base: str, name: str | None, *, width: int = 1280) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+        self.page = self.context.new_page()
+        self.base = base
+        if name:
+            self.page.goto(f"{base}/login")
+            self.page.get_by_label("User name").fill(name)
+            self.page.get_by_label("Password").fill(PASSWORD)
+            self.page.get_by_role("button", name="Log in").click()
+            self.page.wait_for_load_state()
+
+    def open(self, path: str) -> object:
+        self.page.goto(f"{self.base}{path}")
+        return self.page
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def test_login_refuses_a_wrong_password_and_pages_need_a_login(
+    browser: object, live_server: str, staffed: Settings
+) -> None:
+    visit = Visit(browser, live_server, None)
+    page = visit.open("/dpo")
+    assert page.url.endswith("/login")  # type: ignore[attr-defined]
+    page.get_by_label("User name").fill("ines")  # type: ignore[attr-defined]
+    page.get_by_label("Password").fill("not her password")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Log in").click()  # type: ignore[attr-defined]
+    assert page.get_by_role("alert").inner_text() == "wrong user name or password"  # type: ignore[attr-defined]
+    visit.shot("login")
+    visit.close()
+
+    investigator = Visit(browser, live_server, "ines")
+    page = investigator.open("/dpo")
+    assert "rights.handle" in page.get_by_role("alert").inner_text()  # type: ignore[attr-defined]
+    nav = page.get_by_role("navigation", name="Main").inner_text()  # type: ignore[attr-defined]
+    assert "Search" in nav and "Data protection" not in nav
+    investigator.close()
+
+
+@pytest.mark.shared_data
+def test_search_authorise_erase_through_the_pages(
+    browser: object, live_server: str, staffed: Settings, shared_faces: Path, tmp_path: Path
+) -> None:
+    dev = shared_faces / "dev"
+    person = sorted((dev / PERSON).glob("*.jpg"))
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    for photo in [person[0], person[2]]:
+        shutil.copy(photo, gallery)
+    others = [p for p in sorted(dev.iterdir()) if p.is_dir() and p.name not in (PERSON, "_distractors")]
+    for other in others[:OTHERS]:
+        shutil.copy(sorted(other.glob("*.jpg"))[0], gallery)
+    ingest(staffed, [str(gallery)], source_name="press", jurisdiction="FR", legal_basis="press archive")
+    probe = person[1]
+
+    investigator = Visit(browser, live_server, "ines")
+    page = investigator.open("/search")
+    page.get_by_label("Case reference").first.fill("CASE-7")  # type: ignore[attr-defined]
+    request_form = page.locator("form[action='/authorisations']")  # type: ignore[attr-defined]
+    request_form.get_by_label("Case reference").fill("CASE-7")
+    request_form.get_by_label("Justification").fill("a missing person seen in press photos")
+    request_form.get_by_role("button", name="Request").click()
+    flash = page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+    reference = flash.split()[1]
+    assert flash.startswith("Authorisation AUTH-")
+
+    supervisor = Visit(browser, live_server, "sam")
+    page = supervisor.open("/supervisor")
+    supervisor.shot("supervisor")
+    page.get_by_role("button", name=f"Grant {reference}").click()  # type: ignore[attr-defined]
+    assert f"Authorisation {reference} granted" in page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+    supervisor.close()
+
+    def search() -> object:
+        page = investigator.open("/search")
+        form = page.locator("#search-form")  # type: ignore[attr-defined]
+        form.get_by_label("Photo").set_input_files(str(probe))
+        page.locator(".facebox").first.wait_for()  # type: ignore[attr-defined]
+        form.get_by_label("Case reference").fill("CASE-7")
+        form.get_by_label("Offence").select_option("missing-person")
+        form.get_by_label("Why this search is necessary").fill("find where the missing person was seen")
+        form.get_by_label("Authorisation").select_option(reference)
+        form.get_by_role("button", name="Search", exact=True).click()
+        page.get_by_role("heading", name="Results").wait_for()  # type: ignore[attr-defined]
+        return page
+
+    page = search()
+    investigator.shot("search-results")
+    results = page.locator(".result")  # type: ignore[attr-defined]
+    assert PERSON in results.first.locator(".places").inner_text()
+    assert "Lead, not an identification." in results.first.inner_text()
+
+    public = Visit(browser, live_server, None, width=390)  # a phone-sized screen
+    page = public.open("/portal")
+    page.get_by_label("erasure").check()  # type: ignore[attr-defined]
+    page.get_by_label("A photo of yourself (optional)").set_input_files(str(probe))  # type: ignore[attr-defined]
+    page.get_by_label("How to reach you (e-mail or postal address)").fill("b.b@example.org")  # type: ignore[attr-defined]
+    public.shot("portal")
+    page.get_by_role("button", name="Send my request").click()  # type: ignore[attr-defined]
+    request_reference = page.locator("#reference").inner_text()  # type: ignore[attr-defined]
+    public.shot("portal-filed")
+    assert request_reference.startswith("RR-")
+
+    dpo = Visit(browser, live_server, "dora")
+    page = dpo.open("/dpo")
+    dpo.shot("dpo-queue")
+    page.get_by_role("link", name=request_reference).click()  # type: ignore[attr-defined]
+    dry_run = page.get_by_role("heading", name="Dry run").locator("xpath=following-sibling::ul").inner_text()  # type: ignore[attr-defined]
+    assert dry_run.count(PERSON) == 2  # both of her photos, nobody else's
+    page.get_by_role("button", name="Identity and scope checked: verify").click()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Execute").click()  # type: ignore[attr-defined]
+    dpo.shot("dpo-executed")
+    assert "certificate" in page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+    with page.expect_download() as download:  # type: ignore[attr-defined]
+        page.get_by_role("link", name="Download certificate").click()  # type: ignore[attr-defined]
+    assert download.value.suggested_filename.startswith("ERASURE-")
+    dpo.close()
+
+    page = public.open(f"/portal/status?reference={request_reference}")
+    assert page.locator("#status").inner_text() == "done"  # type: ignore[attr-defined]
+    public.close()
+
+    page = search()
+    places = page.locator(".result .places").all_inner_texts()  # type: ignore[attr-defined]
+    assert places and not [p for p in places if PERSON in p]  # her face is gone from the results
+    page = investigator.open("/cases")
+    investigator.shot("cases")
+    searches = page.get_by_role("table", name="Searches, newest first")  # type: ignore[attr-defined]
+    assert searches.get_by_role("cell", name="CASE-7", exact=True).count() == 2
+    investigator.close()
+
+    admin = Visit(browser, live_server, "admin")
+    page = admin.open("/admin")
+    admin.shot("admin")
+    assert page.get_by_role("cell", name="press archive").count() == 1  # type: ignore[attr-defined]
+    admin.close()
