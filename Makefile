@@ -23,10 +23,10 @@ $(BENCH_STAMP): $(TEST_STAMP)
 	$(BIN)/pip install --no-deps 'face_recognition==1.3.0'
 	touch $@
 
-## Set up (venv, install) and start Facetrace on embedded defaults (SQLite + FAISS under ./var).
+## Set up (venv, install) and start Facetrace on embedded defaults (SQLite + FAISS under ./var):
+## the web app and API on http://127.0.0.1:8000; the first start creates the admin account.
 run: $(STAMP)
-	$(BIN)/facetrace init
-	$(BIN)/facetrace --help
+	$(BIN)/facetrace serve --host 127.0.0.1 --port 8000
 
 ## Create the venv if needed, install the test dependencies, lint and run every test.
 test: $(TEST_STAMP)

@@ -27,7 +27,7 @@ def serve(
             return
         console.print(
             f"Created the first admin account {name!r} with the password below. It is shown only now: "
-            "log in at /api/v1/auth/token and create the other accounts.",
+            f"log in at http://{host}:{port}/login (or POST /api/v1/auth/token) and add the other users.",
             highlight=False,
         )
         print(f"password: {generated_password}", flush=True)
