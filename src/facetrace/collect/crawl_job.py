@@ -48,15 +48,18 @@ def crawl(
     *,
     workers: int | None = None,
     on_progress: Callable[[CrawlStats, IngestStats], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> tuple[CrawlStats, IngestStats]:
     """Crawl ``source`` into the gallery; its frontier lives in the catalog, so a killed crawl resumes.
 
     ``on_progress`` gets the crawl's and the ingest's running totals after every image.
+    ``should_stop`` is asked before each URL: a crawl told to stop ends as a killed one would,
+    minus the images in flight (those are ingested first), and resumes from its frontier.
     """
     frontier = CatalogFrontier(sessions, source.id)
     timeout = httpx.Timeout(settings.crawl_timeout_s)
     with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS) as client:
-        crawler = Crawler(plan, client, frontier=frontier)
+        crawler = Crawler(plan, client, frontier=frontier, should_stop=should_stop)
         report = on_progress or (lambda _crawled, _ingested: None)
         stats = ingest_items(
             settings,

@@ -56,6 +56,7 @@ class CrawlStats:
     sitemaps: int = 0
     resumed: bool = False  # an interrupted crawl picked up where it stopped
     completed: bool = False  # the frontier ran out (not stopped by the page limit)
+    stopped: bool = False  # asked to stop (``should_stop``) before that: the rest stays queued
     images_unchanged: int = 0  # stored before, and the server answered 304: last_seen updated
     images_refetched: int = 0  # stored before, fetched again (changed, or the server cannot say)
     gone: int = 0  # sightings of the source this complete crawl did not find again
@@ -75,12 +76,16 @@ class Crawler:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         frontier: Frontier | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``should_stop`` is asked before each URL: when it says so, the crawl ends there as at the
+        page limit, and a crawl on a catalog frontier resumes from that point next time."""
         self.plan = plan
         self.frontier: Frontier = frontier or MemoryFrontier()
         self.client = client
         self.sleep = sleep
         self.clock = clock
+        self.should_stop = should_stop
         self.stats = CrawlStats()
         self._robots: dict[str, Protego | None] = {}
         self._next_request: dict[str, float] = {}
@@ -88,6 +93,9 @@ class Crawler:
     def run(self) -> Iterator[FetchedImage | InputProblem]:
         self.stats.resumed = self.frontier.start(self.plan.seeds)
         while True:
+            if self.should_stop():
+                self.stats.stopped = True
+                return
             job = self.frontier.next()
             if job is None:
                 self.stats.completed = True

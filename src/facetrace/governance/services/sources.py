@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from facetrace.catalog.models import Source
 from facetrace.collect import crawl_job, sources
-from facetrace.collect.crawler import CrawlStats
+from facetrace.collect.crawler import CrawlPlan, CrawlStats
 from facetrace.collect.sources import SourceSpec
 from facetrace.governance import audit, erasure
 from facetrace.governance.audit import Record
@@ -53,6 +53,19 @@ class SourceService(ServiceBase):
             sources.remove(session, sources.named(session, name))
             audit.append(session, self.actor, Record(action="sources.remove", details={"source": name}))
 
+    def crawl_plan(self, name: str, *, max_pages: int | None = None, rate: float | None = None) -> CrawlPlan:
+        """The limits a crawl of ``name`` would run with; refuses, before anything runs, a user who
+        may not crawl and a source that cannot be crawled (unknown, paused, blocked, not crawled)."""
+        self.allow(Action.MANAGE_SOURCES)
+        with self.sessions() as session:
+            return crawl_job.plan_for(
+                self.settings, sources.named(session, name), max_pages=max_pages, rate=rate
+            )
+
+    def oversee_collection(self) -> None:
+        """Refuse (and record) a user who may not follow or stop collection runs (the API's jobs)."""
+        self.allow(Action.MANAGE_SOURCES)
+
     def crawl(
         self,
         name: str,
@@ -61,19 +74,27 @@ class SourceService(ServiceBase):
         rate: float | None = None,
         workers: int | None = None,
         on_progress: Callable[[CrawlStats, IngestStats], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
         delete_gone: bool = False,
     ) -> tuple[CrawlStats, IngestStats]:
         """Collect a registered source: fetch what it allows, ingest the images with their page URLs.
 
-        ``delete_gone``: after a complete crawl, delete what the source no longer shows (an image
-        somebody took down should not stay findable), with a certificate like any erasure.
+        ``should_stop`` is asked before each URL; a crawl stopped so resumes from its frontier next
+        time. ``delete_gone``: after a complete crawl, delete what the source no longer shows (an
+        image somebody took down should not stay findable), with a certificate like any erasure.
         """
         with self.action(Action.MANAGE_SOURCES, command="crawl", source=name) as details:
             with self.sessions() as session:
                 source = sources.named(session, name)
                 plan = crawl_job.plan_for(self.settings, source, max_pages=max_pages, rate=rate)
             crawled, ingested = crawl_job.crawl(
-                self.settings, plan, source, self.sessions, workers=workers, on_progress=on_progress
+                self.settings,
+                plan,
+                source,
+                self.sessions,
+                workers=workers,
+                on_progress=on_progress,
+                should_stop=should_stop,
             )
             details.update(
                 resumed=crawled.resumed,
@@ -85,6 +106,7 @@ class SourceService(ServiceBase):
                 new_images=ingested.new_images,
                 faces=ingested.faces,
                 completed=crawled.completed,
+                stopped=crawled.stopped,
                 gone=crawled.gone,
             )
             if delete_gone and crawled.completed:
