@@ -49,3 +49,7 @@ class QuotaError(FacetraceError):
 
 class AuthorisationError(FacetraceError):
     """A search's authorisation is missing, unknown, for another case, pending or refused."""
+
+
+class ConflictError(FacetraceError):
+    """What an action asks cannot be done in the state its target is in (e.g. a finished job cancelled)."""

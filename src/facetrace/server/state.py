@@ -1,4 +1,5 @@
-"""What the server opens once and every request shares: the catalog engine and the face models."""
+"""What the server opens once and every request shares: the catalog engine, the face models and the
+background job runner."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
 from facetrace.governance.services.accounts import ensure_first_admin
+from facetrace.server.jobs import JobRunner
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.factory import build_analyzer
 
@@ -29,6 +31,8 @@ class ServerState:
     analyzer: FaceAnalyzer
     #: OpenCV's detector keeps per-call state (its input size), so one analysis runs at a time.
     vision_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Crawls started over the API, run one at a time in the background.
+    jobs: JobRunner = field(default_factory=JobRunner)
 
     @classmethod
     def start(cls, settings: Settings, on_first_admin: FirstAdminHook | None = None) -> ServerState:
@@ -46,6 +50,7 @@ class ServerState:
         return self.sessions.kw["bind"]
 
     def close(self) -> None:
+        self.jobs.close()
         self.engine.dispose()
 
 
