@@ -153,12 +153,23 @@ def test_openapi_describes_every_route_with_models(api: Api) -> None:
         "/api/v1/sources/{name}",
         "/api/v1/sources/{name}/pause",
         "/api/v1/sources/{name}/resume",
+        "/api/v1/jobs",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/cancel",
         "/api/v1/audit/verify",
         "/api/v1/audit/export",
         "/api/v1/rights",
         "/api/v1/rights/{reference}",
         "/api/v1/rights/{reference}/status",
+        "/api/v1/rights/{reference}/dry-run",
         "/api/v1/rights/{reference}/execute",
+        "/api/v1/erasures",
+        "/api/v1/erasures/certificates/{reference}",
+        "/api/v1/purges",
+        "/api/v1/retention",
+        "/api/v1/reports/usage",
+        "/api/v1/reports/annual/{year}/{file}",
+        "/api/v1/reports/processing",
     }
     search_body = spec["paths"]["/api/v1/search"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert {"photo", "case_ref", "offence", "justification", "authorisation_ref", "k", "face"} <= set(

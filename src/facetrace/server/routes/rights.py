@@ -1,4 +1,4 @@
-"""Data-subject requests (``facetrace rights``): file, the queue, verify or refuse, execute."""
+"""Data-subject requests (``facetrace rights``): file, the queue, verify or refuse, dry run, execute."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from facetrace.server.auth import Acting
 from facetrace.server.problems import PROBLEM_RESPONSES, UPLOAD_RESPONSES
+from facetrace.server.routes.erasure import ErasureDryRun, dry_run_view
 from facetrace.server.state import ServerState, server_state
 from facetrace.server.uploads import ImageForm, multipart_openapi
 
@@ -49,6 +50,13 @@ class RequestStatus(BaseModel):
     status: str
     received_at: str
     due_at: str
+
+
+class RightsDryRun(BaseModel):
+    reference: str
+    erasure: ErasureDryRun | None = Field(
+        description="What executing the request would delete now; none for an access request."
+    )
 
 
 class RightsRequest(BaseModel):
@@ -106,6 +114,13 @@ def move(gov: Acting, reference: str, body: Move) -> Response:
     """Mark a request verified (identity and scope checked) or refused, with the reason (DPO)."""
     gov.move_rights_request(reference, body.status, body.note)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{reference}/dry-run", response_model=RightsDryRun)
+def dry_run(gov: Acting, reference: str) -> RightsDryRun:
+    """What executing an erasure or objection request would delete, before it is executed (DPO)."""
+    plan = gov.rights_request_plan(reference)
+    return RightsDryRun(reference=reference, erasure=dry_run_view(plan) if plan else None)
 
 
 @router.post("/{reference}/execute", response_model=dict[str, Any])
