@@ -197,3 +197,39 @@ def test_search_authorise_erase_through_the_pages(
     admin.shot("admin")
     assert page.get_by_role("cell", name="press archive").count() == 1  # type: ignore[attr-defined]
     admin.close()
+
+
+def test_dpo_purges_start_with_a_dry_run_and_reports_open_in_the_browser(
+    browser: object, live_server: str, staffed: Settings, tmp_path: Path, astronaut_jpeg: bytes
+) -> None:
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "astronaut.jpg").write_bytes(astronaut_jpeg)
+    ingest(
+        staffed,
+        [str(tmp_path / "photos")],
+        source_name="nasa",
+        jurisdiction="US",
+        legal_basis="public domain",
+    )
+    dpo = Visit(browser, live_server, "dora")
+    page = dpo.open("/dpo")
+    purge = page.locator("form", has=page.get_by_role("heading", name="By jurisdiction"))  # type: ignore[attr-defined]
+    purge.get_by_label("Country code").fill("us")
+    purge.get_by_role("button", name="Dry run").click()
+    purge = page.locator("form", has=page.get_by_role("heading", name="By jurisdiction"))  # type: ignore[attr-defined]
+    assert (
+        "1 faces, 1 images and 1 sightings would be deleted; sources blocked for good: nasa"
+        in purge.inner_text()
+    )
+    purge.get_by_label("Reason (e.g. the decision's reference)").fill("order 2026-17 of the authority")
+    purge.get_by_role("button", name="Delete for good").click()
+    assert (
+        "Done: deleted 1 faces, 1 images, 1 sightings, 1 sources blocked"
+        in page.get_by_role("status").first.inner_text()
+    )  # type: ignore[attr-defined]
+
+    page.get_by_role("link", name="Annual usage report").click()  # type: ignore[attr-defined]
+    assert "annual usage report" in page.title().lower()  # type: ignore[attr-defined]
+    page = dpo.open("/dpo/records")
+    assert "nasa" in page.locator("pre").inner_text()  # type: ignore[attr-defined]
+    dpo.close()

@@ -5,6 +5,9 @@ of processing."""
 from __future__ import annotations
 
 import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -72,8 +75,12 @@ def certificate(request: Request, reference: str, gov: SignedIn) -> Response:
 
 @router.post("/dpo/purge", response_class=HTMLResponse, response_model=None)
 def purge(request: Request, gov: SignedIn, form: CheckedForm) -> HTMLResponse | RedirectResponse:
-    """A purge by jurisdiction: the dry run first, shown on the page; executing needs a reason."""
-    scope = ErasureScope(jurisdiction=field(form, "jurisdiction").upper() or None)
+    """A purge by jurisdiction, or of what outlived its retention period: the dry run first, shown
+    on the page; executing needs a reason."""
+    if field(form, "what") == "retention":
+        scope = ErasureScope(expired=True)
+    else:
+        scope = ErasureScope(jurisdiction=field(form, "jurisdiction").upper() or None)
     if field(form, "execute") != "yes":
         try:
             plan = gov.erasure_plan(scope)
@@ -82,8 +89,21 @@ def purge(request: Request, gov: SignedIn, form: CheckedForm) -> HTMLResponse | 
         return page(request, "dpo.html", gov, queue=gov.rights_queue(include_closed=True), purge=plan)
     with reported(request):
         done = gov.erase(scope, field(form, "reason"))
-        flash(request, f"Purge done: certificate {done['certificate']}, {done['counts']}.")
+        flash(request, f"Done: {_in_words(done)}.")
     return back_to("/dpo")
+
+
+@router.get("/reports/annual", response_class=HTMLResponse)
+def annual_report(request: Request, gov: SignedIn, year: int | None = None) -> HTMLResponse:
+    """The annual usage report (AI Act art. 26(10)), as the CLI writes it, shown in the browser."""
+    year = year or datetime.now(UTC).year
+    try:
+        with tempfile.TemporaryDirectory(prefix="facetrace-report-") as folder:
+            written = gov.annual_report(year, Path(folder))
+            html = next(path for path in written if path.suffix == ".html").read_text()
+    except FacetraceError as exc:
+        return problem_page(request, gov, exc)
+    return HTMLResponse(html)
 
 
 @router.get("/dpo/records", response_class=HTMLResponse)
