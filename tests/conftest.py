@@ -1,5 +1,5 @@
-"""Shared fixtures: real images (scikit-image's public-domain samples, ../shared data when present) and
-a throwaway PostgreSQL cluster."""
+"""Shared fixtures: real images (scikit-image's public-domain samples, ../shared data when present), a
+throwaway PostgreSQL cluster, the app served on a loopback port, and test websites to crawl."""
 
 from __future__ import annotations
 
@@ -16,10 +16,14 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import uvicorn
@@ -213,6 +217,37 @@ def operator(gov_settings: Settings) -> Governance:
 
 
 # --- the server, for the API and the browser tests -------------------------------------------------
+# (and a website for the crawler to crawl)
+
+#: What a test website answers: status, headers, body.
+SiteResponse = tuple[int, dict[str, str], bytes]
+
+
+@contextmanager
+def serve(respond: Callable[[str, Message], SiteResponse]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 answering GETs with ``respond(path, headers)``; yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, headers, body = respond(self.path, self.headers)
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            with suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
+                self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @contextmanager
@@ -234,6 +269,75 @@ def running(app: FastAPI) -> Iterator[str]:
         server.should_exit = True
         thread.join()
         sock.close()
+
+
+#: The first admin's password in the API tests' settings.
+ADMIN_PASSWORD = "correct horse battery staple"
+PROBLEM = "application/problem+json"
+
+
+@dataclass
+class Api:
+    """A running API and the clients the test made for it (closed when the server stops)."""
+
+    url: str
+    settings: Settings
+    first_admins: list[tuple[str, str | None]]
+    clients: list[httpx.Client] = field(default_factory=list)
+    names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client = httpx.Client(base_url=self.url, headers=headers)
+        self.clients.append(client)
+        return client
+
+    def log_in(self, name: str, password: str) -> httpx.Response:
+        return httpx.post(f"{self.url}/api/v1/auth/token", data={"username": name, "password": password})
+
+    @property
+    def admin(self) -> httpx.Client:
+        return self.client(self.log_in("admin", ADMIN_PASSWORD).json()["access_token"])
+
+    def new_user(self, *roles: str, unit: str | None = "north") -> tuple[str, httpx.Client]:
+        """A fresh user with ``roles``, created by the admin over HTTP, and a client acting as them."""
+        name = f"{'-'.join(roles)}-{next(self.names)}"
+        admin = self.admin
+        created = admin.post("/api/v1/users", json={"name": name, "roles": list(roles), "unit": unit})
+        assert created.status_code == 201, created.text
+        issued = admin.post(f"/api/v1/users/{name}/tokens", json={"name": "test", "days": 1})
+        assert issued.status_code == 201, issued.text
+        return name, self.client(issued.json()["token"])
+
+    def as_role(self, *roles: str, unit: str | None = "north") -> httpx.Client:
+        return self.new_user(*roles, unit=unit)[1]
+
+
+@contextmanager
+def serving_api(settings: Settings) -> Iterator[Api]:
+    """The app for ``settings`` (give it ``admin_password=ADMIN_PASSWORD``) served on a free port."""
+    first_admins: list[tuple[str, str | None]] = []
+    app = create_app(settings, on_first_admin=lambda name, password: first_admins.append((name, password)))
+    with running(app) as url:
+        api = Api(url, settings, first_admins)
+        try:
+            yield api
+        finally:
+            for client in api.clients:
+                client.close()
+
+
+def assert_problem(response: httpx.Response, status: int, type_: str = "about:blank") -> dict:
+    """The response is an RFC 9457 problem of ``status`` and ``type_``; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"] == type_
+    assert body["title"]
+    assert body["detail"]
+    assert body["instance"] == response.request.url.path
+    return body
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ was stored.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import os
@@ -18,12 +17,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -32,7 +29,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from conftest import encode, images_in_catalog
+from conftest import SiteResponse, encode, images_in_catalog, serve
 from facetrace.catalog.models import Image, Sighting
 from facetrace.collect.crawler import Crawler, CrawlPlan
 from facetrace.collect.pages import parse_page
@@ -44,36 +41,6 @@ from facetrace.governance.service import Governance
 from facetrace.ingest.inputs import FetchedImage
 from facetrace.search import hit_to_dict
 from facetrace.vision.analyzer import FaceAnalyzer
-
-Response = tuple[int, dict[str, str], bytes]
-
-
-@contextlib.contextmanager
-def serve(respond: Callable[[str, Message], Response]) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 answering GETs with ``respond(path, headers)``; yields its URL."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            status, headers, body = respond(self.path, self.headers)
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
-                self.wfile.write(body)
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
 
 SITEMAP_INDEX = b"""<?xml version="1.0" encoding="UTF-8"?>
 <sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
@@ -161,7 +128,7 @@ def site(astronaut_rgb: np.ndarray, coffee_png: bytes) -> Iterator[tuple[str, Si
         coffee_png,
     )
 
-    def respond(path: str, request_headers: Message) -> Response:
+    def respond(path: str, request_headers: Message) -> SiteResponse:
         content.requests.append(path)
         if path == "/slow.html":
             time.sleep(1.0)  # longer than the client's timeout in the tests
@@ -329,7 +296,7 @@ def slow_site(astronaut_rgb: np.ndarray) -> Iterator[tuple[str, Counter[str]]]:
         crop = astronaut_rgb[number * 4 : 400 + number * 4, number * 4 : 400 + number * 4]
         photos[f"/img/{number}.jpg"] = encode(np.ascontiguousarray(crop), "JPEG", quality=90)
 
-    def respond(path: str, _headers: Message) -> Response:
+    def respond(path: str, _headers: Message) -> SiteResponse:
         requests[path] += 1
         if path in photos:
             time.sleep(0.2)
