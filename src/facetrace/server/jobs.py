@@ -46,6 +46,8 @@ class Progress:
     new_images: int = 0
     faces: int = 0
     errors: int = 0  # URLs not fetched, and images that could not be analysed
+    resumed: bool = False  # picked up where an earlier crawl stopped
+    completed: bool = False  # went through the whole source (not stopped by a limit or a cancel)
 
     @classmethod
     def of_crawl(cls, crawled: CrawlStats, ingested: IngestStats) -> Progress:
@@ -55,6 +57,8 @@ class Progress:
             new_images=ingested.new_images,
             faces=ingested.faces,
             errors=len(crawled.errors) + len(ingested.failures),
+            resumed=crawled.resumed,
+            completed=crawled.completed,
         )
 
 

@@ -41,6 +41,8 @@ class JobProgress(BaseModel):
     new_images: int = Field(description="Images whose bytes were not in the catalog yet.")
     faces: int = Field(description="Faces found in the new images.")
     errors: int = Field(description="URLs not fetched, and images that could not be analysed.")
+    resumed: bool = Field(description="Picked up where an earlier crawl of the source stopped.")
+    completed: bool = Field(description="Went through the whole source: the next crawl starts afresh.")
 
 
 class JobView(BaseModel):
