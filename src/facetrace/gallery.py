@@ -8,6 +8,7 @@ is opened and adds what the index lacks and drops what the catalog no longer hol
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from facetrace.catalog import repository
 from facetrace.catalog.db import open_catalog
 from facetrace.catalog.models import Face
 from facetrace.config import Settings
-from facetrace.index.faiss_index import FaissIndex
+from facetrace.index.faiss_index import FaissIndex, index_file_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,17 @@ class Gallery:
         gallery.reconcile()
         return gallery
 
+    @classmethod
+    def for_search(
+        cls, settings: Settings, model_id: str, dim: int, sessions: sessionmaker[Session]
+    ) -> Gallery:
+        """A gallery to search with: this process's copy of the index, read from disk again only
+        when the file changed, and reconciled with the catalog like any other, so a face erased
+        since is never returned. Callers searching from several threads serialise their calls."""
+        gallery = cls(sessions, _SEARCH_INDEXES.get(settings.index_dir, model_id, dim))
+        gallery.reconcile()
+        return gallery
+
     @property
     def model_id(self) -> str:
         return self.index.model_id
@@ -84,7 +96,7 @@ class Gallery:
         """
         with self.sessions() as session:
             count, max_id = repository.face_count_and_max_id(session, self.model_id)
-            if len(self.index) == count and self.index.saved_max_id == max_id:
+            if len(self.index) == count and max_id in (self.index.saved_max_id, self.index.synced_max_id):
                 return ReconcileReport(0, 0, checked_fully=False)
             catalog_ids = repository.face_ids(session, self.model_id)
             index_ids = self.index.ids()
@@ -93,6 +105,7 @@ class Gallery:
             removed = self.index.remove(extra)
             for ids, vectors in repository.iter_embeddings(session, self.model_id, missing.tolist()):
                 self.index.add(ids, vectors, self.model_id)
+        self.index.synced_max_id = max_id
         return ReconcileReport(added=len(missing), removed=removed, checked_fully=True)
 
     def add(self, faces: list[Face]) -> None:
@@ -121,3 +134,28 @@ class Gallery:
         # A face erased by another process after this index was loaded is simply absent.
         found = [(float(s), faces[int(i)]) for s, i in zip(scores[0], ids[0], strict=True) if int(i) in faces]
         return [Hit(rank, score, face) for rank, (score, face) in enumerate(found, start=1)]
+
+
+class _IndexCache:
+    """The indexes searches use in this process, keyed by file, with the file's state when read.
+
+    A long-running server would otherwise read the whole index file for every search.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[Path, tuple[tuple[int, int] | None, FaissIndex]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, directory: Path, model_id: str, dim: int) -> FaissIndex:
+        path = index_file_for(directory, model_id)
+        stat = path.stat() if path.exists() else None
+        stamp = (stat.st_mtime_ns, stat.st_size) if stat else None
+        with self._lock:
+            cached = self._entries.get(path)
+            if cached is None or cached[0] != stamp or stamp is None:
+                cached = (stamp, FaissIndex.open(directory, model_id, dim))
+                self._entries[path] = cached
+            return cached[1]
+
+
+_SEARCH_INDEXES = _IndexCache()

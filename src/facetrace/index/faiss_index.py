@@ -44,6 +44,8 @@ class FaissIndex:
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         #: The highest face id in the file when it was last saved (None: never saved, or empty).
         self.saved_max_id = saved_max_id
+        #: The catalog's highest face id when this in-memory index was last checked against it.
+        self.synced_max_id: int | None = None
 
     @property
     def meta_path(self) -> Path:

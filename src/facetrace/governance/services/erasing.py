@@ -31,7 +31,7 @@ class ErasureService(ServiceBase):
 
     def _match_person(self, analyzer: FaceAnalyzer, photo: bytes) -> tuple[list[int], bytes]:
         """(matching face ids, the photo's template as bytes); the photo itself is not kept."""
-        gallery = Gallery.open(self.settings, analyzer.model_id, analyzer.embedder.dim, self.sessions)
+        gallery = Gallery.for_search(self.settings, analyzer.model_id, analyzer.embedder.dim, self.sessions)
         outcome = search_photo(self.settings, analyzer, photo, k=1000, gallery=gallery, merge_copies=False)
         matches = sorted(h.face.id for h in outcome.hits if h.score >= self.settings.subject_match_threshold)
         return matches, outcome.probe_faces[0].embedding.astype("float32").tobytes()

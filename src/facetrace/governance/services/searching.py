@@ -40,7 +40,7 @@ class SearchService(ServiceBase):
         written, there are no results.
         """
         authorisation_id = self._admit_search(purpose, probe)
-        gallery = Gallery.open(self.settings, analyzer.model_id, analyzer.embedder.dim, self.sessions)
+        gallery = Gallery.for_search(self.settings, analyzer.model_id, analyzer.embedder.dim, self.sessions)
         try:
             outcome = search_photo(
                 self.settings, analyzer, probe, k=k, face=face, min_score=min_score, gallery=gallery

@@ -1,0 +1,42 @@
+"""Searches reuse this process's copy of the index, and never serve what the catalog dropped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from conftest import encode
+from facetrace.catalog.db import open_catalog
+from facetrace.config import Settings
+from facetrace.gallery import Gallery
+from facetrace.governance.erasure import ErasureScope
+from facetrace.governance.service import Governance
+from facetrace.ingest.pipeline import ingest
+from facetrace.vision.analyzer import FaceAnalyzer
+
+
+def test_the_search_index_is_read_once_and_follows_ingest_and_erasure(
+    settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray, analyzer: FaceAnalyzer
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(encode(astronaut_rgb, "JPEG", quality=95))
+    ingest(settings, [str(photos)], source_name="nasa")
+    sessions = open_catalog(settings.catalog_url)
+    model, dim = analyzer.model_id, analyzer.embedder.dim
+
+    first = Gallery.for_search(settings, model, dim, sessions)
+    assert len(first.index) == 1
+    assert Gallery.for_search(settings, model, dim, sessions).index is first.index  # not read again
+
+    (photos / "b.jpg").write_bytes(encode(astronaut_rgb[:, ::-1].copy(), "JPEG", quality=95))
+    ingest(settings, [str(photos)], source_name="nasa")
+    grown = Gallery.for_search(settings, model, dim, sessions)
+    assert len(grown.index) == 2 and grown.index is not first.index  # the file changed: read again
+
+    probe = analyzer.analyze(encode(astronaut_rgb, "JPEG", quality=90)).faces[0].embedding
+    mirrored = grown.search(probe, 2)[1].face.id  # the weaker match: the mirrored photo
+    Governance.open(settings).erase(ErasureScope(face_ids=(mirrored,)), reason="test of erasure")
+    after = Gallery.for_search(settings, model, dim, sessions)
+    assert len(after.index) == 1 and mirrored not in {hit.face.id for hit in after.search(probe, 2)}
