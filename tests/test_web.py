@@ -5,7 +5,8 @@ browser logs in as each role and goes through the pages a deployment uses: an in
 for an authorisation, the supervisor grants it, the investigator searches a real photo and sees
 the right person first; a person files an erasure request with a selfie on the public portal;
 the DPO checks the dry run and executes it; the person's face is then gone from the results.
-Screenshots of each page go to ``test-artifacts/`` (not committed) for people to look at.
+Screenshots of each page go to ``test-artifacts/`` (not committed) for people to look at, and
+each page so captured is checked with axe-core's accessibility rules.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from facetrace.governance.service import Governance
 from facetrace.ingest.pipeline import ingest
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+Axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "web"
@@ -72,8 +74,11 @@ class Visit:
         return self.page
 
     def shot(self, name: str) -> None:
+        """Save a screenshot of the page, and check it with axe-core (WCAG rules): no violation."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        violations = Axe().run(self.page).response["violations"]
+        assert not violations, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations]
 
     def close(self) -> None:
         self.context.close()
