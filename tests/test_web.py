@@ -238,3 +238,29 @@ def test_dpo_purges_start_with_a_dry_run_and_reports_open_in_the_browser(
     page = dpo.open("/dpo/records")
     assert "nasa" in page.locator("pre").inner_text()  # type: ignore[attr-defined]
     dpo.close()
+
+
+def test_an_auditor_checks_the_chain_and_queries_the_log(
+    browser: object, live_server: str, staffed: Settings
+) -> None:
+    Governance.open(staffed).add_user("alex", ["auditor"], None, password=PASSWORD)
+    investigator = Visit(browser, live_server, "ines")
+    page = investigator.open("/search")
+    form = page.locator("form[action='/authorisations']")  # type: ignore[attr-defined]
+    form.get_by_label("Case reference").fill("CASE-9")
+    form.get_by_label("Justification").fill("a justification in words")
+    form.get_by_role("button", name="Request").click()
+    investigator.close()
+
+    auditor = Visit(browser, live_server, "alex")
+    page = auditor.open("/audit")
+    assert page.locator("#chain").inner_text().startswith("The hash chain holds")  # type: ignore[attr-defined]
+    page.get_by_label("Case reference").fill("CASE-9")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Filter").click()  # type: ignore[attr-defined]
+    auditor.shot("audit")
+    rows = page.locator("tbody tr").all_inner_texts()  # type: ignore[attr-defined]
+    assert len(rows) == 1 and "ines" in rows[0] and "authorisation.request" in rows[0]
+    with page.expect_download() as download:  # type: ignore[attr-defined]
+        page.get_by_role("link", name="Export the log with its chain (JSON)").click()  # type: ignore[attr-defined]
+    assert download.value.suggested_filename == "audit-export.json"
+    auditor.close()

@@ -60,18 +60,22 @@ def recent(
     prefix: str | None = None,
     user: str | None = None,
     unit: str | None = None,
+    case_ref: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """The latest entries of some actions (or action prefix), user or unit, newest first."""
+    """The latest entries of some actions (or action prefix), user, unit or case, newest first."""
     query = select(AuditEntry)
     if actions:
         query = query.where(AuditEntry.action.in_(actions))
     if prefix:
         query = query.where(AuditEntry.action.startswith(prefix))
-    if user is not None:
-        query = query.where(AuditEntry.user_name == user)
-    if unit is not None:
-        query = query.where(AuditEntry.unit == unit)
+    for column, value in (
+        (AuditEntry.user_name, user),
+        (AuditEntry.unit, unit),
+        (AuditEntry.case_ref, case_ref),
+    ):
+        if value is not None:
+            query = query.where(column == value)
     return [entry_summary(e) for e in session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit))]
 
 

@@ -19,6 +19,7 @@ from facetrace.web.pages import (
     administration,
     data_protection,
     investigation,
+    oversight,
     portal,
     signing_in,
     supervision,
@@ -45,5 +46,5 @@ def install(app: FastAPI, settings: Settings) -> None:
         return RedirectResponse("/login", status_code=303)
 
     app.add_exception_handler(LoginRequiredError, to_login)
-    for pages in (signing_in, investigation, supervision, data_protection, administration, portal):
+    for pages in (signing_in, investigation, supervision, data_protection, oversight, administration, portal):
         app.include_router(pages.router)

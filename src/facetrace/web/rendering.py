@@ -45,6 +45,7 @@ PAGES = (
     ("/cases", "My cases", Action.SEARCH),
     ("/supervisor", "Supervisor", Action.DECIDE_AUTHORISATION),
     ("/dpo", "Data protection", Action.HANDLE_RIGHTS),
+    ("/audit", "Audit log", Action.READ_AUDIT),
     ("/admin", "Administration", Action.MANAGE_USERS),
 )
 

@@ -25,6 +25,25 @@ class OversightService(ServiceBase):
         )
         return report
 
+    def audit_entries(
+        self,
+        *,
+        user: str | None = None,
+        action: str | None = None,
+        case_ref: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        """Entries of the log, newest first, by user, action (or its prefix: ``search``, ``rights.``)
+        and case; a supervisor reads their unit's. The query itself is recorded."""
+        unit = self._reader_unit(Action.READ_AUDIT)
+        filters = {"user": user, "action": action, "case_ref": case_ref, "unit": unit}
+        with self.sessions() as session:
+            entries = reports.recent(
+                session, prefix=action, user=user, unit=unit, case_ref=case_ref, limit=limit
+            )
+        self.record(Record(action="audit.query", result_count=len(entries), details=filters))
+        return entries
+
     def export_audit(self, first: int = 1, last: int | None = None) -> dict[str, Any]:
         unit = self._reader_unit(Action.READ_AUDIT)
         with self.sessions() as session:
