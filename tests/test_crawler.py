@@ -184,6 +184,16 @@ def test_parse_page_finds_every_kind_of_image_and_the_robots_rules() -> None:
     assert page.robots == frozenset({"nofollow"}) and not page.follow_allowed and page.images_allowed
 
 
+def test_a_malformed_link_or_image_url_is_skipped() -> None:
+    page = parse_page(
+        "https://news.example/",
+        '<base href="http://[broken/"><a href="https://[bad/page">x</a><a href="/next">next</a>'
+        '<img src="http://[bad/i.jpg"><img src="/i.jpg">',
+    )
+    assert page.links == ["https://news.example/next"]
+    assert [image.url for image in page.images] == ["https://news.example/i.jpg"]
+
+
 def test_crawl_fetches_only_what_it_may(site: tuple[str, Site]) -> None:
     base, content = site
     with httpx.Client(follow_redirects=True, max_redirects=5, timeout=0.3) as client:

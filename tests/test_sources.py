@@ -33,6 +33,7 @@ def test_allowed_defaults_to_the_seeds_hosts_and_paths_are_prefixes() -> None:
     assert within("https://news.example/events/2026/a.jpg", ["news.example/events"])
     assert not within("https://news.example/private/a.jpg", ["news.example/events"])
     assert not within("https://evil.example/events/a.jpg", ["news.example"])
+    assert not within("https://[news.example/events/a.jpg", ["news.example"])
 
 
 @pytest.mark.parametrize(
@@ -45,6 +46,7 @@ def test_allowed_defaults_to_the_seeds_hosts_and_paths_are_prefixes() -> None:
         ),
         ({"seeds": ()}, "needs at least one --seed"),
         ({"seeds": ("ftp://news.example/",)}, r"not an http\(s\) URL"),
+        ({"seeds": ("https://[news.example/",)}, r"not an http\(s\) URL"),  # malformed: an IPv6 bracket
         ({"seeds": ("https://other.example/",), "allowed": ("news.example",)}, "outside the allowed"),
         ({"jurisdiction": "France"}, "two-letter country code"),
         ({"legal_basis": ""}, "legal basis is required"),

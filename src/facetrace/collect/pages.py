@@ -59,17 +59,21 @@ def _srcset_urls(value: str | None) -> list[str]:
 
 
 def absolute_url(base: str, reference: str | None) -> str | None:
-    """``reference`` resolved against ``base``, without fragment; None unless it is http(s)."""
+    """``reference`` resolved against ``base``, without fragment; None unless it is http(s), and for a
+    malformed URL (an unbalanced IPv6 bracket, say): a page's bad link is skipped, not fatal."""
     if not reference or reference.startswith(("data:", "javascript:", "mailto:")):
         return None
-    url = urldefrag(urljoin(base, reference.strip())).url
+    try:
+        url = urldefrag(urljoin(base, reference.strip())).url
+    except ValueError:
+        return None
     return url if urlparse(url).scheme in ("http", "https") else None
 
 
 def parse_page(url: str, html: str, header_robots: str | None = None) -> Page:
     soup = BeautifulSoup(html, "html.parser")
     base_tag = soup.find("base", href=True)
-    base = urljoin(url, base_tag["href"]) if base_tag else url  # type: ignore[index]
+    base = (absolute_url(url, base_tag["href"]) if base_tag else None) or url  # type: ignore[index]
     robots = set(robots_directives(header_robots))
     for meta in soup.find_all("meta", attrs={"name": True, "content": True}):
         if meta["name"].lower() in ("robots", "facetrace"):

@@ -61,7 +61,11 @@ class SourceSpec:
 
 
 def _host(value: str) -> str:
-    return (urlparse(value if "://" in value else f"https://{value}").hostname or "").lower()
+    """The host of a URL or of a bare HOST[/PATH], lower-case; empty when it has none or is malformed."""
+    try:
+        return (urlparse(value if "://" in value else f"https://{value}").hostname or "").lower()
+    except ValueError:  # an unbalanced IPv6 bracket, say
+        return ""
 
 
 def _is_social_network(host: str) -> bool:
@@ -80,7 +84,7 @@ def validate(spec: SourceSpec) -> SourceSpec:
     if spec.kind in CRAWLED and not spec.seeds:
         problems.append(f"a {spec.kind} source needs at least one --seed URL")
     for seed in spec.seeds:
-        if urlparse(seed).scheme not in ("http", "https") or not _host(seed):
+        if not _host(seed) or urlparse(seed).scheme not in ("http", "https"):
             problems.append(f"seed {seed!r} is not an http(s) URL")
     allowed = spec.allowed or tuple(sorted({_host(seed) for seed in spec.seeds if _host(seed)}))
     for place in (*spec.seeds, *spec.allowed):
@@ -102,9 +106,13 @@ def validate(spec: SourceSpec) -> SourceSpec:
 
 
 def within(url: str, allowed: tuple[str, ...] | list[str]) -> bool:
-    """Whether ``url`` lies within one of the allowed ``HOST`` or ``HOST/PATH`` prefixes."""
-    parsed = urlparse(url)
-    host, path = (parsed.hostname or "").lower(), parsed.path or "/"
+    """Whether ``url`` lies within one of the allowed ``HOST`` or ``HOST/PATH`` prefixes (a malformed
+    URL lies within none)."""
+    try:
+        parsed = urlparse(url)
+        host, path = (parsed.hostname or "").lower(), parsed.path or "/"
+    except ValueError:
+        return False
     for place in allowed:
         allowed_host, _, allowed_path = place.lower().partition("/")
         if host == allowed_host and path.startswith("/" + allowed_path):
