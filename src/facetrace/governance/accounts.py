@@ -44,12 +44,14 @@ def actor_of(user: User) -> Actor:
 
 
 def _roles(names: Iterable[str]) -> list[Role]:
-    roles = []
+    roles: list[Role] = []
     for name in names:
         try:
-            roles.append(Role(name))
+            role = Role(name)
         except ValueError:
             raise FacetraceError(f"unknown role {name!r}; roles: {', '.join(Role)}") from None
+        if role not in roles:  # named twice, held once
+            roles.append(role)
     if not roles:
         raise FacetraceError("a user needs at least one role")
     return roles

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
 from facetrace.governance.roles import Role
 from facetrace.governance.service import Governance
 from facetrace.server.auth import TOKEN_URL, Acting
+from facetrace.server.params import MAX_ID
 from facetrace.server.problems import PROBLEM_RESPONSES
 from facetrace.server.state import ServerState, server_state
 
@@ -101,7 +102,7 @@ def issue_token(gov: Acting, name: str, body: NewToken) -> dict:
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(gov: Acting, token_id: int) -> Response:
+def revoke_token(gov: Acting, token_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     """Revoke a token at once: one's own for anybody, another user's for an admin."""
     gov.revoke_token(token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

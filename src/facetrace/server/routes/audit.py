@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from facetrace.server.auth import Acting
+from facetrace.server.params import MAX_ID
 from facetrace.server.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
@@ -51,8 +52,12 @@ def verify(gov: Acting) -> dict:
 @router.get("/export", response_model=AuditExport)
 def export(
     gov: Acting,
-    first: Annotated[int, Query(alias="from", ge=1, description="First entry (sequence number).")] = 1,
-    last: Annotated[int | None, Query(alias="to", ge=1, description="Last entry (default: newest).")] = None,
+    first: Annotated[
+        int, Query(alias="from", ge=1, le=MAX_ID, description="First entry (sequence number).")
+    ] = 1,
+    last: Annotated[
+        int | None, Query(alias="to", ge=1, le=MAX_ID, description="Last entry (default: newest).")
+    ] = None,
 ) -> dict:
     """A range of the log with the head hash, so an outside body can check it later."""
     return gov.export_audit(first, last)

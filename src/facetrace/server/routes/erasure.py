@@ -13,6 +13,7 @@ from facetrace.errors import FacetraceError
 from facetrace.governance.erasure import ErasurePlan, ErasureScope
 from facetrace.governance.service import Governance
 from facetrace.server.auth import Acting
+from facetrace.server.params import MAX_ID
 from facetrace.server.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/api/v1", tags=["erasure"], responses=PROBLEM_RESPONSES)
@@ -22,7 +23,7 @@ MAX_LOCATIONS = 1000
 #: What retention deletes is not asked for by anyone: its certificate says why.
 RETENTION_REASON = "retention period over"
 
-FaceId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+FaceId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Name = Annotated[str, StringConstraints(min_length=1)]
 
 

@@ -17,6 +17,7 @@ from facetrace.governance.service import Governance
 from facetrace.server.auth import Acting
 from facetrace.server.jobs import JobControl, JobState, Progress, Work
 from facetrace.server.problems import PROBLEM_RESPONSES, documented
+from facetrace.server.routes.sources import MAX_PAGES
 from facetrace.server.state import ServerState, server_state
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
@@ -29,7 +30,9 @@ class NewJob(BaseModel):
 
     kind: Literal["crawl"] = "crawl"
     source: str = Field(min_length=1, description="The registered source to crawl.")
-    max_pages: int | None = Field(None, ge=1, description="At most this many pages (default: the source's).")
+    max_pages: int | None = Field(
+        None, ge=1, le=MAX_PAGES, description="At most this many pages (default: the source's)."
+    )
     rate: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="Requests per second per host (default: the source's)."
     )

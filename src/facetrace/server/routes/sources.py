@@ -9,6 +9,9 @@ from facetrace.collect.sources import SourceSpec
 from facetrace.server.auth import Acting
 from facetrace.server.problems import PROBLEM_RESPONSES
 
+#: Upper bounds of a source's limits: far beyond any sensible value, within a 32-bit column.
+MAX_RETENTION_DAYS, MAX_PAGES, MAX_DEPTH = 100 * 366, 1_000_000_000, 1000
+
 router = APIRouter(prefix="/api/v1/sources", tags=["sources"], responses=PROBLEM_RESPONSES)
 
 
@@ -24,10 +27,12 @@ class NewSource(BaseModel):
     allowed: list[str] = Field(
         default_factory=list, description="HOST or HOST/PATH a crawl may fetch (default: the seeds' hosts)."
     )
-    retention_days: int | None = Field(None, ge=1)
-    max_pages: int | None = Field(None, ge=1)
-    max_depth: int | None = Field(None, ge=1)
-    rate_per_s: float | None = Field(None, gt=0, description="Requests per second per host.")
+    retention_days: int | None = Field(None, ge=1, le=MAX_RETENTION_DAYS)
+    max_pages: int | None = Field(None, ge=1, le=MAX_PAGES)
+    max_depth: int | None = Field(None, ge=1, le=MAX_DEPTH)
+    rate_per_s: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Requests per second per host."
+    )
 
 
 class Source(BaseModel):
