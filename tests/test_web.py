@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import serve
 from facetrace.config import Settings
 from facetrace.governance.service import Governance
 from facetrace.ingest.pipeline import ingest
@@ -264,3 +265,40 @@ def test_an_auditor_checks_the_chain_and_queries_the_log(
         page.get_by_role("link", name="Export the log with its chain (JSON)").click()  # type: ignore[attr-defined]
     assert download.value.suggested_filename == "audit-export.json"
     auditor.close()
+
+
+def test_an_admin_registers_a_source_and_follows_its_crawl(
+    browser: object, live_server: str, staffed: Settings, astronaut_jpeg: bytes
+) -> None:
+    routes = {
+        "/": (
+            200,
+            {"content-type": "text/html"},
+            b'<html><body><a href="/p2">next</a><img src="/a.jpg"></body></html>',
+        ),
+        "/p2": (200, {"content-type": "text/html"}, b"<html><body>no photos here</body></html>"),
+        "/a.jpg": (200, {"content-type": "image/jpeg"}, astronaut_jpeg),
+    }
+    with serve(lambda path, _headers: routes.get(path, (404, {}, b""))) as site:
+        admin = Visit(browser, live_server, "admin")
+        page = admin.open("/admin")
+        form = page.locator("form[action='/admin/sources']")  # type: ignore[attr-defined]
+        form.get_by_label("Name").fill("city-news")
+        form.get_by_label("Kind").select_option("website")
+        form.get_by_label("Legal basis").fill("Art. 6(1)(e) GDPR, public-interest archive")
+        form.get_by_label("Jurisdiction (country code)").fill("fr")
+        form.get_by_label("Seeds (one URL per line)").fill(f"{site}/")
+        form.get_by_role("button", name="Register").click()
+        assert "Source city-news registered." in page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+
+        page.get_by_label("Source to crawl").select_option("city-news")  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Start crawl").click()  # type: ignore[attr-defined]
+        row = page.locator("#jobs tbody tr").first  # type: ignore[attr-defined]
+        playwright_api.expect(row.locator(".state")).to_have_text("done", timeout=60_000)  # refreshed live
+        assert [row.locator(f".{name}").inner_text() for name in ("pages", "new_images", "faces")] == [
+            "2",
+            "1",
+            "1",
+        ]
+        admin.shot("admin-crawl")
+        admin.close()

@@ -1,29 +1,38 @@
-"""The administrator's page: users with their roles and units, API tokens, and the registered
-sources with their legal basis, jurisdiction and retention."""
+"""The administrator's page: users with their roles and units, API tokens, the registered sources
+with their legal basis, jurisdiction and retention, and crawls running in the background."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from facetrace.collect.sources import KINDS, SourceSpec
 from facetrace.errors import FacetraceError
 from facetrace.governance.roles import Role
+from facetrace.server.routes.jobs import NewJob, crawl_work
+from facetrace.server.state import ServerState, server_state
 from facetrace.web.rendering import back_to, page, problem_page, reported
 from facetrace.web.session import CheckedForm, SignedIn, field, flash
 
 router = APIRouter(include_in_schema=False)
+State = Annotated[ServerState, Depends(server_state)]
 
 
 @router.get("/admin", response_class=HTMLResponse)
-def administration(request: Request, gov: SignedIn) -> HTMLResponse:
+def administration(request: Request, gov: SignedIn, state: State) -> HTMLResponse:
     try:
+        gov.oversee_collection()
         return page(
             request,
             "admin.html",
             gov,
             users=gov.users(),
             sources=gov.sources(),
+            jobs=[asdict(job) for job in state.jobs.jobs()],
             roles=[role.value for role in Role if role is not Role.PUBLIC],
             kinds=KINDS,
         )
@@ -75,3 +84,31 @@ def pause_or_resume(
     with reported(request, done=f"Source {name}: {change}d."):
         gov.pause_source(name, paused=change == "pause")
     return back_to("/admin")
+
+
+@router.post("/admin/jobs")
+def start_crawl(request: Request, gov: SignedIn, state: State, form: CheckedForm) -> RedirectResponse:
+    """Start a crawl of a source in the background (the API's job runner): progress shows below."""
+    order = NewJob(source=field(form, "source"))
+    with reported(request):
+        gov.crawl_plan(order.source)  # refused now (paused, blocked, not crawled), not in the background
+        job = state.jobs.submit(order.kind, order.source, gov.actor.name, crawl_work(gov, order))
+        flash(request, f"Crawl of {order.source} started (job {job.id}).")
+    return back_to("/admin#jobs-title")
+
+
+@router.post("/admin/jobs/{job_id}/cancel")
+def cancel_crawl(
+    request: Request, job_id: int, gov: SignedIn, state: State, _form: CheckedForm
+) -> RedirectResponse:
+    with reported(request, done=f"Job {job_id} asked to stop: it resumes from there next time."):
+        gov.oversee_collection()
+        state.jobs.cancel(job_id)
+    return back_to("/admin#jobs-title")
+
+
+@router.get("/admin/jobs.json")
+def jobs_progress(gov: SignedIn, state: State) -> JSONResponse:
+    """The jobs and their progress, for the page to refresh itself while one runs."""
+    gov.oversee_collection()
+    return JSONResponse(jsonable_encoder([asdict(job) for job in state.jobs.jobs()]))
