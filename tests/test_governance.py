@@ -121,7 +121,7 @@ def test_role_action_matrix(
 
 def test_bootstrap_operator_is_marked_and_can_be_disabled(gov_settings: Settings) -> None:
     gov = Governance.open(gov_settings)
-    assert gov.actor.bootstrap and gov.actor.roles == frozenset(Role)
+    assert gov.actor.bootstrap and gov.actor.roles == frozenset(Role) - {Role.PUBLIC}
     gov.record(audit.Record(action="test"))
     assert entries(gov)[-1].bootstrap is True
     assert Governance.open(gov_settings).actor.user_id == gov.actor.user_id  # created once

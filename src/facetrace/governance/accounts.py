@@ -27,6 +27,8 @@ from facetrace.governance.roles import Role
 BOOTSTRAP_USER = "operator"
 #: The account ``facetrace serve`` creates on first start, when nobody can administer over HTTP yet.
 FIRST_ADMIN = "admin"
+#: Every role but the public portal's.
+STAFF_ROLES = [role for role in Role if role is not Role.PUBLIC]
 #: The public rights portal acts as this account (role ``public``, no password, no tokens).
 PORTAL_USER = "public-portal"
 TOKEN_PREFIX = "ftk_"
@@ -150,10 +152,10 @@ def user_for_token(session: Session, plain: str) -> User:
 
 
 def bootstrap_user(session: Session) -> User:
-    """The local operator account, created with every role at first use."""
+    """The local operator account, created with every staff role at first use."""
     user = session.scalar(select(User).where(User.is_bootstrap.is_(True)))
     if user is None:
-        user = create_user(session, BOOTSTRAP_USER, list(Role))
+        user = create_user(session, BOOTSTRAP_USER, STAFF_ROLES)
         user.is_bootstrap = True
         session.flush()
     return user

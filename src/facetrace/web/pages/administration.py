@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from facetrace.collect.sources import KINDS, SourceSpec
 from facetrace.errors import FacetraceError
-from facetrace.governance.roles import Role
+from facetrace.governance.accounts import STAFF_ROLES
 from facetrace.server.routes.jobs import NewJob, crawl_work
 from facetrace.server.state import ServerState, server_state
 from facetrace.web.rendering import back_to, page, problem_page, reported
@@ -33,7 +33,7 @@ def administration(request: Request, gov: SignedIn, state: State) -> HTMLRespons
             users=gov.users(),
             sources=gov.sources(),
             jobs=[asdict(job) for job in state.jobs.jobs()],
-            roles=[role.value for role in Role if role is not Role.PUBLIC],
+            roles=[role.value for role in STAFF_ROLES],
             kinds=KINDS,
         )
     except FacetraceError as exc:
