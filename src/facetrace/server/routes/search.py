@@ -65,6 +65,15 @@ class ResultImage(BaseModel):
     last_seen: str
 
 
+class NearDuplicate(BaseModel):
+    """The same face in a resized or re-encoded copy of the photo, seen elsewhere."""
+
+    face_id: int
+    score: float
+    image: dict[str, int | str] = Field(description="The copy's sha256, width and height.")
+    sightings: list[Sighting]
+
+
 class SearchResult(BaseModel):
     # Fields the search module adds later reach clients before this schema names them.
     model_config = ConfigDict(extra="allow")
@@ -81,6 +90,9 @@ class SearchResult(BaseModel):
     quality: float
     image: ResultImage
     sightings: list[Sighting]
+    near_duplicates: list[NearDuplicate] = Field(
+        description="Copies of this photo (resized or re-encoded) with the places each was seen."
+    )
 
 
 class SearchResponse(BaseModel):
