@@ -1,6 +1,6 @@
 """The accountability layer's entry point: one acting user, every action checked and recorded.
 
-The CLI, the API and the web pages open a :class:`Governance` for whoever acts and calls
+The CLI, the API and the web pages open a :class:`Governance` for whoever acts and call
 its methods; each checks the role in :mod:`facetrace.governance.policy`, does the
 work, and appends to the audit log. No interface re-implements a rule. The methods
 live in :mod:`facetrace.governance.services`, one module per concern.
