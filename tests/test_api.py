@@ -432,6 +432,20 @@ def test_audit_verify_and_an_export_an_outside_body_can_check(api: Api) -> None:
     assert_problem(auditor.get("/api/v1/audit/export", params={"from": 0}), 422)
 
 
+def test_audit_entries_by_action_and_case(api: Api) -> None:
+    investigator = api.as_role("investigator")
+    asked = investigator.post(
+        "/api/v1/authorisations", json={"case_ref": "CASE-Q", "justification": "a justification in words"}
+    )
+    assert asked.status_code == 201
+    found = api.as_role("auditor").get(
+        "/api/v1/audit/entries", params={"action": "authorisation.", "case_ref": "CASE-Q"}
+    )
+    assert [(e["action"], e["case_ref"], e["outcome"]) for e in found.json()] == [
+        ("authorisation.request", "CASE-Q", "done")
+    ]
+
+
 def test_a_supervisor_exports_only_their_unit(api: Api) -> None:
     supervisor = api.as_role("supervisor", unit="south")
     document = supervisor.get("/api/v1/audit/export").json()
@@ -537,6 +551,7 @@ CALLS: dict[str, tuple[Action, Callable[[Api, httpx.Client, bytes], httpx.Respon
     "list crawl jobs": (Action.MANAGE_SOURCES, _get("/api/v1/jobs"), 200),
     "list users": (Action.MANAGE_USERS, _get("/api/v1/users"), 200),
     "export the audit log": (Action.READ_AUDIT, _get("/api/v1/audit/export"), 200),
+    "query the audit log": (Action.READ_AUDIT, _get("/api/v1/audit/entries"), 200),
     "the rights queue": (Action.HANDLE_RIGHTS, _get("/api/v1/rights"), 200),
     "a rights request's dry run": (Action.HANDLE_RIGHTS, _rights_dry_run, 200),
     "file a rights request": (Action.FILE_RIGHTS_REQUEST, _file_rights_request, 201),

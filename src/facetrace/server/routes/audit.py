@@ -1,4 +1,4 @@
-"""The audit log (``facetrace audit``): verify the chain, export a range."""
+"""The audit log (``facetrace audit``): verify the chain, query entries, export a range."""
 
 from __future__ import annotations
 
@@ -47,6 +47,35 @@ class AuditExport(BaseModel):
 def verify(gov: Acting) -> dict:
     """Check every entry's hash and link; report the first broken entry."""
     return asdict(gov.verify_audit())
+
+
+class AuditEntry(BaseModel):
+    seq: int
+    at: str
+    user: str
+    unit: str | None
+    action: str
+    outcome: str = Field(description="done, denied, refused or failed.")
+    case_ref: str | None
+    offence: str | None
+    purpose: str | None
+    authorisation_ref: str | None
+    result_count: int | None
+    details: dict[str, Any]
+
+
+@router.get("/entries", response_model=list[AuditEntry])
+def entries(
+    gov: Acting,
+    user: Annotated[str | None, Query(max_length=200, description="Only this user's entries.")] = None,
+    action: Annotated[
+        str | None, Query(max_length=64, description="An action, or its start (search, rights., data.erase).")
+    ] = None,
+    case_ref: Annotated[str | None, Query(max_length=200, description="Only this case's entries.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """Entries, newest first (a supervisor: their unit's). The query is itself recorded."""
+    return gov.audit_entries(user=user, action=action, case_ref=case_ref, limit=limit)
 
 
 @router.get("/export", response_model=AuditExport)
