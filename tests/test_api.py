@@ -99,6 +99,7 @@ def test_openapi_describes_every_route_with_models(api: Api) -> None:
         "/api/v1/jobs/{job_id}",
         "/api/v1/jobs/{job_id}/cancel",
         "/api/v1/audit/verify",
+        "/api/v1/audit/entries",
         "/api/v1/audit/export",
         "/api/v1/rights",
         "/api/v1/rights/{reference}",
