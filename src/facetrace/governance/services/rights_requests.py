@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from facetrace.catalog.models import utcnow
@@ -10,7 +11,7 @@ from facetrace.errors import FacetraceError
 from facetrace.governance import audit, erasure, rights
 from facetrace.governance.audit import Record
 from facetrace.governance.erasure import ErasurePlan, ErasureScope
-from facetrace.governance.models import DoNotCollect
+from facetrace.governance.models import DoNotCollect, RightsRequest
 from facetrace.governance.roles import Action
 from facetrace.governance.services.erasing import ErasureService
 from facetrace.vision.analyzer import FaceAnalyzer
@@ -74,41 +75,20 @@ class RightsService(ErasureService):
         """What the person who filed a request may know of it: its status and deadline."""
         self.allow(Action.FILE_RIGHTS_REQUEST)
         with self.sessions() as session:
-            request = rights.by_reference(session, reference)
-            return {
-                "reference": request.reference,
-                "kind": request.kind,
-                "status": request.status,
-                "received_at": request.received_at.isoformat(timespec="seconds"),
-                "due_at": request.due_at.isoformat(timespec="seconds"),
-            }
+            return _status(rights.by_reference(session, reference))
 
     def rights_queue(self, include_closed: bool = False) -> list[dict[str, Any]]:
         """The DPO's queue: overdue first."""
         self.allow(Action.HANDLE_RIGHTS)
         now = utcnow()
         with self.sessions() as session:
-            return [
-                {
-                    "reference": r.reference,
-                    "kind": r.kind,
-                    "status": r.status,
-                    "received_at": r.received_at.isoformat(timespec="seconds"),
-                    "due_at": r.due_at.isoformat(timespec="seconds"),
-                    "overdue": r.status in rights.OPEN and r.due_at < now,
-                    "history": [
-                        {
-                            "at": e.at.isoformat(timespec="seconds"),
-                            "by": e.actor,
-                            "status": e.status,
-                            "note": e.note,
-                        }
-                        for e in r.events
-                    ],
-                    "outcome": r.outcome,
-                }
-                for r in rights.queue(session, include_closed)
-            ]
+            return [_described(r, now) for r in rights.queue(session, include_closed)]
+
+    def rights_request(self, reference: str) -> dict[str, Any]:
+        """One request as the queue shows it, with its history (for the DPO)."""
+        self.allow(Action.HANDLE_RIGHTS)
+        with self.sessions() as session:
+            return _described(rights.by_reference(session, reference), utcnow())
 
     def move_rights_request(self, reference: str, status: str, note: str | None) -> None:
         """Mark a request verified (identity and scope checked) or refused (with the reason)."""
@@ -187,3 +167,26 @@ class RightsService(ErasureService):
         with self.sessions.begin() as session:
             session.add(DoNotCollect(kind=kind, value=value))
             audit.append(session, self.actor, Record(action="rights.block", details={kind: value}))
+
+
+def _status(request: RightsRequest) -> dict[str, str]:
+    return {
+        "reference": request.reference,
+        "kind": request.kind,
+        "status": request.status,
+        "received_at": request.received_at.isoformat(timespec="seconds"),
+        "due_at": request.due_at.isoformat(timespec="seconds"),
+    }
+
+
+def _described(request: RightsRequest, now: datetime) -> dict[str, Any]:
+    """A request's status, whether it is overdue, its history and outcome."""
+    return {
+        **_status(request),
+        "overdue": request.status in rights.OPEN and request.due_at < now,
+        "history": [
+            {"at": e.at.isoformat(timespec="seconds"), "by": e.actor, "status": e.status, "note": e.note}
+            for e in request.events
+        ],
+        "outcome": request.outcome,
+    }

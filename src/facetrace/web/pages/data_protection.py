@@ -43,9 +43,7 @@ def queue(request: Request, gov: SignedIn) -> HTMLResponse:
 @router.get("/dpo/requests/{reference}", response_class=HTMLResponse)
 def request_detail(request: Request, reference: str, gov: SignedIn) -> HTMLResponse:
     try:
-        entry = next((r for r in gov.rights_queue(include_closed=True) if r["reference"] == reference), None)
-        if entry is None:
-            return page(request, "problem.html", gov, error=f"no request {reference}", status_code=404)
+        entry = gov.rights_request(reference)
         plan = gov.rights_request_plan(reference) if entry["status"] != "done" else None
         return page(request, "dpo_request.html", gov, entry=entry, plan=plan)
     except FacetraceError as exc:
