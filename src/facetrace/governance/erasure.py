@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text, update
@@ -174,6 +175,11 @@ def plan(session: Session, scope: ErasureScope) -> ErasurePlan:
     )
 
 
+def certificate_path(settings: Settings, reference: str) -> Path:
+    """Where the deletion certificate ``reference`` is written."""
+    return settings.data_dir / "certificates" / f"{reference}.json"
+
+
 def _digest(values: list[Any]) -> str:
     return hashlib.sha256(json.dumps(values, separators=(",", ":")).encode()).hexdigest()
 
@@ -249,7 +255,7 @@ def execute(
             gallery = Gallery.open(settings, model_id, dim, sessions)  # reconciling drops the deleted vectors
             gallery.index.save()
         _scrub_sqlite(sessions)
-    path = settings.data_dir / "certificates" / f"{reference}.json"
+    path = certificate_path(settings, reference)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(certificate, indent=2))
     certificate["file"] = str(path)

@@ -57,7 +57,7 @@ class ErasureService(ServiceBase):
         self.allow(Action.ERASE)
         if not re.fullmatch(r"ERASURE-[0-9-]+", reference):
             raise NotFoundError(f"no certificate {reference!r}")
-        path = self.settings.data_dir / "certificates" / f"{reference}.json"
+        path = erasure.certificate_path(self.settings, reference)
         if not path.is_file():
             raise NotFoundError(f"no certificate {reference!r}")
         return json.loads(path.read_text())
