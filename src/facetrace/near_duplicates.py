@@ -45,13 +45,16 @@ def copies_of(session: Session, image_ids: set[int]) -> set[int]:
     return image_ids | {int(i) for i in session.scalars(select(Image.id).where(group.in_(groups)))}
 
 
-def link(session: Session, gallery: Gallery, image: Image, faces: list[Face], max_distance: int) -> None:
-    """Link ``image`` (stored, its faces not yet indexed) to an earlier image it is a copy of.
+def link(session: Session, gallery: Gallery, faces: list[Face], max_distance: int) -> None:
+    """Link the image of ``faces`` (stored, not yet indexed) to an earlier image it is a copy of.
 
     Only images with faces are linked: the link exists so that a face search shows one
     result per photo, and a faceless image never appears in one.
     """
-    if not faces or image.phash is None or len(gallery.index) == 0:
+    if not faces or len(gallery.index) == 0:
+        return
+    image = faces[0].image
+    if image.phash is None:
         return
     vectors = np.vstack([np.frombuffer(face.embedding, dtype=np.float32) for face in faces])
     scores, ids = gallery.index.search(vectors, CANDIDATES_PER_FACE)

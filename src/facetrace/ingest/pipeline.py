@@ -186,8 +186,7 @@ class _IngestRun:
                 source=session.merge(self.source, load=False),
                 place=job.place,
             )
-            if faces:
-                near_duplicates.link(session, self.gallery, faces[0].image, faces, self.max_distance)
+            near_duplicates.link(session, self.gallery, faces, self.max_distance)
             session.commit()
         self.gallery.add(faces)
         self.stats.new_images += 1

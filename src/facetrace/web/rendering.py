@@ -14,9 +14,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from facetrace.errors import FacetraceError, NotFoundError, PermissionDeniedError
+from facetrace.errors import FacetraceError
 from facetrace.governance.roles import Action, may
 from facetrace.governance.service import Governance
+from facetrace.server.problems import facetrace_status
 from facetrace.web.session import csrf_token, flash, take_flashes
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -73,9 +74,7 @@ def page(
 
 def problem_page(request: Request, gov: Governance, error: FacetraceError) -> HTMLResponse:
     """A page the user may not see, or that cannot be shown: the service's own words, and why."""
-    status = (
-        403 if isinstance(error, PermissionDeniedError) else 404 if isinstance(error, NotFoundError) else 400
-    )
+    status, _slug, _title = facetrace_status(error)
     return page(request, "problem.html", gov, error=str(error), status_code=status)
 
 

@@ -55,7 +55,7 @@ def search(request: Request, gov: SignedIn, form: CheckedForm, state: State) -> 
         values["justification"] or None,
         values["authorisation_ref"] or None,
     )
-    face = int(field(form, "face") or 1) if field(form, "face").isdigit() else 1
+    face = int(field(form, "face")) if field(form, "face").isdigit() else 1
     try:
         with state.vision_lock:
             outcome = gov.search(state.analyzer, probe, purpose, k=state.settings.search_k, face=face)

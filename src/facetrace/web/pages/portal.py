@@ -17,6 +17,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from facetrace.errors import FacetraceError
+from facetrace.governance import rights
 from facetrace.governance.service import Governance
 from facetrace.server.state import ServerState, server_state
 from facetrace.web.rendering import page
@@ -24,7 +25,6 @@ from facetrace.web.session import CheckedForm, field, photo
 
 router = APIRouter(include_in_schema=False)
 State = Annotated[ServerState, Depends(server_state)]
-KINDS = ("access", "erasure", "objection")
 
 
 def limiter() -> MovingWindowRateLimiter:
@@ -34,7 +34,7 @@ def limiter() -> MovingWindowRateLimiter:
 
 @router.get("/portal", response_class=HTMLResponse)
 def portal(request: Request) -> HTMLResponse:
-    return page(request, "portal.html", kinds=KINDS, form={})
+    return page(request, "portal.html", kinds=rights.KINDS, form={})
 
 
 @router.post("/portal", response_class=HTMLResponse)
@@ -44,9 +44,9 @@ def file_request(request: Request, form: CheckedForm, state: State) -> HTMLRespo
     client = request.client.host if request.client else "unknown"
     if not request.app.state.portal_limiter.hit(limit, "portal", client):
         error = "Too many requests from your address in the last hour. Please try again later."
-        return page(request, "portal.html", kinds=KINDS, form=values, error=error, status_code=429)
-    if values["kind"] not in KINDS:
-        return page(request, "portal.html", kinds=KINDS, form=values, error="Choose what you ask for.")
+        return page(request, "portal.html", kinds=rights.KINDS, form=values, error=error, status_code=429)
+    if values["kind"] not in rights.KINDS:
+        return page(request, "portal.html", kinds=rights.KINDS, form=values, error="Choose what you ask for.")
     selfie = photo(form)
     portal_gov = Governance.public_portal(state.settings, state.sessions)
     try:
@@ -60,7 +60,7 @@ def file_request(request: Request, form: CheckedForm, state: State) -> HTMLRespo
                 consent_to_keep_template=field(form, "consent") == "yes",
             )
     except FacetraceError as exc:
-        return page(request, "portal.html", kinds=KINDS, form=values, error=str(exc), status_code=400)
+        return page(request, "portal.html", kinds=rights.KINDS, form=values, error=str(exc), status_code=400)
     return page(request, "portal_filed.html", status=portal_gov.rights_request_status(reference))
 
 
