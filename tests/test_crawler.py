@@ -374,15 +374,20 @@ def test_a_crawl_killed_mid_way_resumes_without_refetching_or_losing(
     assert sum(images.values()) <= PAGES + 1 + 4
 
 
-def test_recrawl_updates_last_seen_marks_gone_and_can_delete_it(
-    gov_settings: Settings, operator: Governance, site: tuple[str, Site]
-) -> None:
-    base, content = site
+def add_fair(operator: Governance, base: str) -> None:
+    """The site as a registered website source called "fair", crawled without waiting."""
     operator.add_source(
         SourceSpec(
             "fair", "website", "the organiser's press photos", "FR", seeds=(f"{base}/",), rate_per_s=1000.0
         )
     )
+
+
+def test_recrawl_updates_last_seen_marks_gone_and_can_delete_it(
+    gov_settings: Settings, operator: Governance, site: tuple[str, Site]
+) -> None:
+    base, content = site
+    add_fair(operator, base)
     operator.crawl("fair")
     first_fetches = content.requests.count("/img/astronaut.jpg")
 
@@ -416,11 +421,7 @@ def test_recrawl_notices_a_new_image_at_the_same_url(
     gov_settings: Settings, operator: Governance, site: tuple[str, Site]
 ) -> None:
     base, content = site
-    operator.add_source(
-        SourceSpec(
-            "fair", "website", "the organiser's press photos", "FR", seeds=(f"{base}/",), rate_per_s=1000.0
-        )
-    )
+    add_fair(operator, base)
     operator.crawl("fair")
     cover = f"{base}/img/cover.png"
     # The organiser puts another picture under the cover's URL: a new ETag, so it is fetched.
