@@ -2,7 +2,9 @@
 
 Backs ``FACETRACE_NEAR_DUPLICATE_MAX_DISTANCE``: every pair of dev photos (different photos,
 bar a few that are the same photo filed twice) against resized and re-encoded copies of a
-sample of them. Also what hashing costs next to the rest of an image's analysis.
+sample of them; how close a copy's face template stays to the original's (linking looks for
+copies among the faces scoring at least ``near_duplicates.CANDIDATE_SCORE``); and what hashing
+costs next to the rest of an image's analysis.
 
 Run: ``.venv/bin/python bench/near_duplicate_threshold.py`` (needs ../shared/data/faces/dev).
 """
@@ -20,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from facetrace.config import Settings
+from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.decode import decode_image
 from facetrace.vision.factory import build_analyzer
 from facetrace.vision.perceptual_hash import hash_distance, perceptual_hash
@@ -41,6 +44,13 @@ def copy_of(pil: Image.Image, scale: float, quality: int) -> Image.Image:
     buffer = io.BytesIO()
     pil.convert("RGB").resize(size, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=quality)
     return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+def largest_face(analyzer: FaceAnalyzer, pil: Image.Image) -> np.ndarray | None:
+    buffer = io.BytesIO()
+    pil.convert("RGB").save(buffer, "PNG")
+    faces = analyzer.analyze(buffer.getvalue()).faces
+    return max(faces, key=lambda f: f.detection.area).embedding if faces else None
 
 
 def pair_distances(hashes: list[str]) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
@@ -69,6 +79,14 @@ def main() -> None:
         copies += [hash_distance(hash_of(original), hash_of(copy_of(original, *c))) for c in COPIES]
 
     analyzer = build_analyzer(Settings())
+    face_scores = []
+    for path in random.sample(paths, 100):
+        original = Image.open(path)
+        template = largest_face(analyzer, original)
+        for scale, quality in COPIES:
+            copy = largest_face(analyzer, copy_of(original, scale, quality))
+            if template is not None and copy is not None:
+                face_scores.append(float(template @ copy))
     sample = [path.read_bytes() for path in paths[:300]]
     started = time.perf_counter()
     for data in sample:
@@ -88,6 +106,9 @@ def main() -> None:
         "copies": len(copies),
         "copies_max_distance": max(copies),
         "copies_by_distance": {d: copies.count(d) for d in sorted(set(copies))},
+        "copy_face_scores": len(face_scores),
+        "copy_face_score_min": round(min(face_scores), 3),
+        "copy_face_score_p01": round(float(np.percentile(face_scores, 1)), 3),
         "analysis_ms_per_image": round(analysis_ms, 2),
         "hash_ms_per_image": round(hash_ms, 3),
         "hash_share_of_analysis": round(hash_ms / analysis_ms, 4),
