@@ -18,7 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 
 from conftest import ADMIN_PASSWORD, PROBLEM, Api, assert_problem, serving_api
@@ -88,6 +90,7 @@ def test_openapi_describes_every_route_with_models(api: Api) -> None:
         "/api/v1/users/{name}/tokens",
         "/api/v1/tokens/{token_id}",
         "/api/v1/search",
+        "/api/v1/faces/{face_id}/crop",
         "/api/v1/authorisations",
         "/api/v1/authorisations/{reference}/decision",
         "/api/v1/authorisations/external",
@@ -227,6 +230,24 @@ def test_search_returns_leads_with_provenance_and_is_audited(api: Api, astronaut
     assert done[-1]["probe_sha256"] == body["probe"]["sha256"]
     assert done[-1]["case_ref"] == PURPOSE["case_ref"]
     assert done[-1]["result_face_ids"] == [hit["face_id"]]
+
+
+def test_a_result_links_its_face_crop_for_the_searcher_alone(api: Api, astronaut_jpeg: bytes) -> None:
+    investigator = api.as_role("investigator")
+    (hit,) = search(investigator, astronaut_jpeg).json()["results"]
+    assert hit["crop_url"] == f"/api/v1/faces/{hit['face_id']}/crop"
+
+    crop = investigator.get(hit["crop_url"])
+    assert crop.status_code == 200
+    assert crop.headers["content-type"] == "image/jpeg"
+    assert "no-store" in crop.headers["cache-control"]  # erased faces must not live on in caches
+    picture = cv2.imdecode(np.frombuffer(crop.content, np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape == (112, 112, 3)
+
+    # Not a way to browse the gallery: only whoever's search returned the face sees it.
+    assert_problem(api.as_role("investigator").get(hit["crop_url"]), 404, "/problems/not-found")
+    assert_problem(api.admin.get(hit["crop_url"]), 403, "/problems/permission-denied")
+    assert_problem(investigator.get("/api/v1/faces/999999/crop"), 404, "/problems/not-found")
 
 
 def test_search_without_its_purpose_is_refused_and_recorded(api: Api, astronaut_jpeg: bytes) -> None:

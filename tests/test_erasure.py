@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import encode
-from facetrace.catalog.models import Face, Image, Sighting, Source
+from facetrace.catalog.models import Face, FaceCrop, Image, Sighting, Source
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.governance import audit
@@ -53,13 +53,27 @@ def files_holding(root: Path, needle: bytes) -> list[str]:
     return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
+def crop_pieces(gov: Governance, face_id: int) -> list[bytes]:
+    """Pieces of a face's crop JPEG to look for on disk: a crop spans database pages, so the
+    whole of it is not in one run of bytes, but most 64-byte pieces of it are."""
+    with gov.sessions() as session:
+        jpeg = session.scalars(select(FaceCrop.jpeg).where(FaceCrop.face_id == face_id)).one()
+    return [jpeg[start : start + 64] for start in range(1024, len(jpeg) - 64, 512)]
+
+
+def files_holding_any(root: Path, pieces: list[bytes]) -> list[str]:
+    return sorted({name for piece in pieces for name in files_holding(root, piece)})
+
+
 def test_erasure_by_url_leaves_no_template_bytes_and_search_finds_nothing(
     gov_settings: Settings, operator: Governance, two_people: dict[str, Path], analyzer: FaceAnalyzer
 ) -> None:
     erased_id, erased_bytes = face_of(operator, two_people["fr"])
     kept_id, kept_bytes = face_of(operator, two_people["us"])
-    if gov_settings.database_url is None:  # the check can see template bytes where they are
+    erased_crop, kept_crop = crop_pieces(operator, erased_id), crop_pieces(operator, kept_id)
+    if gov_settings.database_url is None:  # the check can see template and crop bytes where they are
         assert files_holding(gov_settings.data_dir, kept_bytes)
+        assert files_holding_any(gov_settings.data_dir, erased_crop)
 
     dry_run = operator.erasure_plan(ErasureScope(locations=(str(two_people["fr"]),)))
     assert dry_run.face_ids == [erased_id] and dry_run.counts()["images"] == 1
@@ -70,8 +84,10 @@ def test_erasure_by_url_leaves_no_template_bytes_and_search_finds_nothing(
     assert certificate["counts"] == {"faces": 1, "images": 1, "sightings": 2, "sources_blocked": 0}
 
     assert files_holding(gov_settings.data_dir, erased_bytes) == []
+    assert files_holding_any(gov_settings.data_dir, erased_crop) == []
     if gov_settings.database_url is None:
         assert files_holding(gov_settings.data_dir, kept_bytes)
+        assert files_holding_any(gov_settings.data_dir, kept_crop)
     outcome = operator.search(analyzer, two_people["fr"].read_bytes(), PURPOSE, k=10)
     assert [hit.face.id for hit in outcome.hits] == [kept_id]
 

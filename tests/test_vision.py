@@ -16,6 +16,7 @@ from facetrace.errors import ModelIntegrityError
 from facetrace.vision import weights
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.factory import build_analyzer
+from facetrace.vision.thumbnail import face_thumbnail
 from facetrace.vision.weights import SFACE_FILE, YUNET_FILE, model_at, packaged_model
 
 
@@ -66,6 +67,24 @@ def test_quality_ranks_blurred_and_tiny_faces_lower(
     assert 0.8 < sharp <= 1.0
     assert blurred < sharp - 0.3
     assert tiny < sharp - 0.3
+
+
+def test_gallery_faces_keep_a_square_crop_and_probes_none(astronaut_jpeg: bytes) -> None:
+    settings = Settings(face_crop_size=64)
+    (face,) = build_analyzer(settings, thumbnails=True).analyze(astronaut_jpeg).faces
+    assert face.thumbnail is not None
+    crop = cv2.imdecode(np.frombuffer(face.thumbnail, np.uint8), cv2.IMREAD_COLOR)
+    assert crop.shape == (64, 64, 3)
+    (probe,) = build_analyzer(settings).analyze(astronaut_jpeg).faces
+    assert probe.thumbnail is None
+
+
+def test_a_crop_past_the_image_edge_is_padded() -> None:
+    white = np.full((100, 100, 3), 255, np.uint8)
+    crop = cv2.imdecode(np.frombuffer(face_thumbnail(white, (0, 0, 40, 40), 50), np.uint8), cv2.IMREAD_COLOR)
+    assert crop.shape == (50, 50, 3)
+    assert crop[2, 2].mean() < 140  # the corner lies outside the photo: grey padding
+    assert crop[25, 25].mean() > 240  # the face box itself is the photo
 
 
 def test_no_face_in_a_cup_of_coffee(analyzer: FaceAnalyzer, coffee_png: bytes) -> None:

@@ -77,6 +77,7 @@ class Visit:
     def shot(self, name: str) -> None:
         """Save a screenshot of the page, and check it with axe-core (WCAG rules): no violation."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.wait_for_function("[...document.images].every(image => image.complete)")
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
         violations = Axe().run(self.page).response["violations"]
         assert not violations, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations]
@@ -103,6 +104,15 @@ def test_login_refuses_a_wrong_password_and_pages_need_a_login(
     assert "rights.handle" in page.get_by_role("alert").inner_text()  # type: ignore[attr-defined]
     nav = page.get_by_role("navigation", name="Main").inner_text()  # type: ignore[attr-defined]
     assert "Search" in nav and "Data protection" not in nav
+
+    # A form from another site (no valid CSRF token) gets a page saying so, not the API's JSON.
+    forged = page.request.post(  # type: ignore[attr-defined]
+        f"{live_server}/authorisations", form={"csrf": "forged", "case_ref": "X", "justification": "y" * 12}
+    )
+    assert forged.status == 403 and forged.headers["content-type"].startswith("text/html")
+    page.set_content(forged.text())  # type: ignore[attr-defined]
+    assert "this form has expired" in page.get_by_role("alert").inner_text()  # type: ignore[attr-defined]
+    assert page.get_by_role("navigation", name="Main").count() == 1  # type: ignore[attr-defined]
     investigator.close()
 
 
@@ -158,6 +168,9 @@ def test_search_authorise_erase_through_the_pages(
     results = page.locator(".result")  # type: ignore[attr-defined]
     assert PERSON in results.first.locator(".places").inner_text()
     assert "Lead, not an identification." in results.first.inner_text()
+    crop = results.first.locator("img.crop")
+    assert crop.evaluate("img => img.complete && img.naturalWidth") == 112  # served here, not by the site
+    crop_url = crop.get_attribute("src")
 
     public = Visit(browser, live_server, None, width=390)  # a phone-sized screen
     page = public.open("/portal")
@@ -192,6 +205,7 @@ def test_search_authorise_erase_through_the_pages(
     page = search()
     places = page.locator(".result .places").all_inner_texts()  # type: ignore[attr-defined]
     assert places and not [p for p in places if PERSON in p]  # her face is gone from the results
+    assert page.request.get(f"{live_server}{crop_url}").status == 404  # type: ignore[attr-defined]
     page = investigator.open("/cases")
     investigator.shot("cases")
     searches = page.get_by_role("table", name="Searches, newest first")  # type: ignore[attr-defined]

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         "with every place they were seen. Measured on the dev photos: copies at 0.4x-2x scale and JPEG "
         "quality 30-90 differ by at most 2 bits; different photos by at least 6.",
     )
+    face_crop_size: int = Field(
+        112,
+        ge=0,
+        le=512,
+        description="Each gallery face keeps a JPEG of itself this many pixels square (about 4 KB at 112), "
+        "shown on result cards to users whose search returned it and erased with the face; 0: keep none.",
+    )
 
     # Accountability.
     allow_bootstrap: bool = Field(

@@ -124,6 +124,7 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
         if hit.expected_false_matches is None
         else float(f"{hit.expected_false_matches:.3g}"),
         "face_id": face.id,
+        "has_crop": face.has_crop,
         "box": [round(v, 1) for v in face.box],
         "det_score": round(face.det_score, 3),
         "quality": round(face.quality, 3),
@@ -138,6 +139,7 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
         "near_duplicates": [
             {
                 "face_id": copy.face.id,
+                "has_crop": copy.face.has_crop,
                 "score": round(copy.score, 4),
                 "image": {
                     "sha256": copy.face.image.sha256,

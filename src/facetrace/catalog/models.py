@@ -7,6 +7,7 @@ The catalog is the source of truth. The vector index is a derived copy of
 * ``images``    — unique image *bytes* (by sha256), whatever the number of places they were seen.
 * ``sightings`` — each place an image was seen: path or URL, the page it was on, when.
 * ``faces``     — each face found in an image: box, landmarks, scores, model, template.
+* ``face_crops`` — a small JPEG of each face for result cards (apart, so scans of ``faces`` stay lean).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    exists,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
 #: 64-bit ids everywhere but SQLite, where only INTEGER PRIMARY KEY auto-increments.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -140,6 +142,18 @@ class Sighting(Base):
     source: Mapped[Source] = relationship(back_populates="sightings")
 
 
+class FaceCrop(Base):
+    """The picture of one face a result card shows (:mod:`facetrace.vision.thumbnail`); it goes
+    with its face, in the same deletion."""
+
+    __tablename__ = "face_crops"
+
+    face_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Face(Base):
     __tablename__ = "faces"
     # Face ids are never reused (SQLite would otherwise recycle the highest id after a
@@ -158,6 +172,8 @@ class Face(Base):
     model_id: Mapped[str] = mapped_column(String(100), index=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, unit norm
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Whether a crop is kept (faces stored before 0012, or with ``face_crop_size`` 0, have none).
+    has_crop: Mapped[bool] = column_property(exists().where(FaceCrop.face_id == id))
 
     image: Mapped[Image] = relationship(back_populates="faces")
 

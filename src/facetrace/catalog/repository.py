@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from facetrace.catalog.models import Face, Image, Sighting, Source, utcnow
+from facetrace.catalog.models import Face, FaceCrop, Image, Sighting, Source, utcnow
 from facetrace.errors import FacetraceError
 from facetrace.vision.analyzer import ImageAnalysis
 
@@ -177,6 +177,11 @@ def add_analyzed_image(
     ]
     session.add_all(faces)
     session.flush()
+    session.add_all(
+        FaceCrop(face_id=stored.id, jpeg=face.thumbnail)
+        for stored, face in zip(faces, analysis.faces, strict=True)
+        if face.thumbnail
+    )
     return faces
 
 

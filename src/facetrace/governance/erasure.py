@@ -8,7 +8,7 @@ What a scope selects:
   when no other source has seen it. The sources are then blocked: ingest refuses them,
   and after a jurisdiction purge it refuses any new source of that jurisdiction too.
 
-Deleting is physical: catalog rows go in one transaction (SQLite overwrites freed
+Deleting is physical: catalog rows (with each face's crop) go in one transaction (SQLite overwrites freed
 content, ``secure_delete``, and its write-ahead log is truncated afterwards), and
 every index file that held a deleted vector is rewritten without it. The certificate
 records what, when and who, with counts and digests of the deleted ids, never the
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from facetrace import near_duplicates
 from facetrace.atomic import atomic_write_text
 from facetrace.catalog import repository
-from facetrace.catalog.models import Face, Image, Sighting, Source, utcnow
+from facetrace.catalog.models import Face, FaceCrop, Image, Sighting, Source, utcnow
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.gallery import Gallery
@@ -215,6 +215,7 @@ def execute(
             )
             models = _model_dims(session, erasure.face_ids) if erasure.face_ids else {}
             session.execute(delete(Sighting).where(Sighting.id.in_(erasure.sighting_ids)))
+            session.execute(delete(FaceCrop).where(FaceCrop.face_id.in_(erasure.face_ids)))
             session.execute(delete(Face).where(Face.id.in_(erasure.face_ids)))
             session.execute(delete(Image).where(Image.id.in_(erasure.image_ids)))
             if erasure.scope.jurisdiction:  # no new source of that country either

@@ -104,7 +104,7 @@ def ingest_items(
             session.commit()
         run = _IngestRun(gallery, source, stats, report, blocks, settings.near_duplicate_max_distance)
         try:
-            with analysis_pool(settings, workers) as pool:
+            with analysis_pool(settings, workers, thumbnails=True) as pool:
                 for job, result in pool.map(run.new_images(items)):
                     run.store(job, result)
         finally:

@@ -13,11 +13,11 @@ from facetrace.vision.factory import build_analyzer
 _analyzer: FaceAnalyzer | None = None
 
 
-def start_worker(settings: Settings) -> None:
+def start_worker(settings: Settings, thumbnails: bool) -> None:
     """Pool initializer: one OpenCV thread per process (the pool is the parallelism), models loaded once."""
     global _analyzer
     cv2.setNumThreads(1)
-    _analyzer = build_analyzer(settings)
+    _analyzer = build_analyzer(settings, thumbnails=thumbnails)
 
 
 def analyze_bytes(data: bytes) -> ImageAnalysis | Failure:
@@ -31,11 +31,12 @@ def analyze_bytes(data: bytes) -> ImageAnalysis | Failure:
         return Failure(f"OpenCV could not process the image: {exc.msg if hasattr(exc, 'msg') else exc}")
 
 
-def analysis_pool(settings: Settings, workers: int | None = None) -> WorkerPool:
-    """A pool of face-analysis workers (``workers`` defaults to the settings: one per core)."""
+def analysis_pool(settings: Settings, workers: int | None = None, *, thumbnails: bool = False) -> WorkerPool:
+    """A pool of face-analysis workers (``workers`` defaults to the settings: one per core);
+    ``thumbnails``: also cut each face's result-card picture (for images going into the gallery)."""
     return WorkerPool(
         analyze_bytes,
         workers=workers or settings.worker_count,
         initializer=start_worker,
-        initargs=(settings,),
+        initargs=(settings, thumbnails),
     )

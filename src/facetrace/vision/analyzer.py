@@ -10,6 +10,7 @@ from facetrace.vision.detect import FaceDetector
 from facetrace.vision.embed import FaceEmbedder
 from facetrace.vision.perceptual_hash import perceptual_hash
 from facetrace.vision.quality import face_quality
+from facetrace.vision.thumbnail import face_thumbnail
 from facetrace.vision.types import AnalyzedFace
 
 
@@ -51,15 +52,25 @@ class ImageAnalysis:
 
 
 class FaceAnalyzer:
-    """Runs the vision steps on untrusted bytes; raises ``ImageError`` for unusable input."""
+    """Runs the vision steps on untrusted bytes; raises ``ImageError`` for unusable input.
+
+    ``thumbnail_size``: also cut a JPEG of each face this many pixels square (0: none).
+    """
 
     def __init__(
-        self, detector: FaceDetector, embedder: FaceEmbedder, *, max_pixels: int, max_bytes: int
+        self,
+        detector: FaceDetector,
+        embedder: FaceEmbedder,
+        *,
+        max_pixels: int,
+        max_bytes: int,
+        thumbnail_size: int = 0,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
         self._max_pixels = max_pixels
         self._max_bytes = max_bytes
+        self._thumbnail_size = thumbnail_size
 
     @property
     def model_id(self) -> str:
@@ -83,7 +94,12 @@ class FaceAnalyzer:
             embedding = self.embedder.embed(crop)
             after_embed = time.perf_counter()
             timings.embed += after_embed - before_embed
-            faces.append(AnalyzedFace(detection, embedding, face_quality(crop, detection)))
+            thumbnail = (
+                face_thumbnail(image.bgr, detection.box, self._thumbnail_size)
+                if self._thumbnail_size
+                else None
+            )
+            faces.append(AnalyzedFace(detection, embedding, face_quality(crop, detection), thumbnail))
         phash = perceptual_hash(image.bgr)
         timings.other = time.perf_counter() - mark - timings.embed
         return ImageAnalysis(image.width, image.height, image.format, self.model_id, faces, phash, timings)

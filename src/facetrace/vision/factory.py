@@ -43,12 +43,15 @@ def build_embedder(settings: Settings) -> FaceEmbedder:
     raise FacetraceError(f"unknown embedder {settings.embedder!r}: use 'sface' or 'arcface'")
 
 
-def build_analyzer(settings: Settings) -> FaceAnalyzer:
+def build_analyzer(settings: Settings, *, thumbnails: bool = False) -> FaceAnalyzer:
+    """The analyzer of the settings; ``thumbnails`` for images going into the gallery (a face's
+    result-card picture, ``face_crop_size`` pixels square), never for probes."""
     return FaceAnalyzer(
         build_detector(settings),
         build_embedder(settings),
         max_pixels=settings.max_image_pixels,
         max_bytes=settings.max_image_bytes,
+        thumbnail_size=settings.face_crop_size if thumbnails else 0,
     )
 
 

@@ -36,3 +36,4 @@ class AnalyzedFace:
     detection: Detection
     embedding: np.ndarray  # shape (dim,), float32, unit norm
     quality: float
+    thumbnail: bytes | None = None  # JPEG for result cards; made for the gallery, never for probes

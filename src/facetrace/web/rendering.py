@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -17,15 +16,9 @@ from fastapi.templating import Jinja2Templates
 from facetrace.errors import FacetraceError
 from facetrace.governance.roles import Action, may
 from facetrace.governance.service import Governance
-from facetrace.server.problems import facetrace_status
 from facetrace.web.session import csrf_token, flash, take_flashes
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-
-
-def _css_url(url: str) -> str:
-    """A URL safe inside CSS ``url('…')``: quotes, parentheses and spaces percent-encoded."""
-    return quote(url, safe=":/?&=%#@+,;~!*$[]")
 
 
 def _from_json(text: str | None) -> dict[str, Any]:
@@ -37,7 +30,6 @@ def _from_json(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-TEMPLATES.env.filters["css_url"] = _css_url
 TEMPLATES.env.filters["fromjson"] = _from_json
 
 #: The navigation: (path, label, the action that makes the page useful).
@@ -70,12 +62,6 @@ def page(
         },
         status_code=status_code,
     )
-
-
-def problem_page(request: Request, gov: Governance, error: FacetraceError) -> HTMLResponse:
-    """A page the user may not see, or that cannot be shown: the service's own words, and why."""
-    status, _slug, _title = facetrace_status(error)
-    return page(request, "problem.html", gov, error=str(error), status_code=status)
 
 
 def back_to(path: str) -> RedirectResponse:

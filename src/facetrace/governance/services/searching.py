@@ -6,10 +6,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from facetrace.catalog.models import utcnow
-from facetrace.errors import AuditWriteError, AuthorisationError, FacetraceError, PurposeError, QuotaError
+from facetrace.catalog.models import FaceCrop, utcnow
+from facetrace.errors import (
+    AuditWriteError,
+    AuthorisationError,
+    FacetraceError,
+    NotFoundError,
+    PurposeError,
+    QuotaError,
+)
 from facetrace.evaluation import calibration
 from facetrace.gallery import Gallery
 from facetrace.governance import audit, authorisations, quotas, reports
@@ -88,6 +96,28 @@ class SearchService(ServiceBase):
         """
         self.allow(Action.SEARCH)
         return probe_faces_to_dicts(faces_largest_first(analyzer, probe))
+
+    def face_crop(self, face_id: int) -> bytes:
+        """The JPEG of a gallery face, for the user one of whose searches returned that face.
+
+        Not a way to browse the gallery: a face id no live case result of the acting user names
+        is answered as if it did not exist. Results withdrawn with a refused authorisation take
+        their crops with them, and an erased face has none. Showing the crop of a lead is part
+        of the search already recorded, so it adds no audit entry.
+        """
+        self.allow(Action.SEARCH)
+        with self.sessions() as session:
+            kept = session.scalars(
+                select(CaseResult.results).where(
+                    CaseResult.user_name == self.actor.name, CaseResult.deleted_at.is_(None)
+                )
+            )
+            returned = any(face_id == result["face_id"] for results in kept for result in results or ())
+            crop = select(FaceCrop.jpeg).where(FaceCrop.face_id == face_id)
+            jpeg = session.scalar(crop) if returned else None
+        if jpeg is None:
+            raise NotFoundError(f"no crop of face {face_id} among the results of your searches")
+        return jpeg
 
     def my_searches(self, limit: int = 100) -> list[dict[str, Any]]:
         """The acting user's own searches with their purposes, newest first (never a probe)."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from facetrace.governance.searches import Purpose
 from facetrace.search import outcome_to_dict
 from facetrace.server.auth import Acting
+from facetrace.server.params import MAX_ID
 from facetrace.server.problems import PROBLEM_RESPONSES, UPLOAD_RESPONSES, documented
 from facetrace.server.state import ServerState, server_state
 from facetrace.server.uploads import ImageForm, multipart_openapi
@@ -65,10 +66,17 @@ class ResultImage(BaseModel):
     last_seen: str
 
 
+CROP_PATH = "/faces/{face_id}/crop"
+CROP_DESCRIPTION = (
+    "Where to get the face's picture (JPEG; only for users whose search returned it); null when none is kept."
+)
+
+
 class NearDuplicate(BaseModel):
     """The same face in a resized or re-encoded copy of the photo, seen elsewhere."""
 
     face_id: int
+    crop_url: str | None = Field(description=CROP_DESCRIPTION)
     score: float
     image: dict[str, int | str] = Field(description="The copy's sha256, width and height.")
     sightings: list[Sighting]
@@ -85,6 +93,7 @@ class SearchResult(BaseModel):
         "calibration; null when the model was never calibrated)."
     )
     face_id: int
+    crop_url: str | None = Field(description=CROP_DESCRIPTION)
     box: list[float]
     det_score: float
     quality: float
@@ -129,4 +138,28 @@ def search(gov: Acting, form: ImageForm, state: Annotated[ServerState, Depends(s
             face=fields.face,
             min_score=fields.min_score,
         )
-    return outcome_to_dict(outcome)
+    found = outcome_to_dict(outcome)
+    for result in found["results"]:
+        for face in (result, *result["near_duplicates"]):
+            _link_crop(face)
+    return found
+
+
+def _link_crop(face: dict[str, Any]) -> None:
+    crop_url = router.prefix + CROP_PATH.format(face_id=face["face_id"])
+    face["crop_url"] = crop_url if face.pop("has_crop") else None
+
+
+def crop_response(jpeg: bytes) -> Response:
+    """A face crop, kept out of every cache: an erased face must not live on in a browser's."""
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get(
+    CROP_PATH,
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "The face's picture."}},
+)
+def face_crop(gov: Acting, face_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+    """The picture of a face one of your searches returned (any other face id: 404)."""
+    return crop_response(gov.face_crop(face_id))

@@ -6,38 +6,35 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from facetrace.collect.sources import KINDS, SourceSpec
-from facetrace.errors import FacetraceError
 from facetrace.governance.accounts import STAFF_ROLES
 from facetrace.server.routes.jobs import NewJob, crawl_work
 from facetrace.server.state import ServerState, server_state
-from facetrace.web.rendering import back_to, page, problem_page, reported
+from facetrace.web.errors import page_router
+from facetrace.web.rendering import back_to, page, reported
 from facetrace.web.session import CheckedForm, SignedIn, field, flash
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 State = Annotated[ServerState, Depends(server_state)]
 
 
 @router.get("/admin", response_class=HTMLResponse)
 def administration(request: Request, gov: SignedIn, state: State) -> HTMLResponse:
-    try:
-        gov.oversee_collection()
-        return page(
-            request,
-            "admin.html",
-            gov,
-            users=gov.users(),
-            sources=gov.sources(),
-            jobs=[asdict(job) for job in state.jobs.jobs()],
-            roles=[role.value for role in STAFF_ROLES],
-            kinds=KINDS,
-        )
-    except FacetraceError as exc:
-        return problem_page(request, gov, exc)
+    gov.oversee_collection()
+    return page(
+        request,
+        "admin.html",
+        gov,
+        users=gov.users(),
+        sources=gov.sources(),
+        jobs=[asdict(job) for job in state.jobs.jobs()],
+        roles=[role.value for role in STAFF_ROLES],
+        kinds=KINDS,
+    )
 
 
 @router.post("/admin/users")

@@ -10,15 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from facetrace.errors import FacetraceError
 from facetrace.governance.erasure import ErasureScope
-from facetrace.web.rendering import back_to, page, problem_page, reported
+from facetrace.web.errors import page_router
+from facetrace.web.rendering import back_to, page, reported
 from facetrace.web.session import CheckedForm, SignedIn, field, flash
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 
 
 def _in_words(produced: dict[str, Any]) -> str:
@@ -34,20 +34,14 @@ def _in_words(produced: dict[str, Any]) -> str:
 
 @router.get("/dpo", response_class=HTMLResponse)
 def queue(request: Request, gov: SignedIn) -> HTMLResponse:
-    try:
-        return page(request, "dpo.html", gov, queue=gov.rights_queue(include_closed=True))
-    except FacetraceError as exc:
-        return problem_page(request, gov, exc)
+    return page(request, "dpo.html", gov, queue=gov.rights_queue(include_closed=True))
 
 
 @router.get("/dpo/requests/{reference}", response_class=HTMLResponse)
 def request_detail(request: Request, reference: str, gov: SignedIn) -> HTMLResponse:
-    try:
-        entry = gov.rights_request(reference)
-        plan = gov.rights_request_plan(reference) if entry["status"] != "done" else None
-        return page(request, "dpo_request.html", gov, entry=entry, plan=plan)
-    except FacetraceError as exc:
-        return problem_page(request, gov, exc)
+    entry = gov.rights_request(reference)
+    plan = gov.rights_request_plan(reference) if entry["status"] != "done" else None
+    return page(request, "dpo_request.html", gov, entry=entry, plan=plan)
 
 
 @router.post("/dpo/requests/{reference}/{step}")
@@ -63,11 +57,8 @@ def move(request: Request, reference: str, step: str, gov: SignedIn, form: Check
 
 
 @router.get("/dpo/certificates/{reference}", response_model=None)
-def certificate(request: Request, reference: str, gov: SignedIn) -> Response:
-    try:
-        document = gov.certificate(reference)
-    except FacetraceError as exc:
-        return problem_page(request, gov, exc)
+def certificate(reference: str, gov: SignedIn) -> Response:
+    document = gov.certificate(reference)
     return JSONResponse(document, headers={"content-disposition": f'attachment; filename="{reference}.json"'})
 
 
@@ -80,10 +71,7 @@ def purge(request: Request, gov: SignedIn, form: CheckedForm) -> HTMLResponse | 
     else:
         scope = ErasureScope(jurisdiction=field(form, "jurisdiction").upper() or None)
     if field(form, "execute") != "yes":
-        try:
-            plan = gov.erasure_plan(scope)
-        except FacetraceError as exc:
-            return problem_page(request, gov, exc)
+        plan = gov.erasure_plan(scope)
         return page(request, "dpo.html", gov, queue=gov.rights_queue(include_closed=True), purge=plan)
     with reported(request):
         done = gov.erase(scope, field(form, "reason"))
@@ -95,19 +83,13 @@ def purge(request: Request, gov: SignedIn, form: CheckedForm) -> HTMLResponse | 
 def annual_report(request: Request, gov: SignedIn, year: int | None = None) -> HTMLResponse:
     """The annual usage report (AI Act art. 26(10)), as the CLI writes it, shown in the browser."""
     year = year or datetime.now(UTC).year
-    try:
-        with tempfile.TemporaryDirectory(prefix="facetrace-report-") as folder:
-            written = gov.annual_report(year, Path(folder))
-            html = next(path for path in written if path.suffix == ".html").read_text()
-    except FacetraceError as exc:
-        return problem_page(request, gov, exc)
+    with tempfile.TemporaryDirectory(prefix="facetrace-report-") as folder:
+        written = gov.annual_report(year, Path(folder))
+        html = next(path for path in written if path.suffix == ".html").read_text()
     return HTMLResponse(html)
 
 
 @router.get("/dpo/records", response_class=HTMLResponse)
 def records(request: Request, gov: SignedIn) -> HTMLResponse:
-    try:
-        document = gov.records_of_processing()
-    except FacetraceError as exc:
-        return problem_page(request, gov, exc)
+    document = gov.records_of_processing()
     return page(request, "records.html", gov, records=json.dumps(document, indent=2, ensure_ascii=False))

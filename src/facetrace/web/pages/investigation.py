@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi import Depends, Path, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from facetrace.errors import FacetraceError
 from facetrace.governance.roles import Action, may
 from facetrace.governance.searches import Purpose
 from facetrace.search import outcome_to_dict
+from facetrace.server.params import MAX_ID
+from facetrace.server.routes.search import crop_response
 from facetrace.server.state import ServerState, server_state
-from facetrace.web.rendering import back_to, page, problem_page, reported
+from facetrace.web.errors import page_router
+from facetrace.web.rendering import back_to, page, reported
 from facetrace.web.session import CheckedForm, SignedIn, field, flash, photo
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 State = Annotated[ServerState, Depends(server_state)]
 
 
@@ -80,6 +83,12 @@ def probe_faces(gov: SignedIn, form: CheckedForm, state: State) -> JSONResponse:
     return JSONResponse({"faces": faces})
 
 
+@router.get("/faces/{face_id}/crop", response_model=None)
+def face_crop(gov: SignedIn, face_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+    """The picture on a result card: only of a face one of the user's own searches returned."""
+    return crop_response(gov.face_crop(face_id))
+
+
 @router.post("/authorisations")
 def request_authorisation(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
     with reported(request):
@@ -90,9 +99,4 @@ def request_authorisation(request: Request, gov: SignedIn, form: CheckedForm) ->
 
 @router.get("/cases", response_class=HTMLResponse)
 def my_cases(request: Request, gov: SignedIn) -> HTMLResponse:
-    try:
-        return page(
-            request, "cases.html", gov, searches=gov.my_searches(), authorisations=gov.authorisations()
-        )
-    except FacetraceError as exc:
-        return problem_page(request, gov, exc)
+    return page(request, "cases.html", gov, searches=gov.my_searches(), authorisations=gov.authorisations())

@@ -3,14 +3,14 @@ the hash chain holds, the entries by user, action and case, and an export to che
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from facetrace.errors import FacetraceError
-from facetrace.web.rendering import page, problem_page
+from facetrace.web.errors import page_router
+from facetrace.web.rendering import page
 from facetrace.web.session import SignedIn
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -18,20 +18,14 @@ def audit_log(
     request: Request, gov: SignedIn, user: str = "", action: str = "", case_ref: str = ""
 ) -> HTMLResponse:
     filters = {"user": user.strip(), "action": action.strip(), "case_ref": case_ref.strip()}
-    try:
-        chain = gov.verify_audit()
-        entries = gov.audit_entries(**{k: v or None for k, v in filters.items()})
-    except FacetraceError as exc:
-        return problem_page(request, gov, exc)
+    chain = gov.verify_audit()
+    entries = gov.audit_entries(**{k: v or None for k, v in filters.items()})
     return page(request, "audit.html", gov, chain=chain, entries=entries, filters=filters)
 
 
 @router.get("/audit/export", response_model=None)
-def export(request: Request, gov: SignedIn) -> Response:
+def export(gov: SignedIn) -> Response:
     """The log (a supervisor's: their unit's entries) with the chain links, as ``facetrace audit
     export`` writes it; ``facetrace audit check-export`` verifies it offline."""
-    try:
-        document = gov.export_audit()
-    except FacetraceError as exc:
-        return problem_page(request, gov, exc)
+    document = gov.export_audit()
     return JSONResponse(document, headers={"content-disposition": 'attachment; filename="audit-export.json"'})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from limits import RateLimitItemPerHour
 from limits.storage import MemoryStorage
@@ -20,10 +20,11 @@ from facetrace.errors import FacetraceError
 from facetrace.governance import rights
 from facetrace.governance.service import Governance
 from facetrace.server.state import ServerState, server_state
+from facetrace.web.errors import page_router
 from facetrace.web.rendering import page
 from facetrace.web.session import CheckedForm, field, photo
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 State = Annotated[ServerState, Depends(server_state)]
 
 

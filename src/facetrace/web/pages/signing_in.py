@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from facetrace.errors import AuthenticationError
 from facetrace.server.state import ServerState, server_state
+from facetrace.web.errors import page_router
 from facetrace.web.rendering import back_to, page, pages_for
 from facetrace.web.session import CheckedForm, SignedIn, field, sign_in, sign_out
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 State = Annotated[ServerState, Depends(server_state)]
 
 

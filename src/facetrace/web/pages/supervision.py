@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from facetrace.errors import FacetraceError
-from facetrace.web.rendering import back_to, page, problem_page, reported
+from facetrace.web.errors import page_router
+from facetrace.web.rendering import back_to, page, reported
 from facetrace.web.session import CheckedForm, SignedIn, field, flash
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 
 
 def monthly_bars(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -26,18 +26,15 @@ def monthly_bars(rows: list[dict[str, Any]]) -> dict[str, Any]:
 @router.get("/supervisor", response_class=HTMLResponse)
 def supervisor(request: Request, gov: SignedIn) -> HTMLResponse:
     year = datetime.now(UTC).year
-    try:
-        return page(
-            request,
-            "supervisor.html",
-            gov,
-            pending=gov.authorisations(pending_only=True),
-            year=year,
-            chart=monthly_bars(gov.usage_report(year)),
-            alarms=gov.alarms(),
-        )
-    except FacetraceError as exc:
-        return problem_page(request, gov, exc)
+    return page(
+        request,
+        "supervisor.html",
+        gov,
+        pending=gov.authorisations(pending_only=True),
+        year=year,
+        chart=monthly_bars(gov.usage_report(year)),
+        alarms=gov.alarms(),
+    )
 
 
 @router.post("/supervisor/authorisations/{reference}")

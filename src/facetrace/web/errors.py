@@ -1,0 +1,84 @@
+"""Errors on the web pages: an HTML page in the site's layout, where the API answers problem JSON.
+
+Every page router is built with :class:`PageRoute`, so a page needs no ``try`` of its own: a
+refusal of the governance layer, an expired form (CSRF), an invalid form or an unexpected
+failure all become :func:`error_page`, with the same status the API would answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+from facetrace.errors import FacetraceError
+from facetrace.governance.service import Governance
+from facetrace.server.problems import facetrace_status
+from facetrace.server.state import server_state
+from facetrace.web.rendering import page
+from facetrace.web.session import LoginRequiredError
+
+log = logging.getLogger(__name__)
+
+
+def page_router() -> APIRouter:
+    """A router for pages: left out of the API's OpenAPI, errors shown as pages."""
+    return APIRouter(include_in_schema=False, route_class=PageRoute)
+
+
+class PageRoute(APIRoute):
+    """A route whose errors are shown as a page (a missing login still redirects to /login)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_as_page(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except LoginRequiredError:
+                raise
+            except FacetraceError as exc:
+                status, _slug, title = facetrace_status(exc)
+                return error_page(request, status, title, str(exc))
+            except HTTPException as exc:
+                return error_page(
+                    request, exc.status_code, HTTPStatus(exc.status_code).phrase, str(exc.detail), exc.headers
+                )
+            except RequestValidationError:
+                message = "a field of the form is missing or invalid: go back, check it and send it again"
+                return error_page(request, 422, "The form is incomplete", message)
+            except Exception:
+                log.exception("unexpected error on %s %s", request.method, request.url.path)
+                message = "an unexpected error; the server log has the details"
+                return error_page(request, 500, "Something went wrong", message)
+
+        return handle_as_page
+
+
+def error_page(
+    request: Request, status: int, title: str, message: str, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """The reason, in the service's own words, under the navigation of whoever is signed in."""
+    context = {"title": title, "error": message, "status": status}
+    response = page(request, "problem.html", _viewer(request), status_code=status, **context)
+    response.headers.update(headers or {})
+    return response
+
+
+def _viewer(request: Request) -> Governance | None:
+    """Who is signed in, for the navigation; nobody when that cannot be told (the error may be why)."""
+    token = request.session.get("token")
+    if not token:
+        return None
+    state = server_state(request)
+    try:
+        return Governance.with_token(state.settings, state.sessions, token)
+    except Exception:  # an expired token, or the very failure this page reports
+        return None
