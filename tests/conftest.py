@@ -342,8 +342,15 @@ def assert_problem(response: httpx.Response, status: int, type_: str = "about:bl
 
 @pytest.fixture
 def web_settings(tmp_path: Path) -> Settings:
-    """A fresh catalog whose first admin ('admin') gets the browser tests' password."""
-    return Settings(data_dir=tmp_path / "var", workers=1, admin_password="a-long-test-password")
+    """A fresh catalog whose first admin ('admin') gets the browser tests' password, and an
+    (empty) import folder."""
+    (tmp_path / "imports").mkdir()
+    return Settings(
+        data_dir=tmp_path / "var",
+        workers=1,
+        admin_password="a-long-test-password",
+        import_dir=tmp_path / "imports",
+    )
 
 
 @pytest.fixture

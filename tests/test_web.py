@@ -314,5 +314,24 @@ def test_an_admin_registers_a_source_and_follows_its_crawl(
             "1",
             "1",
         ]
-        admin.shot("admin-crawl")
-        admin.close()
+
+    # A folder the operator put in the import folder, into a local source.
+    assert staffed.import_dir is not None
+    (staffed.import_dir / "press").mkdir()
+    (staffed.import_dir / "press" / "astronaut.jpg").write_bytes(astronaut_jpeg)
+    form = page.locator("form[action='/admin/sources']")  # type: ignore[attr-defined]
+    form.get_by_label("Name").fill("archive")
+    form.get_by_label("Kind").select_option("local")
+    form.get_by_label("Legal basis").fill("Art. 6(1)(e) GDPR, own press archive")
+    form.get_by_label("Jurisdiction (country code)").fill("fr")
+    form.get_by_role("button", name="Register").click()
+    page.get_by_label("Folder to import").fill("press")  # type: ignore[attr-defined]
+    page.get_by_label("Into the local source").select_option("archive")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Start import").click()  # type: ignore[attr-defined]
+    assert "Import of press into archive started" in page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+    row = page.locator("#jobs tbody tr").first  # type: ignore[attr-defined]
+    playwright_api.expect(row.locator(".state")).to_have_text("done", timeout=60_000)
+    assert row.locator(".images_fetched").inner_text() == "1 of 1"
+    assert "import · archive · press" in row.inner_text()
+    admin.shot("admin-jobs")
+    admin.close()

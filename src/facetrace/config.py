@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     crawl_max_page_bytes: int = Field(5 * 1024 * 1024, ge=1)
     crawl_max_pages: int = Field(1000, ge=1, description="Default page limit of one crawl.")
     crawl_max_depth: int = Field(5, ge=0)
+    import_dir: Path | None = Field(
+        None,
+        description="The one folder whose subfolders an admin may import through the server (API jobs, "
+        "the web app); none: only 'facetrace ingest PATH' on the server's own command line reads folders.",
+    )
     near_duplicate_max_distance: int = Field(
         4,
         ge=0,

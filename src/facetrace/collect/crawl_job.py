@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from facetrace.catalog.models import Source
 from facetrace.collect.crawler import Crawler, CrawlPlan, CrawlStats
 from facetrace.collect.frontier import CatalogFrontier
-from facetrace.collect.sources import CRAWLED
+from facetrace.collect.sources import CRAWLED, check_collectable
 from facetrace.config import Settings
-from facetrace.errors import FacetraceError
 from facetrace.ingest.pipeline import IngestStats, ingest_items
 
 MAX_REDIRECTS = 5
@@ -20,12 +19,7 @@ MAX_REDIRECTS = 5
 
 def plan_for(settings: Settings, source: Source, *, max_pages: int | None, rate: float | None) -> CrawlPlan:
     """The limits of this crawl: the command line's, else the source's, else the settings'."""
-    if source.kind not in CRAWLED:
-        raise FacetraceError(
-            f"source {source.name!r} is a {source.kind} source: only {', '.join(CRAWLED)} sources are crawled"
-        )
-    if source.status != "active" or source.blocked_at is not None:
-        raise FacetraceError(f"source {source.name!r} is {'blocked' if source.blocked_at else source.status}")
+    check_collectable(source, CRAWLED, "crawled")
     return CrawlPlan(
         seeds=tuple(source.seeds or ()),
         allowed=tuple(source.allowed or ()),

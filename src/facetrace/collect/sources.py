@@ -138,6 +138,16 @@ def named(session: Session, name: str) -> Source:
     return source
 
 
+def check_collectable(source: Source, kinds: tuple[str, ...], how: str) -> None:
+    """Refuse to collect from ``source`` unless it is of one of ``kinds``, active and not blocked."""
+    if source.kind not in kinds:
+        raise FacetraceError(
+            f"source {source.name!r} is a {source.kind} source: only {', '.join(kinds)} sources are {how}"
+        )
+    if source.status != "active" or source.blocked_at is not None:
+        raise FacetraceError(f"source {source.name!r} is {'blocked' if source.blocked_at else source.status}")
+
+
 def describe(session: Session, source: Source) -> dict[str, Any]:
     sightings = session.scalar(select(func.count(Sighting.id)).where(Sighting.source_id == source.id)) or 0
     return {

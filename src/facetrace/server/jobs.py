@@ -3,7 +3,8 @@
 A job is a function given a :class:`JobControl`: it reports its progress there and asks it,
 at points where stopping leaves everything consistent, whether it should stop. Cancelling is
 that request: a crawl stops between two URLs and resumes from its frontier at the next crawl,
-as a killed one would. Jobs are kept in memory for the server's life; a restart forgets them
+as a killed one would; a folder import stops between two images, and importing the folder
+again skips what is already in. Jobs are kept in memory for the server's life; a restart forgets them
 (and stops the one running, the same cooperative way).
 """
 
@@ -39,10 +40,11 @@ FINISHED = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A crawl's running totals."""
+    """A job's running totals (``pages`` only for a crawl, ``images_total`` only for an import)."""
 
     pages: int = 0
-    images_fetched: int = 0
+    images_fetched: int = 0  # read from disk, for an import
+    images_total: int | None = None
     new_images: int = 0
     faces: int = 0
     errors: int = 0  # URLs not fetched, and images that could not be analysed
@@ -61,6 +63,17 @@ class Progress:
             completed=crawled.completed,
         )
 
+    @classmethod
+    def of_import(cls, ingested: IngestStats, *, completed: bool = False) -> Progress:
+        return cls(
+            images_fetched=ingested.done + ingested.skipped_do_not_collect,
+            images_total=ingested.total,
+            new_images=ingested.new_images,
+            faces=ingested.faces,
+            errors=len(ingested.failures),
+            completed=completed,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -77,6 +90,7 @@ class Job:
     finished_at: datetime | None = None
     progress: Progress = field(default_factory=Progress)
     error: str | None = None
+    folder: str | None = None  # what an import reads, inside the import folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +117,11 @@ class JobRunner:
         self._thread = threading.Thread(target=self._run, name="facetrace-jobs", daemon=True)
         self._thread.start()
 
-    def submit(self, kind: str, source: str, started_by: str, work: Work) -> Job:
+    def submit(
+        self, kind: str, source: str, started_by: str, work: Work, *, folder: str | None = None
+    ) -> Job:
         with self._lock:
-            job = Job(next(self._ids), kind, source, started_by, created_at=_now())
+            job = Job(next(self._ids), kind, source, started_by, created_at=_now(), folder=folder)
             self._jobs[job.id] = job
             self._stops[job.id] = threading.Event()
         self._queue.put((job.id, work))

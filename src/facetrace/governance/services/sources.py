@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +15,9 @@ from facetrace.governance import audit, erasure
 from facetrace.governance.audit import Record
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
-from facetrace.ingest.pipeline import IngestStats
+from facetrace.ingest.import_dir import images_in_import_dir
+from facetrace.ingest.inputs import InputImage, InputProblem
+from facetrace.ingest.pipeline import IngestStats, ingest_items
 
 
 class SourceService(ServiceBase):
@@ -61,6 +63,60 @@ class SourceService(ServiceBase):
             return crawl_job.plan_for(
                 self.settings, sources.named(session, name), max_pages=max_pages, rate=rate
             )
+
+    def import_plan(self, name: str, folder: str) -> int:
+        """How many images an import of ``folder`` (inside FACETRACE_IMPORT_DIR) into the local
+        source ``name`` would read; refuses, before anything runs, what cannot be imported."""
+        self.allow(Action.MANAGE_SOURCES)
+        self._check_importable(name)
+        return len(images_in_import_dir(self.settings, folder))
+
+    def import_folder(
+        self,
+        name: str,
+        folder: str,
+        *,
+        workers: int | None = None,
+        on_progress: Callable[[IngestStats], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> tuple[IngestStats, bool]:
+        """Ingest the images of ``folder`` (inside FACETRACE_IMPORT_DIR) into the registered local
+        source ``name``. Returns the totals, and whether it stopped early because ``should_stop``
+        (asked before each image) said so: importing the folder again resumes, since images already
+        in the catalog are not analysed twice."""
+        with self.action(Action.MANAGE_SOURCES, command="import", source=name, folder=folder) as details:
+            self._check_importable(name)
+            items = images_in_import_dir(self.settings, folder)
+            stopped = False
+
+            def until_stopped() -> Iterator[InputImage | InputProblem]:
+                nonlocal stopped
+                for item in items:
+                    if should_stop():
+                        stopped = True
+                        return
+                    yield item
+
+            stats = ingest_items(
+                self.settings,
+                until_stopped(),
+                total=len(items),
+                source_name=name,
+                workers=workers,
+                on_progress=on_progress,
+            )
+            details.update(
+                images=len(items),
+                new_images=stats.new_images,
+                faces=stats.faces,
+                failures=len(stats.failures),
+                stopped=stopped,
+            )
+        return stats, stopped
+
+    def _check_importable(self, name: str) -> None:
+        with self.sessions() as session:
+            sources.check_collectable(sources.named(session, name), ("local",), "imported from folders")
 
     def oversee_collection(self) -> None:
         """Refuse (and record) a user who may not follow or stop collection runs (the API's jobs)."""

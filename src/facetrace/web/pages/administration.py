@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from facetrace.collect.sources import KINDS, SourceSpec
 from facetrace.governance.accounts import STAFF_ROLES
-from facetrace.server.routes.jobs import NewJob, crawl_work
+from facetrace.server.routes.jobs import NewJob, submit
 from facetrace.server.state import ServerState, server_state
 from facetrace.web.errors import page_router
 from facetrace.web.rendering import back_to, page, reported
@@ -34,6 +34,7 @@ def administration(request: Request, gov: SignedIn, state: State) -> HTMLRespons
         jobs=[asdict(job) for job in state.jobs.jobs()],
         roles=[role.value for role in STAFF_ROLES],
         kinds=KINDS,
+        import_dir=state.settings.import_dir,
     )
 
 
@@ -84,13 +85,18 @@ def pause_or_resume(
 
 
 @router.post("/admin/jobs")
-def start_crawl(request: Request, gov: SignedIn, state: State, form: CheckedForm) -> RedirectResponse:
-    """Start a crawl of a source in the background (the API's job runner): progress shows below."""
-    order = NewJob(source=field(form, "source"))
+def start_job(request: Request, gov: SignedIn, state: State, form: CheckedForm) -> RedirectResponse:
+    """Start a crawl, or an import of a folder inside the import folder, in the background (the
+    API's job runner): progress shows below."""
+    if field(form, "kind") == "import":
+        order = NewJob(kind="import", source=field(form, "source"), folder=field(form, "folder") or ".")
+        started = f"Import of {order.folder} into {order.source}"
+    else:
+        order = NewJob(source=field(form, "source"))
+        started = f"Crawl of {order.source}"
     with reported(request):
-        gov.crawl_plan(order.source)  # refused now (paused, blocked, not crawled), not in the background
-        job = state.jobs.submit(order.kind, order.source, gov.actor.name, crawl_work(gov, order))
-        flash(request, f"Crawl of {order.source} started (job {job.id}).")
+        job = submit(gov, state, order)
+        flash(request, f"{started} started (job {job.id}).")
     return back_to("/admin#jobs-title")
 
 

@@ -1,4 +1,4 @@
-// Administration page: while a crawl is queued or running, refresh the jobs' progress every second.
+// Administration page: while a crawl or an import is queued or running, refresh the jobs' progress every second.
 "use strict";
 (() => {
   const table = document.getElementById("jobs");
@@ -16,6 +16,9 @@
       if (!row) { window.location.reload(); return; }
       row.querySelector(".state").textContent = job.state;
       for (const name of fields) row.querySelector(`.${name}`).textContent = String(job.progress[name]);
+      if (job.progress.images_total !== null) {
+        row.querySelector(".images_fetched").textContent += ` of ${job.progress.images_total}`;
+      }
       if (!active(job.state)) row.querySelector("form")?.remove();
       running = running || active(job.state);
     }
