@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         112,
         ge=0,
         le=512,
-        description="Each gallery face keeps a JPEG of itself this many pixels square (about 4 KB at 112), "
+        description="Each gallery face keeps a JPEG of itself this many pixels square (about 3.5 KB at 112), "
         "shown on result cards to users whose search returned it and erased with the face; 0: keep none.",
     )
 
