@@ -84,7 +84,7 @@ def test_stats(gallery_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     stats = json.loads(done.stdout)
     assert (stats["sources"][0]["name"], stats["images"], stats["faces"]) == ("demo", 2, 1)
-    assert stats["indexes"][0]["kind"] == "faiss-flat-ip" and stats["indexes"][0]["vectors"] == 1
+    assert stats["indexes"][0]["kind"] == "flat" and stats["indexes"][0]["vectors"] == 1
     assert stats["indexes"][0]["bytes"] > 0 and stats["catalog_bytes"] > 0
     assert facetrace(gallery_dir, "stats").returncode == 0
 
@@ -94,7 +94,14 @@ def test_reindex_rebuilds_from_the_catalog(gallery_dir: Path) -> None:
         index_file.unlink()
     done = facetrace(gallery_dir, "reindex")
     assert done.returncode == 0, done.stderr
-    assert "with 1 faces" in done.stdout
+    assert "as flat with 1 faces" in done.stdout
+    compressed = facetrace(gallery_dir, "reindex", "--kind", "ivf-sq8")
+    assert compressed.returncode == 0, compressed.stderr
+    assert "as ivf-sq8 with 1 faces" in compressed.stdout
+    stats = json.loads(facetrace(gallery_dir, "stats", "--json").stdout)
+    assert stats["indexes"][0]["kind"] == "ivf-sq8"
+    assert "as ivf-sq8" in facetrace(gallery_dir, "reindex").stdout  # keeps its structure
+    assert "invalid value" in facetrace(gallery_dir, "reindex", "--kind", "hnsw").stderr.lower()
 
 
 def test_clear_errors_for_bad_probes_and_options(

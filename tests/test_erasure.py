@@ -17,10 +17,13 @@ from conftest import encode
 from facetrace.catalog.models import Face, FaceCrop, Image, Sighting, Source
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
+from facetrace.gallery import Gallery
 from facetrace.governance import audit
 from facetrace.governance.erasure import ErasureScope
 from facetrace.governance.searches import Purpose
 from facetrace.governance.service import Governance
+from facetrace.index.faiss_index import FaissIndex
+from facetrace.index.kinds import IndexKind
 from facetrace.ingest.pipeline import ingest
 from facetrace.vision.analyzer import FaceAnalyzer
 
@@ -99,6 +102,24 @@ def test_erasure_by_url_leaves_no_template_bytes_and_search_finds_nothing(
             entry is not None and entry.action == "data.erase" and entry.hash == stored["audit_entry"]["hash"]
         )
         assert audit.verify(session).ok
+
+
+def test_erasure_on_the_compressed_index_deletes_the_vector_from_it(
+    gov_settings: Settings, operator: Governance, two_people: dict[str, Path], analyzer: FaceAnalyzer
+) -> None:
+    with Gallery.write_lock(gov_settings):
+        gallery = Gallery.open(gov_settings, analyzer.model_id, analyzer.embedder.dim)
+        gallery.rebuild(IndexKind.IVF_SQ8)
+        gallery.index.save()
+    erased_id, _ = face_of(operator, two_people["fr"])
+    kept_id, _ = face_of(operator, two_people["us"])
+
+    operator.erase(ErasureScope(face_ids=(erased_id,)), reason="request RR-8")
+
+    index = FaissIndex.open(gov_settings.index_dir, analyzer.model_id, analyzer.embedder.dim)
+    assert index.kind == "ivf-sq8" and index.ids().tolist() == [kept_id]  # rewritten without it
+    outcome = operator.search(analyzer, two_people["fr"].read_bytes(), PURPOSE, k=10)
+    assert [hit.face.id for hit in outcome.hits] == [kept_id]
 
 
 def test_erasure_by_photo_finds_the_person_in_memory(

@@ -12,6 +12,7 @@ from facetrace.config import Settings
 from facetrace.gallery import Gallery
 from facetrace.governance.erasure import ErasureScope
 from facetrace.governance.service import Governance
+from facetrace.index.kinds import IndexKind
 from facetrace.ingest.pipeline import ingest
 from facetrace.vision.analyzer import FaceAnalyzer
 
@@ -40,3 +41,33 @@ def test_the_search_index_is_read_once_and_follows_ingest_and_erasure(
     Governance.open(settings).erase(ErasureScope(face_ids=(mirrored,)), reason="test of erasure")
     after = Gallery.for_search(settings, model, dim, sessions)
     assert len(after.index) == 1 and mirrored not in {hit.face.id for hit in after.search(probe, 2)}
+
+
+def test_searches_keep_the_old_index_until_a_rebuild_is_written(
+    settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray, analyzer: FaceAnalyzer
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(encode(astronaut_rgb, "JPEG", quality=95))
+    (photos / "b.jpg").write_bytes(encode(astronaut_rgb[:, ::-1].copy(), "JPEG", quality=95))
+    ingest(settings, [str(photos)], source_name="nasa")
+    sessions = open_catalog(settings.catalog_url)
+    model, dim = analyzer.model_id, analyzer.embedder.dim
+    probe = analyzer.analyze(encode(astronaut_rgb, "JPEG", quality=90)).faces[0].embedding
+    exact = [
+        (hit.face.id, hit.score)
+        for hit in Gallery.for_search(settings, model, dim, sessions).search(probe, 2)
+    ]
+
+    with Gallery.write_lock(settings):
+        rebuilding = Gallery.open(settings, model, dim, sessions)
+        rebuilding.rebuild(IndexKind.IVF_SQ8)
+        meanwhile = Gallery.for_search(settings, model, dim, sessions)
+        assert meanwhile.index.kind == "flat"  # nothing written yet: searches go on as before
+        rebuilding.index.save()
+    compressed = Gallery.for_search(settings, model, dim, sessions)
+    assert compressed.index.kind == "ivf-sq8"
+    # Re-ranked with the catalog's templates: the same faces, the same exact scores.
+    found = [(hit.face.id, hit.score) for hit in compressed.search(probe, 2)]
+    assert [face_id for face_id, _ in found] == [face_id for face_id, _ in exact]
+    assert np.allclose([score for _, score in found], [score for _, score in exact], atol=1e-5)

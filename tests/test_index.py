@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from facetrace.errors import ModelMismatchError
-from facetrace.index.faiss_index import FaissIndex, index_file_for
+from facetrace.index.faiss_index import FaissIndex, index_file_for, nlist_for
+from facetrace.index.kinds import IndexKind
 
 MODEL = "test-model@000000000000"
 
@@ -89,3 +90,46 @@ def test_vectors_of_another_model_are_refused(tmp_path: Path) -> None:
 def test_each_model_has_its_own_file(tmp_path: Path) -> None:
     assert index_file_for(tmp_path, "sface-2021dec@0ba9") != index_file_for(tmp_path, "arcface-w600k@12ab")
     assert index_file_for(tmp_path, "a/../../b@c").parent == tmp_path
+
+
+def trained_ivf(tmp_path: Path, vectors: np.ndarray, ids: np.ndarray, nprobe: int) -> FaissIndex:
+    index = FaissIndex.empty(
+        index_file_for(tmp_path, MODEL), MODEL, 16, IndexKind.IVF_SQ8, count=len(vectors), nprobe=nprobe
+    )
+    assert index.needs_training and index.training_size == nlist_for(len(vectors)) * 64
+    index.train(vectors)
+    index.add(ids, vectors, MODEL)
+    return index
+
+
+def test_the_compressed_index_finds_the_exact_neighbours_when_it_scans_every_list(tmp_path: Path) -> None:
+    vectors = unit_vectors(2000)
+    ids = np.arange(10, 2010)
+    index = trained_ivf(tmp_path, vectors, ids, nprobe=10_000)  # capped at nlist: every list
+    assert index.kind == "ivf-sq8" and index.approximate and len(index) == 2000
+    assert np.array_equal(np.sort(index.ids()), ids)
+    queries = vectors[:20]
+    scores, found = index.search(queries, 5)
+    assert np.array_equal(found[:, 0], ids[:20])  # each vector is its own nearest neighbour
+    assert np.allclose(scores[:, 0], 1.0, atol=0.02)  # 8-bit codes: close, not exact
+
+
+def test_the_compressed_index_deletes_and_persists(tmp_path: Path) -> None:
+    vectors = unit_vectors(1000)
+    ids = np.arange(1, 1001)
+    index = trained_ivf(tmp_path, vectors, ids, nprobe=4)
+    assert index.remove(np.array([5, 6, 7, 99_999])) == 3
+    assert not {5, 6, 7} & set(index.ids().tolist()) and len(index) == 997
+    _, found = index.search(vectors[4:7], 3)
+    assert not {5, 6, 7} & set(found.ravel().tolist())
+    index.save()
+    again = FaissIndex.open(tmp_path, MODEL, 16, nprobe=4)
+    assert (again.kind, len(again), again.saved_max_id) == ("ivf-sq8", 997, 1000)
+    again.add(np.array([2000]), vectors[:1], MODEL)  # trained: new faces go into its lists
+    assert 2000 in again.ids().tolist()
+
+
+def test_ivf_list_counts_follow_the_gallery_size() -> None:
+    assert nlist_for(10) == 1  # too few faces to train even two lists
+    assert nlist_for(10_000) == 256  # ~39 faces per list at this size
+    assert nlist_for(1_000_000) == 4000  # 4 sqrt(N)

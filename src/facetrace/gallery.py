@@ -4,6 +4,12 @@ Writers commit an image and its faces to the catalog first and add the vectors
 to the index after; the index file is saved now and then. A crash between the
 two therefore loses nothing: :meth:`Gallery.reconcile` runs whenever a gallery
 is opened and adds what the index lacks and drops what the catalog no longer holds.
+
+The index starts exact (flat). :meth:`Gallery.rebuild` builds it again from the catalog
+in another structure (``facetrace reindex --kind``), and :meth:`Gallery.compress_if_large`
+switches to the compressed one once the gallery reaches ``FACETRACE_INDEX_COMPRESS_AT``
+faces. A rebuild writes a new file in place of the old one at the end, so searches keep
+using the old index until then.
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ from facetrace.catalog.db import open_catalog
 from facetrace.catalog.models import Face
 from facetrace.config import Settings
 from facetrace.index.faiss_index import FaissIndex, index_file_for
+from facetrace.index.kinds import IndexKind
+
+#: An approximate index is asked for at least this many candidates, which the gallery then
+#: scores exactly with the catalog's templates and cuts to the k asked for.
+RERANK_CANDIDATES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +63,10 @@ class Hit:
 class Gallery:
     """One embedding model's faces: catalog sessions plus the FAISS index."""
 
-    def __init__(self, sessions: sessionmaker[Session], index: FaissIndex) -> None:
+    def __init__(self, sessions: sessionmaker[Session], index: FaissIndex, nprobe: int = 1) -> None:
         self.sessions = sessions
         self.index = index
+        self.nprobe = nprobe  # for an IVF index this gallery builds
 
     @classmethod
     def open(
@@ -62,7 +74,8 @@ class Gallery:
     ) -> Gallery:
         """The model's gallery, reconciled; ``sessions``: a catalog connection the caller already has."""
         sessions = sessions or open_catalog(settings.catalog_url)
-        gallery = cls(sessions, FaissIndex.open(settings.index_dir, model_id, dim))
+        index = FaissIndex.open(settings.index_dir, model_id, dim, nprobe=settings.index_nprobe)
+        gallery = cls(sessions, index, settings.index_nprobe)
         gallery.reconcile()
         return gallery
 
@@ -73,7 +86,8 @@ class Gallery:
         """A gallery to search with: this process's copy of the index, read from disk again only
         when the file changed, and reconciled with the catalog like any other, so a face erased
         since is never returned. Callers searching from several threads serialise their calls."""
-        gallery = cls(sessions, _SEARCH_INDEXES.get(settings.index_dir, model_id, dim))
+        index = _SEARCH_INDEXES.get(settings.index_dir, model_id, dim, settings.index_nprobe)
+        gallery = cls(sessions, index, settings.index_nprobe)
         gallery.reconcile()
         return gallery
 
@@ -118,22 +132,58 @@ class Gallery:
                 model_id,
             )
 
-    def rebuild(self) -> int:
-        """Throw the index away and fill it again from the catalog; returns the number of vectors."""
-        self.index.remove(self.index.ids())
+    def rebuild(self, kind: IndexKind | None = None) -> int:
+        """Build the index again from the catalog, as ``kind`` (default: its present structure);
+        an IVF index is trained on a sample of the gallery first. Returns the number of vectors.
+
+        The new index replaces the old one in this object only; :meth:`FaissIndex.save` then puts
+        its file in place of the old one in one step."""
+        old = self.index
         with self.sessions() as session:
+            count, _ = repository.face_count_and_max_id(session, self.model_id)
+            index = FaissIndex.empty(
+                old.path, old.model_id, old.dim, kind or old.kind, count=count, nprobe=self.nprobe
+            )
+            if index.needs_training:
+                index.train(repository.sample_embeddings(session, self.model_id, index.training_size))
             for ids, vectors in repository.iter_embeddings(session, self.model_id):
-                self.index.add(ids, vectors, self.model_id)
-        return len(self.index)
+                index.add(ids, vectors, self.model_id)
+        self.index = index
+        return len(index)
+
+    def compress_if_large(self, threshold: int) -> bool:
+        """Rebuild an exact index as IVF-SQ8 once it holds ``threshold`` faces (0: never)."""
+        if threshold <= 0 or self.index.kind is not IndexKind.FLAT or len(self.index) < threshold:
+            return False
+        self.rebuild(IndexKind.IVF_SQ8)
+        return True
 
     def search(self, vector: np.ndarray, k: int) -> list[Hit]:
-        """The ``k`` most similar faces with their provenance, best first."""
-        scores, ids = self.index.search(vector.reshape(1, -1), k)
+        """The ``k`` most similar faces with their provenance, best first.
+
+        An approximate index proposes candidates (its 8-bit codes blur close scores) and the
+        catalog's float32 templates decide their order and their scores.
+        """
+        query = vector.reshape(1, -1).astype(np.float32)
+        asked = max(k, RERANK_CANDIDATES) if self.index.approximate else k
+        scores, ids = self.index.search(query, asked)
+        ranked = list(zip(ids[0].tolist(), scores[0].tolist(), strict=True))
         with self.sessions() as session:
-            faces = repository.faces_with_provenance(session, ids[0].tolist())
+            if self.index.approximate:
+                ranked = self._exact_scores(session, [face_id for face_id, _ in ranked], query[0])[:k]
+            faces = repository.faces_with_provenance(session, [face_id for face_id, _ in ranked])
         # A face erased by another process after this index was loaded is simply absent.
-        found = [(float(s), faces[int(i)]) for s, i in zip(scores[0], ids[0], strict=True) if int(i) in faces]
+        found = [(float(score), faces[face_id]) for face_id, score in ranked if face_id in faces]
         return [Hit(rank, score, face) for rank, (score, face) in enumerate(found, start=1)]
+
+    def _exact_scores(self, session: Session, ids: list[int], query: np.ndarray) -> list[tuple[int, float]]:
+        """``ids`` with their exact similarity to ``query``, best first."""
+        scored = [
+            (int(face_id), float(score))
+            for chunk_ids, vectors in repository.iter_embeddings(session, self.model_id, ids)
+            for face_id, score in zip(chunk_ids, vectors @ query, strict=True)
+        ]
+        return sorted(scored, key=lambda pair: pair[1], reverse=True)
 
 
 class _IndexCache:
@@ -146,14 +196,14 @@ class _IndexCache:
         self._entries: dict[Path, tuple[tuple[int, int] | None, FaissIndex]] = {}
         self._lock = threading.Lock()
 
-    def get(self, directory: Path, model_id: str, dim: int) -> FaissIndex:
+    def get(self, directory: Path, model_id: str, dim: int, nprobe: int) -> FaissIndex:
         path = index_file_for(directory, model_id)
         stat = path.stat() if path.exists() else None
         stamp = (stat.st_mtime_ns, stat.st_size) if stat else None
         with self._lock:
             cached = self._entries.get(path)
             if cached is None or cached[0] != stamp or stamp is None:
-                cached = (stamp, FaissIndex.open(directory, model_id, dim))
+                cached = (stamp, FaissIndex.open(directory, model_id, dim, nprobe=nprobe))
                 self._entries[path] = cached
             return cached[1]
 

@@ -221,6 +221,15 @@ def iter_embeddings(
             )
 
 
+def sample_embeddings(session: Session, model_id: str, size: int, seed: int = 1234) -> np.ndarray:
+    """Up to ``size`` of the model's templates, drawn at random (the same draw for the same gallery)."""
+    ids = face_ids(session, model_id)
+    if len(ids) > size:
+        ids = np.sort(np.random.default_rng(seed).choice(ids, size, replace=False))
+    chunks = [vectors for _ids, vectors in iter_embeddings(session, model_id, ids.tolist())]
+    return np.vstack(chunks) if chunks else np.empty((0, 0), dtype=np.float32)
+
+
 def faces_with_provenance(session: Session, ids: Sequence[int]) -> dict[int, Face]:
     """Faces by id, each with its image, the image's sightings and their sources loaded."""
     faces = session.scalars(

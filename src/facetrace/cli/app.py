@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from facetrace.cli.state import CliState, governance, settings_of
 from facetrace.config import get_settings
 from facetrace.errors import FacetraceError
 from facetrace.governance.roles import Action
+from facetrace.index.kinds import IndexKind
 
 app = typer.Typer(
     help="Facetrace: face search over sources you registered, with provenance for every face.",
@@ -243,8 +245,19 @@ def stats(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 
 @app.command()
-def reindex(ctx: typer.Context) -> None:
-    """Rebuild the vector index from the catalog (the source of truth)."""
+def reindex(
+    ctx: typer.Context,
+    kind: Annotated[
+        IndexKind | None,
+        typer.Option(
+            "--kind",
+            help="flat: exact; ivf-sq8: compressed (trained on the gallery), for millions of faces. "
+            "Default: the present structure.",
+        ),
+    ] = None,
+) -> None:
+    """Rebuild the vector index from the catalog (the source of truth); searches use the old index
+    until the new one is written."""
     from facetrace.cli.render import console
     from facetrace.gallery import Gallery
     from facetrace.vision.factory import build_embedder
@@ -256,10 +269,15 @@ def reindex(ctx: typer.Context) -> None:
         Gallery.write_lock(settings),
     ):
         gallery = Gallery.open(settings, embedder.model_id, embedder.dim)
-        count = gallery.rebuild()
+        started = time.perf_counter()
+        count = gallery.rebuild(kind)
         gallery.index.save()
-        details["faces"] = count
-    console.print(f"Rebuilt {gallery.index.path} with {count:,} faces of {embedder.model_id}.")
+        details.update(faces=count, kind=gallery.index.kind)
+    console.print(
+        f"Rebuilt {gallery.index.path} as {gallery.index.kind} with {count:,} faces of "
+        f"{embedder.model_id} in {time.perf_counter() - started:.1f} s "
+        f"({gallery.index.size_on_disk() / max(count, 1):.0f} bytes per face on disk)."
+    )
 
 
 @app.command("eval")

@@ -115,6 +115,8 @@ def ingest_summary(stats: IngestStats, source: str) -> None:
     table.add_row("failed", f"{len(stats.failures):,}")
     rate = stats.done / stats.elapsed if stats.elapsed else 0
     table.add_row("time", f"{stats.elapsed:.1f} s ({rate:.1f} images/s)")
+    if stats.index_rebuilt_as:
+        table.add_row("index", f"rebuilt as {stats.index_rebuilt_as} (FACETRACE_INDEX_COMPRESS_AT reached)")
     console.print(table)
     for location, message in stats.failures[:20]:
         errors.print(f"[red]skipped[/] {location}: {message}", highlight=False)

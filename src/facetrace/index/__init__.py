@@ -1,6 +1,5 @@
-"""Vector indexes: the :class:`VectorIndex` interface and its FAISS implementation."""
+"""Vector indexes: the :class:`~facetrace.index.base.VectorIndex` interface (``base``), the
+structures a gallery can use (``kinds``), and the FAISS implementation (``faiss_index``).
 
-from facetrace.index.base import VectorIndex
-from facetrace.index.faiss_index import FaissIndex
-
-__all__ = ["FaissIndex", "VectorIndex"]
+Nothing is imported here, so that naming an index kind (the CLI does) does not load FAISS.
+"""

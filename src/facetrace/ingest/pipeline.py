@@ -45,6 +45,8 @@ class IngestStats:
     skipped_do_not_collect: int = 0  # places on the do-not-collect list: not even read
     faces_dropped_do_not_collect: int = 0  # faces matching a do-not-collect template: not stored
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: The index structure this ingest switched to on reaching FACETRACE_INDEX_COMPRESS_AT faces.
+    index_rebuilt_as: str | None = None
     timings: Timings = field(default_factory=Timings)
     started: float = field(default_factory=time.perf_counter)
 
@@ -107,6 +109,8 @@ def ingest_items(
             with analysis_pool(settings, workers, thumbnails=True) as pool:
                 for job, result in pool.map(run.new_images(items)):
                     run.store(job, result)
+            if gallery.compress_if_large(settings.index_compress_at):
+                stats.index_rebuilt_as = gallery.index.kind
         finally:
             gallery.index.save()
     return stats
