@@ -59,6 +59,20 @@ class Settings(BaseSettings):
     )
 
     # Vector index.
+    vector_store: Literal["faiss", "milvus"] = Field(
+        "faiss",
+        description="faiss: index files under <data_dir>/index (one machine); milvus: a Milvus "
+        "collection per model, for a gallery past one machine.",
+    )
+    milvus_uri: str | None = Field(
+        None,
+        description="The Milvus server, e.g. http://milvus:19530 (none: Milvus Lite in <data_dir>/milvus.db, "
+        "for tests only: it deletes logically, and one process at a time may open it).",
+    )
+    milvus_token: SecretStr | None = Field(None, description="'user:password' or an API key for Milvus.")
+    milvus_index_type: str = Field(
+        "FLAT", description="The Milvus index type a new collection gets (FLAT is exact; e.g. IVF_SQ8, HNSW)."
+    )
     index_compress_at: int = Field(
         1_000_000,
         ge=0,

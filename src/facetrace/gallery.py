@@ -14,7 +14,6 @@ using the old index until then.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +25,12 @@ from facetrace.catalog import repository
 from facetrace.catalog.db import open_catalog
 from facetrace.catalog.models import Face
 from facetrace.config import Settings
-from facetrace.index.faiss_index import FaissIndex, index_file_for
+from facetrace.errors import FacetraceError
+from facetrace.index.base import VectorIndex
+from facetrace.index.faiss_index import FaissIndex
 from facetrace.index.kinds import IndexKind
-
-#: An approximate index is asked for at least this many candidates, which the gallery then
-#: scores exactly with the catalog's templates and cuts to the k asked for.
-RERANK_CANDIDATES = 100
+from facetrace.index.rerank import CANDIDATES, best_by_exact_score
+from facetrace.index.stores import index_for_search, open_index
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +60,9 @@ class Hit:
 
 
 class Gallery:
-    """One embedding model's faces: catalog sessions plus the FAISS index."""
+    """One embedding model's faces: catalog sessions plus the vector index (FAISS or Milvus)."""
 
-    def __init__(self, sessions: sessionmaker[Session], index: FaissIndex, nprobe: int = 1) -> None:
+    def __init__(self, sessions: sessionmaker[Session], index: VectorIndex, nprobe: int = 1) -> None:
         self.sessions = sessions
         self.index = index
         self.nprobe = nprobe  # for an IVF index this gallery builds
@@ -74,8 +73,7 @@ class Gallery:
     ) -> Gallery:
         """The model's gallery, reconciled; ``sessions``: a catalog connection the caller already has."""
         sessions = sessions or open_catalog(settings.catalog_url)
-        index = FaissIndex.open(settings.index_dir, model_id, dim, nprobe=settings.index_nprobe)
-        gallery = cls(sessions, index, settings.index_nprobe)
+        gallery = cls(sessions, open_index(settings, model_id, dim), settings.index_nprobe)
         gallery.reconcile()
         return gallery
 
@@ -86,8 +84,7 @@ class Gallery:
         """A gallery to search with: this process's copy of the index, read from disk again only
         when the file changed, and reconciled with the catalog like any other, so a face erased
         since is never returned. Callers searching from several threads serialise their calls."""
-        index = _SEARCH_INDEXES.get(settings.index_dir, model_id, dim, settings.index_nprobe)
-        gallery = cls(sessions, index, settings.index_nprobe)
+        gallery = cls(sessions, index_for_search(settings, model_id, dim), settings.index_nprobe)
         gallery.reconcile()
         return gallery
 
@@ -137,8 +134,20 @@ class Gallery:
         an IVF index is trained on a sample of the gallery first. Returns the number of vectors.
 
         The new index replaces the old one in this object only; :meth:`FaissIndex.save` then puts
-        its file in place of the old one in one step."""
+        its file in place of the old one in one step. A Milvus collection is emptied and filled
+        again; it keeps the index type it was created with."""
         old = self.index
+        if not isinstance(old, FaissIndex):
+            if kind is not None:
+                raise FacetraceError(
+                    "--kind is for FAISS indexes: a Milvus collection keeps the index type it was "
+                    "created with (FACETRACE_MILVUS_INDEX_TYPE)"
+                )
+            old.remove(old.ids())
+            with self.sessions() as session:
+                for ids, vectors in repository.iter_embeddings(session, self.model_id):
+                    old.add(ids, vectors, self.model_id)
+            return len(old)
         with self.sessions() as session:
             count, _ = repository.face_count_and_max_id(session, self.model_id)
             index = FaissIndex.empty(
@@ -153,7 +162,7 @@ class Gallery:
 
     def compress_if_large(self, threshold: int) -> bool:
         """Rebuild an exact index as IVF-SQ8 once it holds ``threshold`` faces (0: never)."""
-        if threshold <= 0 or self.index.kind is not IndexKind.FLAT or len(self.index) < threshold:
+        if threshold <= 0 or self.index.kind != IndexKind.FLAT or len(self.index) < threshold:
             return False
         self.rebuild(IndexKind.IVF_SQ8)
         return True
@@ -165,47 +174,23 @@ class Gallery:
         catalog's float32 templates decide their order and their scores.
         """
         query = vector.reshape(1, -1).astype(np.float32)
-        asked = max(k, RERANK_CANDIDATES) if self.index.approximate else k
+        asked = max(k, CANDIDATES) if self.index.approximate else k
         scores, ids = self.index.search(query, asked)
         ranked = list(zip(ids[0].tolist(), scores[0].tolist(), strict=True))
         with self.sessions() as session:
             if self.index.approximate:
-                ranked = self._exact_scores(session, [face_id for face_id, _ in ranked], query[0])[:k]
+                ranked = self._exact_scores(session, [face_id for face_id, _ in ranked], query[0], k)
             faces = repository.faces_with_provenance(session, [face_id for face_id, _ in ranked])
         # A face erased by another process after this index was loaded is simply absent.
         found = [(float(score), faces[face_id]) for face_id, score in ranked if face_id in faces]
         return [Hit(rank, score, face) for rank, (score, face) in enumerate(found, start=1)]
 
-    def _exact_scores(self, session: Session, ids: list[int], query: np.ndarray) -> list[tuple[int, float]]:
-        """``ids`` with their exact similarity to ``query``, best first."""
-        scored = [
-            (int(face_id), float(score))
-            for chunk_ids, vectors in repository.iter_embeddings(session, self.model_id, ids)
-            for face_id, score in zip(chunk_ids, vectors @ query, strict=True)
-        ]
-        return sorted(scored, key=lambda pair: pair[1], reverse=True)
-
-
-class _IndexCache:
-    """The indexes searches use in this process, keyed by file, with the file's state when read.
-
-    A long-running server would otherwise read the whole index file for every search.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[Path, tuple[tuple[int, int] | None, FaissIndex]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, directory: Path, model_id: str, dim: int, nprobe: int) -> FaissIndex:
-        path = index_file_for(directory, model_id)
-        stat = path.stat() if path.exists() else None
-        stamp = (stat.st_mtime_ns, stat.st_size) if stat else None
-        with self._lock:
-            cached = self._entries.get(path)
-            if cached is None or cached[0] != stamp or stamp is None:
-                cached = (stamp, FaissIndex.open(directory, model_id, dim, nprobe=nprobe))
-                self._entries[path] = cached
-            return cached[1]
-
-
-_SEARCH_INDEXES = _IndexCache()
+    def _exact_scores(
+        self, session: Session, ids: list[int], query: np.ndarray, k: int
+    ) -> list[tuple[int, float]]:
+        """The ``k`` of ``ids`` most similar to ``query`` by the catalog's templates, best first."""
+        chunks = list(repository.iter_embeddings(session, self.model_id, ids))
+        if not chunks:
+            return []
+        held = np.concatenate([chunk_ids for chunk_ids, _ in chunks])
+        return best_by_exact_score(held, np.vstack([vectors for _, vectors in chunks]), query, k)

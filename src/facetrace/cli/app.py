@@ -10,6 +10,7 @@ import typer
 
 from facetrace.cli.account_commands import audit_app, token_app, user_app
 from facetrace.cli.authorisation_commands import authorisation_app
+from facetrace.cli.bench_commands import bench_app
 from facetrace.cli.erasure_commands import erasure_app, retention_app, rights_app
 from facetrace.cli.report_commands import report_app
 from facetrace.cli.serve_command import serve
@@ -274,7 +275,7 @@ def reindex(
         gallery.index.save()
         details.update(faces=count, kind=gallery.index.kind)
     console.print(
-        f"Rebuilt {gallery.index.path} as {gallery.index.kind} with {count:,} faces of "
+        f"Rebuilt {gallery.index.location} as {gallery.index.kind} with {count:,} faces of "
         f"{embedder.model_id} in {time.perf_counter() - started:.1f} s "
         f"({gallery.index.size_on_disk() / max(count, 1):.0f} bytes per face on disk)."
     )
@@ -362,6 +363,7 @@ app.add_typer(authorisation_app, name="authorisation")
 app.add_typer(report_app, name="report")
 app.add_typer(rights_app, name="rights")
 app.add_typer(source_app, name="source")
+app.add_typer(bench_app, name="bench")
 app.command("crawl")(crawl)
 app.command("serve")(serve)
 

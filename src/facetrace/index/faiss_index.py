@@ -81,6 +81,15 @@ class FaissIndex:
         return self.path.with_suffix(".json")
 
     @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def structure(self) -> faiss.Index:
+        """The FAISS object itself, for benchmarks that compare Facetrace with bare FAISS."""
+        return self._index
+
+    @property
     def approximate(self) -> bool:
         """Whether a search may miss or misorder neighbours (the gallery then re-ranks exactly)."""
         return self.kind is not IndexKind.FLAT
