@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench bench-large lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,12 +35,22 @@ test: $(TEST_STAMP)
 	$(BIN)/pytest
 
 ## Benchmarks (never part of `make test`): ingest against face_recognition, search at 100k faces, crawl,
-## and the HTTP API under load.
+## the HTTP API under load, and the index at 1M and 10M faces against numpy, raw FAISS and a Python list
+## (galleries cached under var/bench; the report and its plot go to docs/benchmarks/).
+DEV_FACES := ../shared/data/faces/dev
+
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/ingest_benchmark.py
 	$(BIN)/python bench/search_benchmark.py
 	$(BIN)/python bench/crawl_benchmark.py
 	$(BIN)/python bench/load_benchmark.py
+	$(BIN)/facetrace bench search --folder $(DEV_FACES) --size 1000000 --size 10000000 \
+		--report docs/benchmarks/search_scale.json
+
+## Opt-in: the same at 100M faces (about 51 GB of templates under var/bench; hours on 2 cores).
+bench-large: $(BENCH_STAMP)
+	$(BIN)/facetrace bench search --folder $(DEV_FACES) --size 100000000 \
+		--report docs/benchmarks/search_scale_100m.json
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench

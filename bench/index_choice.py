@@ -45,8 +45,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from facetrace.evaluation.synthetic import TemplateModel, similarity_profile
 from search_benchmark import DEV, RESULTS, identity_of, timed
-from synthetic import TemplateModel, similarity_profile
 
 K = 10
 SHORTLIST = 100

@@ -36,11 +36,11 @@ from sqlalchemy import func, insert, select
 from facetrace.catalog import repository
 from facetrace.catalog.models import Face, Image, Sighting, utcnow
 from facetrace.config import Settings
+from facetrace.evaluation.synthetic import TemplateModel, similarity_profile
 from facetrace.gallery import Gallery
 from facetrace.ingest.pipeline import ingest
 from facetrace.search import search_photo
 from facetrace.vision.factory import build_analyzer
-from synthetic import TemplateModel, similarity_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT.parent / "shared" / "data" / "faces" / "dev"

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -175,3 +176,37 @@ def key_value_table(title: str, rows: dict[str, Any]) -> Table:
     for key, value in rows.items():
         table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
     return table
+
+
+def scale_table(result: dict[str, Any]) -> None:
+    """One gallery size of ``facetrace bench search``: each searcher, and ratios to Facetrace."""
+    index = result["index"]
+    ours = next(row for row in result["rows"] if row["name"] == "facetrace")
+    faces = f"{result['gallery_faces']:,} faces ({result['real_gallery_faces']:,} real)"
+    structure = index["kind"] + (
+        f" nlist {index['nlist']} nprobe {index['nprobe']}" if index["nlist"] else ""
+    )
+    built = f"built in {index['build_s']} s, {index['bytes_per_face']} B/face"
+    table = Table(title=f"{faces}, index {structure}, {built}", box=box.SIMPLE_HEAD)
+    for column in ("searcher", "p50 ms", "p95 ms", "recall@10", "mated rank-1 / exact", "p50 / facetrace"):
+        table.add_column(column, justify="left" if column == "searcher" else "right")
+    for row in result["rows"]:
+        table.add_row(
+            row["name"],
+            f"{row['p50_ms']:.2f}",
+            f"{row['p95_ms']:.2f}",
+            f"{row['recall_at_10']:.4f}",
+            f"{row['mated_rank1_share']:.4f}",
+            f"{row['p50_ms'] / ours['p50_ms']:.2f}x",
+        )
+    scan = result["python_list"]
+    note = f" (timed on {scan['measured_on']:,}, scaled)" if scan["scaled_linearly"] else ""
+    table.add_row(
+        "Python list" + note,
+        f"{scan['p50_ms']:.1f}",
+        f"{scan['p95_ms']:.1f}",
+        "1.0000",
+        "1.0000",
+        f"{scan['p50_ms'] / ours['p50_ms']:.0f}x",
+    )
+    console.print(table)

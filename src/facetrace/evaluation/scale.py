@@ -1,0 +1,331 @@
+"""``facetrace bench search``: the gallery index at sizes far beyond the photos at hand, and its peers.
+
+The gallery holds real templates of a labelled folder (the first half of each identity's
+photos, and the distractors) padded to N with synthetic templates drawn to match the real
+ones' statistics (:mod:`facetrace.evaluation.synthetic`; uniform random vectors would make
+every approximate index look broken). The rest of each identity's photos are mated probes.
+Templates, galleries and built indexes are cached under ``<data_dir>/bench``.
+
+Measured on the same vectors, one query at a time:
+
+* **facetrace** — the index the product holds at N (flat below ``FACETRACE_INDEX_COMPRESS_AT``,
+  else IVF-SQ8 scanning ``FACETRACE_INDEX_NPROBE`` lists) searched through ``FaissIndex`` and
+  re-ranked exactly like the gallery does. The float32 templates come from a memory-mapped
+  file here, from the catalog in the product (its query is not part of this figure).
+* **raw FAISS** — the same FAISS object searched directly for k: Facetrace's overhead.
+* **numpy exact** — brute force over all N: the bound, and the truth for recall.
+* **Python list** — a loop over one array per face, the way deepface's ``find()`` and
+  face_recognition's ``compare_faces`` search; timed on at most 1M faces and scaled linearly.
+
+Recall@10 is against exact search over real probes and fresh synthetic queries; mated rank-1
+(the probe's own identity first) is given as a share of what exact search achieves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from facetrace.config import Settings
+from facetrace.evaluation.dataset import scan_labelled_folder
+from facetrace.evaluation.runner import embed_images
+from facetrace.evaluation.synthetic import TemplateModel
+from facetrace.index.faiss_index import FaissIndex, index_file_for
+from facetrace.index.kinds import IndexKind
+from facetrace.index.rerank import CANDIDATES, best_by_exact_score
+
+K = 10
+SEED = 20240601
+SYNTHETIC_QUERIES = 150
+LATENCY_QUERIES = 200
+EXACT_LATENCY_QUERIES = 10
+LIST_SCAN_MAX = 1_000_000
+CHUNK = 200_000
+#: Galleries up to this size are searched by numpy from memory (10M x 128 float32 is 5 GB).
+IN_MEMORY_MAX_BYTES = 8 * 2**30
+
+#: One query (1, dim) -> gallery row numbers of its top K, best first.
+Searcher = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RealTemplates:
+    gallery: np.ndarray  # (n, dim) float32
+    gallery_labels: np.ndarray
+    probes: np.ndarray
+    probe_labels: np.ndarray
+    model_id: str
+
+
+@dataclass(frozen=True)
+class Measured:
+    name: str
+    p50_ms: float
+    p95_ms: float
+    recall_at_10: float
+    mated_rank1_share: float
+
+
+def real_templates(settings: Settings, folder: Path, cache: Path) -> RealTemplates:
+    """One template per photo of ``folder`` (cached), split into gallery and mated probes."""
+    images = scan_labelled_folder(folder)
+    by_identity: dict[str | None, list[Path]] = {}
+    for image in images:
+        by_identity.setdefault(image.identity, []).append(image.path)
+    gallery, probes = [], []
+    for identity, paths in by_identity.items():
+        half = len(paths) if identity is None or len(paths) < 2 else math.ceil(len(paths) / 2)
+        gallery += [(p, identity or p.stem) for p in paths[:half]]
+        probes += [(p, identity) for p in paths[half:]]
+    names = [str(p.relative_to(folder)) for p, _ in gallery + probes]
+    path = cache / "real_templates.npz"
+    if path.exists() and list(np.load(path)["names"]) == names:
+        stored = np.load(path)
+        vectors, found, model_id = stored["vectors"], stored["found"], str(stored["model_id"])
+    else:
+        embedded = embed_images(settings, [p for p, _ in gallery + probes])
+        vectors, found, model_id = embedded.embeddings, embedded.has_face, embedded.model_id
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(path, names=np.array(names), vectors=vectors, found=found, model_id=model_id)
+    labels = np.array([label for _, label in gallery + probes])
+    in_gallery = np.arange(len(names)) < len(gallery)
+    return RealTemplates(
+        gallery=np.ascontiguousarray(vectors[in_gallery & found]),
+        gallery_labels=labels[in_gallery & found],
+        probes=np.ascontiguousarray(vectors[~in_gallery & found]),
+        probe_labels=labels[~in_gallery & found],
+        model_id=model_id,
+    )
+
+
+def gallery_vectors(real: RealTemplates, size: int, cache: Path) -> np.ndarray:
+    """The real gallery templates, then synthetic ones up to ``size`` rows (a cached memory map)."""
+    if size < len(real.gallery):
+        raise ValueError(f"--size must be at least the {len(real.gallery)} real gallery templates")
+    needed = 2 * real.gallery.shape[1]  # to estimate a covariance matrix of this dimension
+    if len(real.gallery) < needed:
+        raise ValueError(
+            f"{len(real.gallery)} real templates cannot model the synthetic ones: at least {needed} "
+            "are needed (use a larger labelled folder)"
+        )
+    path = cache / f"gallery-{size}.npy"
+    if not path.exists():
+        partial = path.with_suffix(".partial.npy")
+        rows = np.lib.format.open_memmap(partial, "w+", np.float32, (size, real.gallery.shape[1]))
+        rows[: len(real.gallery)] = real.gallery
+        model = TemplateModel.fit(real.gallery)
+        for number, start in enumerate(range(len(real.gallery), size, CHUNK)):
+            count = min(CHUNK, size - start)
+            rows[start : start + count] = model.sample(count, seed=SEED + number)
+        rows.flush()
+        del rows
+        partial.rename(path)
+    return np.load(path, mmap_mode="r")
+
+
+def build_index(
+    settings: Settings, vectors: np.ndarray, model_id: str, cache: Path
+) -> tuple[FaissIndex, float]:
+    """The index the product would hold for this gallery (face id = row + 1), and its build seconds."""
+    kind = IndexKind.IVF_SQ8 if len(vectors) >= max(settings.index_compress_at, 1) else IndexKind.FLAT
+    folder = cache / f"index-{len(vectors)}-{kind}"
+    built = folder / "build.json"
+    if built.exists():
+        index = FaissIndex.open(folder, model_id, vectors.shape[1], nprobe=settings.index_nprobe)
+        return index, json.loads(built.read_text())["build_s"]
+    started = time.perf_counter()
+    index = FaissIndex.empty(
+        index_file_for(folder, model_id),
+        model_id,
+        vectors.shape[1],
+        kind,
+        count=len(vectors),
+        nprobe=settings.index_nprobe,
+    )
+    if index.needs_training:
+        rows = np.random.default_rng(SEED).choice(
+            len(vectors), min(len(vectors), index.training_size), replace=False
+        )
+        index.train(np.asarray(vectors[np.sort(rows)]))
+    for start in range(0, len(vectors), CHUNK):
+        chunk = np.asarray(vectors[start : start + CHUNK])
+        index.add(np.arange(start + 1, start + 1 + len(chunk)), chunk, model_id)
+    build_s = time.perf_counter() - started
+    folder.mkdir(parents=True, exist_ok=True)
+    index.save()
+    built.write_text(json.dumps({"build_s": round(build_s, 1)}))
+    return index, build_s
+
+
+def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int = K) -> np.ndarray:
+    """Exact top-``k`` row numbers per query, by blocks of gallery rows (memory stays bounded)."""
+    best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_rows = np.zeros((len(queries), k), dtype=np.int64)
+    for start in range(0, len(vectors), CHUNK):
+        scores = queries @ np.asarray(vectors[start : start + CHUNK]).T
+        top = np.argpartition(-scores, min(k, scores.shape[1] - 1), axis=1)[:, :k]
+        merged_scores = np.hstack([best_scores, np.take_along_axis(scores, top, axis=1)])
+        merged_rows = np.hstack([best_rows, top + start])
+        keep = np.argsort(-merged_scores, axis=1, kind="stable")[:, :k]
+        best_scores = np.take_along_axis(merged_scores, keep, axis=1)
+        best_rows = np.take_along_axis(merged_rows, keep, axis=1)
+    return best_rows
+
+
+def facetrace_searcher(index: FaissIndex, vectors: np.ndarray) -> Searcher:
+    """The product's path: the index, then (when approximate) the exact re-rank of its candidates."""
+
+    def search(query: np.ndarray) -> np.ndarray:
+        asked = max(K, CANDIDATES) if index.approximate else K
+        _, ids = index.search(query, asked)
+        rows = np.sort(ids[0][ids[0] > 0] - 1)  # sorted: sequential reads of the memory map
+        if not index.approximate:
+            return ids[0] - 1
+        ranked = best_by_exact_score(rows, np.asarray(vectors[rows]), query[0], K)
+        return np.array([row for row, _ in ranked], dtype=np.int64)
+
+    return search
+
+
+def raw_faiss_searcher(index: FaissIndex) -> Searcher:
+    return lambda query: index.structure.search(query, K)[1][0] - 1
+
+
+def numpy_searcher(vectors: np.ndarray) -> Searcher:
+    """Brute force with the whole gallery in memory: one matrix-vector product, then the top K.
+    A gallery larger than :data:`IN_MEMORY_MAX_BYTES` is streamed from its file in blocks."""
+    if vectors.nbytes > IN_MEMORY_MAX_BYTES:
+        return lambda query: exact_top(vectors, query)[0]
+    in_memory = np.array(vectors)
+
+    def search(query: np.ndarray) -> np.ndarray:
+        scores = in_memory @ query[0]
+        top = np.argpartition(-scores, K)[:K]
+        return top[np.argsort(-scores[top])]
+
+    return search
+
+
+def python_list_searcher(templates: list[np.ndarray]) -> Searcher:
+    """What deepface-style code does: a Python loop over one stored array per face."""
+
+    def search(query: np.ndarray) -> np.ndarray:
+        scores = [float(np.dot(template, query[0])) for template in templates]
+        return np.argsort(scores)[::-1][:K]
+
+    return search
+
+
+def latency_ms(search: Searcher, queries: np.ndarray) -> tuple[float, float]:
+    search(queries[:1])  # warm-up
+    samples = []
+    for query in queries:
+        started = time.perf_counter()
+        search(query.reshape(1, -1))
+        samples.append((time.perf_counter() - started) * 1000)
+    return round(float(np.percentile(samples, 50)), 3), round(float(np.percentile(samples, 95)), 3)
+
+
+def run(settings: Settings, folder: Path, size: int) -> dict:
+    """Build (or reuse) the gallery of ``size`` and measure Facetrace and its peers on it."""
+    cache = settings.data_dir / "bench"
+    real = real_templates(settings, folder, cache)
+    vectors = gallery_vectors(real, size, cache)
+    codes = {label: number for number, label in enumerate(np.unique(real.gallery_labels))}
+    labels = np.full(size, -1, dtype=np.int32)  # synthetic faces are nobody
+    labels[: len(real.gallery)] = [codes[label] for label in real.gallery_labels]
+    probe_labels = np.array([codes.get(label, -2) for label in real.probe_labels], dtype=np.int32)
+    index, build_s = build_index(settings, vectors, real.model_id, cache)
+    synthetic = TemplateModel.fit(real.gallery).sample(SYNTHETIC_QUERIES, seed=SEED - 1)
+    queries = np.vstack([real.probes, synthetic]).astype(np.float32)
+    truth = exact_top(vectors, queries)
+    exact_rank1 = float(np.mean(labels[truth[: len(real.probes), 0]] == probe_labels))
+
+    def measure(
+        name: str, search: Searcher, timed_queries: np.ndarray, found: np.ndarray | None = None
+    ) -> Measured:
+        if found is None:
+            found = np.array([search(q.reshape(1, -1))[:K] for q in queries])
+        rank1 = float(np.mean(labels[found[: len(real.probes), 0]] == probe_labels))
+        recall = sum(len(np.intersect1d(f, t)) for f, t in zip(found, truth, strict=True)) / truth.size
+        return Measured(
+            name, *latency_ms(search, timed_queries), round(recall, 4), round(rank1 / exact_rank1, 4)
+        )
+
+    timed = queries[np.random.default_rng(SEED).permutation(len(queries))[:LATENCY_QUERIES]]
+    rows = [
+        measure("facetrace", facetrace_searcher(index, vectors), timed),
+        measure("raw FAISS", raw_faiss_searcher(index), timed),
+    ]
+    # On one BLAS thread: beside FAISS's OpenMP threads, OpenBLAS's own pool made one product
+    # four times slower on 2 cores (measured at 50k faces: 7.9 against 1.9 ms).
+    with threadpool_limits(1, user_api="blas"):
+        exact = numpy_searcher(vectors)
+        rows.append(measure("numpy exact", exact, timed[:EXACT_LATENCY_QUERIES], found=truth))
+        del exact
+    scanned = min(size, LIST_SCAN_MAX)
+    templates = list(np.asarray(vectors[:scanned]))
+    list_p50, list_p95 = latency_ms(python_list_searcher(templates), timed[:3])
+    del templates
+    scale = size / scanned
+    return {
+        "gallery_faces": size,
+        "real_gallery_faces": len(real.gallery),
+        "mated_probes": len(real.probes),
+        "recall_queries": len(queries),
+        "model_id": real.model_id,
+        "index": {
+            "kind": str(index.kind),
+            "nlist": int(getattr(index.structure, "nlist", 0)) or None,
+            "nprobe": int(getattr(index.structure, "nprobe", 0)) or None,
+            "build_s": round(build_s, 1),
+            "bytes_per_face": round(index.size_on_disk() / size, 1),
+        },
+        "exact_mated_rank1": round(exact_rank1, 4),
+        "rows": [asdict(row) for row in rows],
+        "python_list": {
+            "p50_ms": round(list_p50 * scale, 1),
+            "p95_ms": round(list_p95 * scale, 1),
+            "measured_on": scanned,
+            "scaled_linearly": scale != 1,
+        },
+    }
+
+
+def plot(results: list[dict], path: Path) -> None:
+    """Latency and recall against gallery size, one line per searcher (log-scaled sizes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["gallery_faces"] for r in results]
+    figure, (latency, recall) = plt.subplots(1, 2, figsize=(10, 4))
+    for name in [row["name"] for row in results[0]["rows"]]:
+        rows = [next(row for row in r["rows"] if row["name"] == name) for r in results]
+        latency.plot(sizes, [row["p50_ms"] for row in rows], marker="o", label=name)
+        recall.plot(sizes, [row["recall_at_10"] for row in rows], marker="o", label=f"{name}: recall@10")
+        recall.plot(
+            sizes,
+            [row["mated_rank1_share"] for row in rows],
+            marker="x",
+            linestyle="--",
+            label=f"{name}: mated rank-1 / exact",
+        )
+    latency.plot(sizes, [r["python_list"]["p50_ms"] for r in results], marker="o", label="Python list")
+    latency.set(
+        xscale="log", yscale="log", xlabel="gallery faces", ylabel="p50 ms, one query", title="Search latency"
+    )
+    recall.set(xscale="log", xlabel="gallery faces", ylabel="share", title="Recall@10 and mated rank-1")
+    latency.legend(fontsize=8)
+    recall.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

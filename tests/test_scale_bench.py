@@ -1,0 +1,100 @@
+"""``facetrace bench search`` on a small gallery: real templates of a few LFW people padded with
+synthetic ones, the product's compressed index, and the peers measured on the same vectors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facetrace.config import Settings
+from facetrace.evaluation import scale
+
+PEOPLE = ("Walter_Mondale", "Wen_Jiabao", "Yao_Ming")
+DISTRACTORS = 300
+
+
+@pytest.fixture
+def labelled(shared_faces: Path, tmp_path: Path) -> Path:
+    """Four photos of each of three people (two in the gallery, two as mated probes), and 300
+    distractors: enough real templates to model the synthetic ones on."""
+    folder = tmp_path / "people"
+    for person in PEOPLE:
+        (folder / person).mkdir(parents=True)
+        for photo in sorted((shared_faces / "dev" / person).glob("*.jpg"))[:4]:
+            shutil.copy(photo, folder / person)
+    (folder / "_distractors").mkdir()
+    for photo in sorted((shared_faces / "dev" / "_distractors").glob("*.jpg"))[:DISTRACTORS]:
+        shutil.copy(photo, folder / "_distractors")
+    return folder
+
+
+@pytest.mark.shared_data
+def test_a_compressed_gallery_is_measured_against_its_peers(labelled: Path, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var", index_compress_at=2000, index_nprobe=8)
+    result = scale.run(settings, labelled, 3000)
+    assert result["gallery_faces"] == 3000 and result["real_gallery_faces"] >= 6 + DISTRACTORS - 10
+    assert result["index"]["kind"] == "ivf-sq8" and result["index"]["nprobe"] == 8
+    rows = {row["name"]: row for row in result["rows"]}
+    assert list(rows) == ["facetrace", "raw FAISS", "numpy exact"]
+    assert rows["numpy exact"]["recall_at_10"] == 1.0 and rows["numpy exact"]["mated_rank1_share"] == 1.0
+    # Re-ranked with the exact templates, Facetrace never recalls less than the bare index.
+    assert rows["facetrace"]["recall_at_10"] >= rows["raw FAISS"]["recall_at_10"]
+    assert 0.0 < rows["facetrace"]["recall_at_10"] <= 1.0
+    assert result["python_list"]["measured_on"] == 3000 and not result["python_list"]["scaled_linearly"]
+    cached = sorted(p.name for p in (tmp_path / "var" / "bench").iterdir())
+    assert cached == ["gallery-3000.npy", "index-3000-ivf-sq8", "real_templates.npz"]
+
+    # The command reuses what was built, prints JSON, and writes the report and its plot.
+    report = tmp_path / "out" / "scale.json"
+    command = [sys.executable, "-m", "facetrace", "--data-dir", str(tmp_path / "var"), "bench", "search"]
+    options = [
+        "--folder",
+        str(labelled),
+        "--size",
+        "3000",
+        "--size",
+        "4000",
+        "--report",
+        str(report),
+        "--json",
+    ]
+    done = subprocess.run(
+        [*command, *options],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "FACETRACE_INDEX_COMPRESS_AT": "2000", "FACETRACE_INDEX_NPROBE": "8"},
+    )
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert [r["gallery_faces"] for r in printed] == [3000, 4000]
+    assert printed[0]["index"]["build_s"] == result["index"]["build_s"]  # reused, not rebuilt
+    assert json.loads(report.read_text()) == printed
+    assert report.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_too_few_real_templates_cannot_model_synthetic_ones(tmp_path: Path) -> None:
+    few = scale.RealTemplates(
+        gallery=np.eye(6, 128, dtype=np.float32),
+        gallery_labels=np.array(list("abcdef")),
+        probes=np.eye(1, 128, dtype=np.float32),
+        probe_labels=np.array(["a"]),
+        model_id="m",
+    )
+    with pytest.raises(ValueError, match="cannot model the synthetic ones"):
+        scale.gallery_vectors(few, 1000, tmp_path)
+
+
+def test_exact_top_merges_blocks_correctly() -> None:
+    vectors = np.random.default_rng(3).normal(size=(scale.CHUNK + 500, 8)).astype(np.float32)
+    queries = vectors[[5, scale.CHUNK + 7]]
+    top = scale.exact_top(vectors, queries, k=3)
+    expected = np.argsort(-(queries @ vectors.T), axis=1)[:, :3]
+    assert np.array_equal(top, expected)
