@@ -26,6 +26,15 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the catalog; default: SQLite file <data_dir>/facetrace.db.",
     )
     workers: int = Field(0, ge=0, description="Worker processes for ingest/eval; 0 = one per core.")
+    ingest_engine: Literal["local", "ray"] = Field(
+        "local",
+        description="Where ingest analyses images: local worker processes, or Ray actors (install .[ray]).",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="The Ray cluster to analyse on (e.g. ray://head:10001, or 'auto'); none: a private "
+        "Ray instance on this machine for the length of the ingest.",
+    )
 
     # Models. Empty paths mean the YuNet/SFace weights shipped inside the package.
     detector: str = Field("yunet", description="'yunet' (packaged) or 'scrfd' (ONNX file at detector_path).")

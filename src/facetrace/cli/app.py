@@ -106,6 +106,14 @@ def ingest(
         typer.Option("--demo", help="Into the demo gallery that 'search --test' uses, not the real one."),
     ] = False,
     workers: WorkersOption = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="local (worker processes) or ray (Ray actors; install .[ray])."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="A Ray cluster (e.g. ray://head:10001); default: a private one."),
+    ] = None,
 ) -> None:
     """Find, embed and index every face in PATHS; running it again skips what is already in."""
     from facetrace.cli.render import errors, ingest_progress, ingest_summary
@@ -124,7 +132,8 @@ def ingest(
             ) as details,
             ingest_progress() as on_progress,
         ):
-            settings = settings_of(ctx)
+            chosen = {"ingest_engine": engine, "ray_address": ray_address}
+            settings = settings_of(ctx).model_copy(update={k: v for k, v in chosen.items() if v is not None})
             stats = run_ingest(
                 settings.demo() if demo else settings,
                 paths,

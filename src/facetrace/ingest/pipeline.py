@@ -106,7 +106,14 @@ def ingest_items(
             session.commit()
         run = _IngestRun(gallery, source, stats, report, blocks, settings.near_duplicate_max_distance)
         try:
-            with analysis_pool(settings, workers, thumbnails=True) as pool:
+            pool = analysis_pool(
+                settings,
+                workers,
+                thumbnails=True,
+                engine=settings.ingest_engine,
+                ray_address=settings.ray_address,
+            )
+            with pool:
                 for job, result in pool.map(run.new_images(items)):
                     run.store(job, result)
             if gallery.compress_if_large(settings.index_compress_at):
