@@ -8,7 +8,7 @@ Method, for each gallery size N given with ``--sizes``:
 1. Real SFace templates of the dev photos (../shared/data/faces/dev), largest face per
    photo: for every identity with >= 2 photos, the first half (rounded up) goes into the
    gallery and the rest are mated probes; the ``_distractors`` photos go into the gallery.
-   The templates are cached in bench/results/index_choice_dev_embeddings.npz.
+   The templates are cached in bench/results/index_choice/ (``facetrace.evaluation.scale``).
 2. The gallery is padded to N with synthetic templates drawn from a Gaussian fitted to
    the real gallery templates (bench/synthetic.py).
 3. Each candidate structure is built (train + add) and measured on the same vectors:
@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -45,8 +44,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from facetrace.config import Settings
+from facetrace.evaluation.scale import RealTemplates, exact_top, real_templates
 from facetrace.evaluation.synthetic import TemplateModel, similarity_profile
-from search_benchmark import DEV, RESULTS, identity_of, timed
+from facetrace.index.faiss_index import nlist_for
+from search_benchmark import DEV, RESULTS, timed
 
 K = 10
 SHORTLIST = 100
@@ -56,20 +58,9 @@ SEED = 20240601
 NPROBES = (16, 32, 64, 128, 256, 512, 1024)
 HNSW_EF = (64, 128, 256, 512, 1024)
 RERANK_BYTES = 128 * 4  # float32 vectors kept (on disk) for exact re-ranking
-CACHE = RESULTS / "index_choice_dev_embeddings.npz"
 console = Console(width=200)
 
 Searcher = Callable[[np.ndarray], np.ndarray]  # (nq, d) queries -> (nq, K) gallery row ids
-
-
-@dataclass
-class DevSet:
-    gallery: np.ndarray  # real gallery templates, (n, 128) float32
-    gallery_labels: np.ndarray
-    probes: np.ndarray  # mated probes, (m, 128) float32
-    probe_labels: np.ndarray
-    model_id: str
-    skipped: int  # photos in which no face was found
 
 
 @dataclass
@@ -92,71 +83,6 @@ class Row:
 
 
 # --- data ---------------------------------------------------------------------------------
-
-
-def dev_embeddings(dev: Path = DEV) -> DevSet:
-    """Real SFace templates of the dev photos split into gallery and mated probes (cached)."""
-    gallery_photos: list[Path] = []
-    probe_photos: list[Path] = []
-    for person in sorted(p for p in dev.iterdir() if p.is_dir()):
-        photos = sorted(person.glob("*.jpg"))
-        if person.name == "_distractors" or len(photos) < 2:
-            gallery_photos += photos
-        else:
-            half = math.ceil(len(photos) / 2)
-            gallery_photos += photos[:half]
-            probe_photos += photos[half:]
-    names = [str(p.relative_to(dev)) for p in gallery_photos + probe_photos]
-    if CACHE.exists():
-        cached = np.load(CACHE)
-        if list(cached["names"]) == names:
-            vectors, found, model_id = cached["vectors"], cached["found"], str(cached["model_id"])
-            return _split(vectors, found, gallery_photos, probe_photos, model_id)
-    from facetrace.config import Settings
-    from facetrace.vision.factory import build_analyzer
-
-    analyzer = build_analyzer(Settings())
-    vectors = np.zeros((len(names), 128), dtype=np.float32)
-    found = np.zeros(len(names), dtype=bool)
-    started = time.perf_counter()
-    for i, photo in enumerate(gallery_photos + probe_photos):
-        faces = analyzer.analyze(photo.read_bytes()).faces
-        if faces:
-            vectors[i] = max(faces, key=lambda f: f.detection.area).embedding
-            found[i] = True
-        if i % 500 == 499:
-            console.print(
-                f"  embedded {i + 1}/{len(names)} dev photos ({time.perf_counter() - started:.0f} s)"
-            )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    np.savez(CACHE, names=np.array(names), vectors=vectors, found=found, model_id=analyzer.model_id)
-    return _split(vectors, found, gallery_photos, probe_photos, analyzer.model_id)
-
-
-def _split(
-    vectors: np.ndarray, found: np.ndarray, gallery: list[Path], probes: list[Path], model_id: str
-) -> DevSet:
-    labels = np.array([identity_of(str(p)) for p in gallery + probes])
-    g = np.arange(len(vectors)) < len(gallery)
-    return DevSet(
-        gallery=np.ascontiguousarray(vectors[g & found]),
-        gallery_labels=labels[g & found],
-        probes=np.ascontiguousarray(vectors[~g & found]),
-        probe_labels=labels[~g & found],
-        model_id=model_id,
-        skipped=int((~found).sum()),
-    )
-
-
-def exact_top(gallery: np.ndarray, queries: np.ndarray, k: int = K, block: int = 32) -> np.ndarray:
-    """Exact top-k row ids by inner product, numpy, in blocks of queries to bound memory."""
-    out = np.empty((len(queries), k), dtype=np.int64)
-    for start in range(0, len(queries), block):
-        scores = queries[start : start + block] @ gallery.T
-        part = np.argpartition(-scores, k, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1)
-        out[start : start + block] = np.take_along_axis(part, order, axis=1)
-    return out
 
 
 # --- structures ---------------------------------------------------------------------------
@@ -184,10 +110,6 @@ def reranked(index: faiss.Index, vectors: np.ndarray, shortlist: int = SHORTLIST
 
 def serialized_bytes(index: faiss.Index) -> int:
     return int(faiss.serialize_index(index).size)
-
-
-def nlist_for(n: int) -> int:
-    return max(16, round(4 * math.sqrt(n)))
 
 
 def trained_ivf(factory: str, gallery: np.ndarray, nlist: int, seed: int) -> tuple[faiss.Index, float]:
@@ -292,7 +214,7 @@ class Bench:
         return row
 
 
-def run_size(dev: DevSet, n: int, hnsw_max: int, hnsw_budget_s: float) -> dict:
+def run_size(dev: RealTemplates, n: int, hnsw_max: int, hnsw_budget_s: float) -> dict:
     console.rule(f"N = {n:,}")
     real = len(dev.gallery)
     if n < real:
@@ -459,10 +381,9 @@ def main() -> None:
     if not DEV.is_dir():
         sys.exit(f"needs the dev faces at {DEV}")
     faiss.omp_set_num_threads(faiss.omp_get_max_threads())
-    dev = dev_embeddings()
+    dev = real_templates(Settings(), DEV, RESULTS / "index_choice")
     console.print(
-        f"dev templates ({dev.model_id}): {len(dev.gallery)} gallery, {len(dev.probes)} mated probes, "
-        f"{dev.skipped} photos without a face"
+        f"dev templates ({dev.model_id}): {len(dev.gallery)} gallery, {len(dev.probes)} mated probes"
     )
     report: dict = {"model_id": dev.model_id, "seed": SEED, "faiss": faiss.__version__, "sizes": []}
     RESULTS.mkdir(parents=True, exist_ok=True)

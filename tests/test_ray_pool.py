@@ -6,7 +6,6 @@ One local Ray instance (2 CPUs) serves the whole module: starting Ray takes seco
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 import textwrap
@@ -27,13 +26,16 @@ from facetrace.vision.analyzer import ImageAnalysis
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs Ray (pip install ray)")
 
+import test_pool  # noqa: E402
 from facetrace.ingest.ray_pool import RayPool  # noqa: E402  (only once Ray is known to be there)
+from test_pool import shout_or_die  # noqa: E402
 
 WORKERS = 2
 
-# Ray's workers cannot import this test module (tests/ is on pytest's path, not theirs):
-# send its functions by value.
+# Ray's workers cannot import test modules (tests/ is on pytest's path, not theirs): send
+# their functions by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+ray.cloudpickle.register_pickle_by_value(test_pool)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -46,15 +48,6 @@ def ray_instance() -> Iterator[None]:
             yield
         finally:
             ray.shutdown()
-
-
-def shout_or_die(data: bytes) -> bytes:
-    """A task whose input decides its fate: ``die`` kills the actor's process as a native crash would."""
-    if data == b"die":
-        os._exit(1)
-    if data == b"raise":
-        raise ValueError("bad input")
-    return data.upper()
 
 
 def refuse_to_start() -> None:

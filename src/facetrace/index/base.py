@@ -6,6 +6,8 @@ from typing import Protocol
 
 import numpy as np
 
+from facetrace.errors import ModelMismatchError
+
 
 class VectorIndex(Protocol):
     """Face templates of one model, keyed by catalog face id; inner product = cosine similarity.
@@ -44,3 +46,20 @@ class VectorIndex(Protocol):
     def save(self) -> None: ...
 
     def size_on_disk(self) -> int: ...
+
+
+def checked_batch(
+    index: VectorIndex, ids: np.ndarray, vectors: np.ndarray, model_id: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``ids`` and ``vectors`` as the arrays every backend stores (int64, float32 rows of the
+    index's dimension), after refusing another model's vectors and ids that do not pair up."""
+    if model_id != index.model_id:
+        raise ModelMismatchError(
+            f"refusing to add {model_id} vectors to the {index.model_id} index at {index.location}: "
+            "templates of different models are not comparable"
+        )
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, index.dim)
+    ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+    if len(ids) != len(vectors):
+        raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
+    return ids, vectors

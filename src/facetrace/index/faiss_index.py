@@ -28,6 +28,7 @@ import numpy as np
 
 from facetrace.atomic import atomic_path, atomic_write_text
 from facetrace.errors import ModelMismatchError
+from facetrace.index.base import checked_batch
 from facetrace.index.kinds import IndexKind
 
 #: One OpenMP thread. Facetrace searches one probe at a time and adds vectors as images arrive,
@@ -143,15 +144,7 @@ class FaissIndex:
         return int(self._index.ntotal)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, model_id: str) -> None:
-        if model_id != self.model_id:
-            raise ModelMismatchError(
-                f"refusing to add {model_id} vectors to the {self.model_id} index: "
-                "templates of different models are not comparable"
-            )
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
-        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
-        if len(ids) != len(vectors):
-            raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
+        ids, vectors = checked_batch(self, ids, vectors, model_id)
         if len(ids):
             self._index.add_with_ids(vectors, ids)
 

@@ -59,6 +59,7 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 
 from facetrace.errors import ModelMismatchError
+from facetrace.index.base import checked_batch
 
 logger = logging.getLogger(__name__)
 
@@ -244,15 +245,7 @@ class MilvusIndex:
     def add(self, ids: np.ndarray, vectors: np.ndarray, model_id: str) -> None:
         """Store the vectors under the ids; an id already held is overwritten (upsert), so two
         processes reconciling the same shared collection cannot duplicate a face."""
-        if model_id != self.model_id:
-            raise ModelMismatchError(
-                f"refusing to add {model_id} vectors to the {self.model_id} index at {self.location}: "
-                "templates of different models are not comparable"
-            )
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
-        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
-        if len(ids) != len(vectors):
-            raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
+        ids, vectors = checked_batch(self, ids, vectors, model_id)
         for id_chunk, vector_chunk in zip(_chunks(ids), _chunks(vectors), strict=True):
             rows = [{ID_FIELD: int(i), VECTOR_FIELD: v} for i, v in zip(id_chunk, vector_chunk, strict=True)]
             self._client.upsert(self.collection, rows)
