@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +39,18 @@ from facetrace.index.kinds import IndexKind
 #: them. Measured on 2 cores: ingest of 600 dev photos 24 -> 54 images/s, and one flat search
 #: at 100k 24 -> 2.5 ms (``bench/index_choice.py``).
 faiss.omp_set_num_threads(1)
+#: A batch this large is a rebuild, not an image's faces: it gets every core (see :func:`_all_cores`).
+BULK = 10_000
+
+
+@contextmanager
+def _all_cores() -> Iterator[None]:
+    """Training and bulk adds are one long job with nothing else running: use every core."""
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(1)
 
 
 #: Training points per IVF list: FAISS's k-means wants at least 39; more gives steadier centroids.
@@ -119,7 +134,8 @@ class FaissIndex:
     def train(self, sample: np.ndarray) -> None:
         """Learn the IVF centroids and the quantiser's ranges from a sample of the gallery."""
         faiss.extract_index_ivf(self._index).cp.seed = 1234  # the same gallery, the same lists
-        self._index.train(np.ascontiguousarray(sample, dtype=np.float32).reshape(-1, self.dim))
+        with _all_cores():
+            self._index.train(np.ascontiguousarray(sample, dtype=np.float32).reshape(-1, self.dim))
 
     @classmethod
     def open(cls, directory: Path, model_id: str, dim: int, *, nprobe: int = 1) -> FaissIndex:
@@ -145,7 +161,10 @@ class FaissIndex:
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, model_id: str) -> None:
         ids, vectors = checked_batch(self, ids, vectors, model_id)
-        if len(ids):
+        if len(ids) >= BULK:
+            with _all_cores():
+                self._index.add_with_ids(vectors, ids)
+        elif len(ids):
             self._index.add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> int:
