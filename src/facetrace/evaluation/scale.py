@@ -183,11 +183,10 @@ def facetrace_searcher(index: FaissIndex, vectors: np.ndarray) -> Searcher:
     """The product's path: the index, then (when approximate) the exact re-rank of its candidates."""
 
     def search(query: np.ndarray) -> np.ndarray:
-        asked = max(K, CANDIDATES) if index.approximate else K
-        _, ids = index.search(query, asked)
-        rows = np.sort(ids[0][ids[0] > 0] - 1)  # sorted: sequential reads of the memory map
         if not index.approximate:
-            return ids[0] - 1
+            return index.search(query, K)[1][0] - 1
+        _, ids = index.search(query, max(K, CANDIDATES))
+        rows = np.sort(ids[0][ids[0] > 0] - 1)  # sorted: sequential reads of the memory map
         ranked = best_by_exact_score(rows, np.asarray(vectors[rows]), query[0], K)
         return np.array([row for row, _ in ranked], dtype=np.int64)
 
