@@ -17,13 +17,21 @@ from facetrace.ingest.pipeline import ingest
 from facetrace.vision.analyzer import FaceAnalyzer
 
 
-def test_the_search_index_is_read_once_and_follows_ingest_and_erasure(
-    settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray, analyzer: FaceAnalyzer
-) -> None:
+def ingested(settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray, *, mirrored: bool) -> Path:
+    """The astronaut (and her mirror image) ingested from a folder; returns the folder."""
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "a.jpg").write_bytes(encode(astronaut_rgb, "JPEG", quality=95))
+    if mirrored:
+        (photos / "b.jpg").write_bytes(encode(astronaut_rgb[:, ::-1].copy(), "JPEG", quality=95))
     ingest(settings, [str(photos)], source_name="nasa")
+    return photos
+
+
+def test_the_search_index_is_read_once_and_follows_ingest_and_erasure(
+    settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray, analyzer: FaceAnalyzer
+) -> None:
+    photos = ingested(settings, tmp_path, astronaut_rgb, mirrored=False)
     sessions = open_catalog(settings.catalog_url)
     model, dim = analyzer.model_id, analyzer.embedder.dim
 
@@ -46,11 +54,7 @@ def test_the_search_index_is_read_once_and_follows_ingest_and_erasure(
 def test_searches_keep_the_old_index_until_a_rebuild_is_written(
     settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray, analyzer: FaceAnalyzer
 ) -> None:
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    (photos / "a.jpg").write_bytes(encode(astronaut_rgb, "JPEG", quality=95))
-    (photos / "b.jpg").write_bytes(encode(astronaut_rgb[:, ::-1].copy(), "JPEG", quality=95))
-    ingest(settings, [str(photos)], source_name="nasa")
+    ingested(settings, tmp_path, astronaut_rgb, mirrored=True)
     sessions = open_catalog(settings.catalog_url)
     model, dim = analyzer.model_id, analyzer.embedder.dim
     probe = analyzer.analyze(encode(astronaut_rgb, "JPEG", quality=90)).faces[0].embedding
