@@ -48,6 +48,7 @@ from facetrace.config import Settings
 from facetrace.evaluation.scale import RealTemplates, exact_top, real_templates
 from facetrace.evaluation.synthetic import TemplateModel, similarity_profile
 from facetrace.index.faiss_index import nlist_for
+from facetrace.index.rerank import best_by_exact_score
 from search_benchmark import DEV, RESULTS, timed
 
 K = 10
@@ -100,8 +101,7 @@ def reranked(index: faiss.Index, vectors: np.ndarray, shortlist: int = SHORTLIST
         out = np.full((len(queries), K), -1, dtype=np.int64)
         for i, (query, ids) in enumerate(zip(queries, candidates, strict=True)):
             ids = np.sort(ids[ids >= 0])  # sorted: sequential reads when vectors are on disk
-            scores = vectors[ids] @ query
-            best = ids[np.argsort(-scores)[:K]]
+            best = [row for row, _ in best_by_exact_score(ids, vectors[ids], query, K)]
             out[i, : len(best)] = best
         return out
 

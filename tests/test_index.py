@@ -9,7 +9,7 @@ import pytest
 
 from facetrace.errors import ModelMismatchError
 from facetrace.index.faiss_index import FaissIndex, index_file_for, nlist_for
-from facetrace.index.kinds import IndexKind
+from facetrace.index.kinds import IndexKind, kind_for
 
 MODEL = "test-model@000000000000"
 
@@ -133,3 +133,9 @@ def test_ivf_list_counts_follow_the_gallery_size() -> None:
     assert nlist_for(10) == 1  # too few faces to train even two lists
     assert nlist_for(10_000) == 256  # ~39 faces per list at this size
     assert nlist_for(1_000_000) == 4000  # 4 sqrt(N)
+
+
+def test_the_gallery_size_decides_the_structure() -> None:
+    assert kind_for(2, 3) == IndexKind.FLAT
+    assert kind_for(3, 3) == IndexKind.IVF_SQ8
+    assert kind_for(10**9, 0) == IndexKind.FLAT  # 0: never compressed on its own

@@ -28,7 +28,7 @@ from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.index.base import VectorIndex
 from facetrace.index.faiss_index import FaissIndex
-from facetrace.index.kinds import IndexKind
+from facetrace.index.kinds import IndexKind, kind_for
 from facetrace.index.rerank import CANDIDATES, best_by_exact_score
 from facetrace.index.stores import index_for_search, open_index
 
@@ -162,7 +162,7 @@ class Gallery:
 
     def compress_if_large(self, threshold: int) -> bool:
         """Rebuild an exact index as IVF-SQ8 once it holds ``threshold`` faces (0: never)."""
-        if threshold <= 0 or self.index.kind != IndexKind.FLAT or len(self.index) < threshold:
+        if self.index.kind != IndexKind.FLAT or kind_for(len(self.index), threshold) == IndexKind.FLAT:
             return False
         self.rebuild(IndexKind.IVF_SQ8)
         return True

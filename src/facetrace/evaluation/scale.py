@@ -38,7 +38,7 @@ from facetrace.evaluation.dataset import scan_labelled_folder
 from facetrace.evaluation.runner import embed_images
 from facetrace.evaluation.synthetic import TemplateModel
 from facetrace.index.faiss_index import FaissIndex, index_file_for
-from facetrace.index.kinds import IndexKind
+from facetrace.index.kinds import kind_for
 from facetrace.index.rerank import CANDIDATES, best_by_exact_score
 
 K = 10
@@ -86,8 +86,8 @@ def real_templates(settings: Settings, folder: Path, cache: Path) -> RealTemplat
         probes += [(p, identity) for p in paths[half:]]
     names = [str(p.relative_to(folder)) for p, _ in gallery + probes]
     path = cache / "real_templates.npz"
-    if path.exists() and list(np.load(path)["names"]) == names:
-        stored = np.load(path)
+    stored = np.load(path) if path.exists() else None
+    if stored is not None and list(stored["names"]) == names:
         vectors, found, model_id = stored["vectors"], stored["found"], str(stored["model_id"])
     else:
         embedded = embed_images(settings, [p for p, _ in gallery + probes])
@@ -134,7 +134,7 @@ def build_index(
     settings: Settings, vectors: np.ndarray, model_id: str, cache: Path
 ) -> tuple[FaissIndex, float]:
     """The index the product would hold for this gallery (face id = row + 1), and its build seconds."""
-    kind = IndexKind.IVF_SQ8 if len(vectors) >= max(settings.index_compress_at, 1) else IndexKind.FLAT
+    kind = kind_for(len(vectors), settings.index_compress_at)
     folder = cache / f"index-{len(vectors)}-{kind}"
     built = folder / "build.json"
     if built.exists():

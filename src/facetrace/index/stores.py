@@ -11,10 +11,14 @@ from __future__ import annotations
 import atexit
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facetrace.config import Settings
 from facetrace.index.base import VectorIndex
 from facetrace.index.faiss_index import FaissIndex, index_file_for
+
+if TYPE_CHECKING:
+    from facetrace.index.milvus_index import MilvusIndex
 
 
 def open_index(settings: Settings, model_id: str, dim: int) -> VectorIndex:
@@ -57,11 +61,11 @@ class _MilvusCollections:
     """One open connection per Milvus collection in this process, closed when the process ends."""
 
     def __init__(self) -> None:
-        self._open: dict[tuple[str, str], VectorIndex] = {}
+        self._open: dict[tuple[str, str], MilvusIndex] = {}
         self._lock = threading.Lock()
         atexit.register(self.close_all)
 
-    def get(self, settings: Settings, model_id: str, dim: int) -> VectorIndex:
+    def get(self, settings: Settings, model_id: str, dim: int) -> MilvusIndex:
         from facetrace.index.milvus_index import MilvusIndex  # pymilvus only where Milvus is used
 
         uri = settings.milvus_uri or str(settings.data_dir / "milvus.db")
@@ -78,7 +82,7 @@ class _MilvusCollections:
     def close_all(self) -> None:
         with self._lock:
             for index in self._open.values():
-                index.close()  # type: ignore[attr-defined]
+                index.close()
             self._open.clear()
 
 

@@ -108,9 +108,9 @@ class SearchService(ServiceBase):
         self.allow(Action.SEARCH)
         with self.sessions() as session:
             kept = session.scalars(
-                select(CaseResult.results).where(
-                    CaseResult.user_name == self.actor.name, CaseResult.deleted_at.is_(None)
-                )
+                select(CaseResult.results)
+                .where(CaseResult.user_name == self.actor.name, CaseResult.deleted_at.is_(None))
+                .order_by(CaseResult.id.desc())  # a crop is asked for right after its search
             )
             returned = any(face_id == result["face_id"] for results in kept for result in results or ())
             crop = select(FaceCrop.jpeg).where(FaceCrop.face_id == face_id)
