@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test bench bench-large lint clean
+.PHONY: run test test-postgres bench bench-large lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/pytest
+
+## The suite again with every test's catalog on PostgreSQL (a throwaway cluster the tests start with
+## Debian's postgresql package; tests that cannot depend on the catalog are left to `make test`).
+test-postgres: $(TEST_STAMP)
+	$(BIN)/pytest --catalog postgres
 
 ## Benchmarks (never part of `make test`): ingest against face_recognition, search at 100k faces, crawl,
 ## the HTTP API under load, and the index at 1M and 10M faces against numpy, raw FAISS and a Python list

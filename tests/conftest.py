@@ -1,8 +1,13 @@
 """Shared fixtures: real images (scikit-image's public-domain samples, ../shared data when present), a
-throwaway PostgreSQL cluster, the app served on a loopback port, and test websites to crawl."""
+throwaway PostgreSQL cluster, the app served on a loopback port, and test websites to crawl.
+
+``pytest --catalog postgres`` runs the suite with every test's default catalog on that cluster
+instead of a SQLite file: see ``Catalogs`` below.
+"""
 
 from __future__ import annotations
 
+import functools
 import gc
 import io
 import itertools
@@ -11,7 +16,6 @@ import pwd
 import shlex
 import shutil
 import socket
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -31,7 +36,11 @@ from fastapi import FastAPI
 from PIL import Image
 from skimage import data as skimage_data
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.pool import NullPool
 
+from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
 from facetrace.governance.service import Governance
 from facetrace.server import create_app
@@ -41,12 +50,15 @@ from facetrace.vision.factory import build_analyzer
 SHARED_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
 
 
-@pytest.fixture(autouse=True)
-def _no_environment_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests build their own settings; FACETRACE_* variables of the shell must not leak in."""
-    for name in list(os.environ):
-        if name.startswith("FACETRACE_"):
-            monkeypatch.delenv(name)
+@pytest.fixture(scope="session", autouse=True)
+def _no_environment_settings() -> Iterator[None]:
+    """Tests build their own settings; FACETRACE_* variables of the shell must not leak in (for the
+    whole session, so that module-scoped fixtures see a clean environment too)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in list(os.environ):
+            if name.startswith("FACETRACE_"):
+                monkeypatch.delenv(name)
+        yield
 
 
 @pytest.fixture
@@ -90,16 +102,30 @@ class Cluster:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={self.socket_dir}"
 
-    def new_database(self) -> str:
-        """Create an empty database; returns its SQLAlchemy URL."""
+    def _admin(self, statement: str) -> Any:
+        """Run ``statement`` outside a transaction (CREATE/DROP DATABASE); its one value, if any."""
+        admin = create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with admin.connect() as connection:
+            result = connection.execute(text(statement))
+            return result.scalar() if result.returns_rows else None
+
+    @functools.cached_property
+    def _copy_files(self) -> str:
+        """From PostgreSQL 15 on, CREATE DATABASE logs every page of its template unless told to copy
+        the files (the only way before 15): a copy is several times faster for databases this small."""
+        version = int(self._admin("SHOW server_version_num"))
+        return " STRATEGY FILE_COPY" if version >= 150000 else ""
+
+    def new_database(self, template: str | None = None) -> str:
+        """Create a database, empty or a copy of the database at URL ``template``; returns its URL."""
         name = f"facetrace_{next(self._numbers)}"
-        admin = create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-        finally:
-            admin.dispose()
+        copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
+        self._admin(f'CREATE DATABASE "{name}"{copy}{self._copy_files}')
         return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        """Drop a database, cutting off the connections the test's engines still pool (PostgreSQL 13+)."""
+        self._admin(f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)')
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -112,15 +138,18 @@ def _as_server_user(command: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    # Without a way to start PostgreSQL its tests skip, but the PostgreSQL pass fails: it must not
+    # pass by skipping everything.
+    cannot = pytest.fail if _on_postgres(request.config) else pytest.skip
     bin_dir = _postgres_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL's initdb was not found on PATH or under /usr/lib/postgresql/*/bin")
+        cannot("PostgreSQL's initdb was not found on PATH or under /usr/lib/postgresql/*/bin")
     if os.geteuid() == 0:
         try:
             server_user = pwd.getpwnam(SERVER_USER)
         except KeyError:
-            pytest.skip(f"running as root, and there is no {SERVER_USER!r} user to run PostgreSQL as")
+            cannot(f"running as root, and there is no {SERVER_USER!r} user to run PostgreSQL as")
     # Not pytest's tmp_path: its parents are private to root, and the socket path must stay short.
     root = Path(tempfile.mkdtemp(prefix="facetrace-pg-"))
     data, sockets, log = root / "data", root / "sockets", root / "server.log"
@@ -142,6 +171,9 @@ def cluster() -> Iterator[Cluster]:
             *("-D", str(data), "-U", SUPERUSER, "--auth=trust", "--no-locale", "-E", "UTF8", "--no-sync"),
         )
         server_options = f"-k {sockets} -c listen_addresses=''"  # Unix socket only, no TCP
+        # A throwaway cluster: nothing to keep over a power cut, so no fsyncs (the database each test
+        # creates and drops is never flushed to disk).
+        server_options += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
         run(pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o", server_options, "start")
         yield Cluster(sockets)
     finally:
@@ -154,19 +186,149 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def pg_url(cluster: Cluster) -> str:
-    return cluster.new_database()
+def pg_url(cluster: Cluster) -> Iterator[str]:
+    """An empty PostgreSQL database (no schema yet), whatever ``--catalog`` says; dropped afterwards."""
+    url = cluster.new_database()
+    yield url
+    cluster.drop_database(url)
 
 
-def images_in_catalog(database: Path) -> int:
-    """Images in a SQLite catalog another process may be writing (0 before it exists)."""
-    if not database.exists():
-        return 0
+# --- the catalog every test gets by default (``--catalog``) ------------------------------------------
+#
+# ``pytest`` (``--catalog sqlite``) leaves the catalog setting alone: every install keeps its SQLite
+# file under its data dir. ``pytest --catalog postgres`` gives each test a fresh database on the
+# throwaway cluster through FACETRACE_DATABASE_URL, so every ``Settings`` the test builds without an
+# explicit ``database_url`` (and every ``facetrace`` process it starts) uses PostgreSQL. Each database
+# is a copy of one migrated once per session (CREATE DATABASE ... TEMPLATE copies a few files: faster
+# than migrating), or empty for tests marked ``empty_catalog``; it is dropped after the test.
+# Module-scoped installs ask ``catalogs.fresh()`` for theirs and pass it explicitly.
+#
+# In the PostgreSQL pass, tests that this setting cannot change are skipped: those marked ``no_catalog``
+# (they never open a catalog), those that pick their database themselves (``gov_settings`` runs each
+# test on SQLite and on PostgreSQL, ``pg_url`` on PostgreSQL, in either pass), and those marked
+# ``sqlite_only``.
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--catalog",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="where each test's default catalog lives: a SQLite file (default) or a fresh database on a "
+        "throwaway PostgreSQL cluster",
+    )
+
+
+def _on_postgres(config: pytest.Config) -> bool:
+    return config.getoption("catalog") == "postgres"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    where = "fresh PostgreSQL databases (throwaway cluster)" if _on_postgres(config) else "SQLite files"
+    return f"catalog: {where}"
+
+
+NOT_IN_POSTGRES_PASS = {
+    "no_catalog": "never opens a catalog: --catalog postgres cannot change it (the default pass runs it)",
+    "picks_catalog": "picks its own catalog (gov_settings, pg_url): the default pass ran it just the same",
+    "sqlite_only": "checks the SQLite catalog itself",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _on_postgres(config):
+        return
+    for item in items:
+        sqlite_only = item.get_closest_marker("sqlite_only")
+        if sqlite_only is not None:
+            why = f": {sqlite_only.args[0]}" if sqlite_only.args else ""
+            item.add_marker(pytest.mark.skip(reason=NOT_IN_POSTGRES_PASS["sqlite_only"] + why))
+        elif item.get_closest_marker("no_catalog") is not None:
+            item.add_marker(pytest.mark.skip(reason=NOT_IN_POSTGRES_PASS["no_catalog"]))
+        elif {"gov_settings", "pg_url", "cluster"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.skip(reason=NOT_IN_POSTGRES_PASS["picks_catalog"]))
+
+
+class Catalogs:
+    """Hands out the catalog URL a fresh install should use: None (its SQLite file) by default, a new
+    PostgreSQL database under ``--catalog postgres``."""
+
+    def __init__(self, cluster: Cluster | None = None, template: str | None = None) -> None:
+        self.cluster = cluster
+        self.template = template
+
+    @contextmanager
+    def fresh(self, *, empty: bool = False) -> Iterator[str | None]:
+        """A new catalog's URL, migrated (or ``empty``) for PostgreSQL, dropped on exit; None for SQLite."""
+        if self.cluster is None:
+            yield None
+            return
+        url = self.cluster.new_database(None if empty else self.template)
+        try:
+            yield url
+        finally:
+            self.cluster.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def catalogs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogs]:
+    if not _on_postgres(request.config):
+        yield Catalogs()
+        return
+    cluster: Cluster = request.getfixturevalue("cluster")
+    template = cluster.new_database()
+    open_catalog(template).kw["bind"].dispose()  # migrated by the product's own code; no one connected
+    yield Catalogs(cluster, template)
+    # A SQLite catalog under the tests' folders means an install this pass did not move to PostgreSQL
+    # (say, a module-scoped one built without ``catalogs.fresh()``). The demo gallery is SQLite by design.
+    strays = [
+        path for path in tmp_path_factory.getbasetemp().rglob("facetrace.db") if path.parent.name != "demo"
+    ]
+    if strays:
+        pytest.fail(f"--catalog postgres, yet SQLite catalogs were made: {sorted(map(str, strays))}")
+
+
+@pytest.fixture(autouse=True)
+def _catalog_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Under ``--catalog postgres``: FACETRACE_DATABASE_URL names a fresh database for this test."""
+    if not _on_postgres(request.config):
+        yield
+        return
+    catalogs: Catalogs = request.getfixturevalue("catalogs")
+    with catalogs.fresh(empty=request.node.get_closest_marker("empty_catalog") is not None) as url:
+        assert url is not None
+        monkeypatch.setenv("FACETRACE_DATABASE_URL", url)
+        yield
+
+
+def catalog_rows(settings: Settings, query: str) -> list[tuple]:
+    """The rows of a read-only ``query`` on ``settings``' catalog, which another process may be
+    writing: [] before the catalog or its tables exist. Opens nothing that would create it."""
+    url = make_url(settings.catalog_url)
+    if url.get_backend_name() == "sqlite":
+        database = Path(url.database or "")
+        if not database.exists():
+            return []
+        # read-only: this must not create the file, nor write behind the writer's back
+        url = url.set(database=f"file:{database}", query={"mode": "ro", "uri": "true"})
+    engine = create_engine(url, poolclass=NullPool)
     try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
-            return connection.execute("SELECT count(*) FROM images").fetchone()[0]
-    except sqlite3.OperationalError:  # tables not created yet
-        return 0
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(query))]
+    except ProgrammingError:  # PostgreSQL: the tables are not created yet
+        return []
+    except OperationalError:
+        if url.get_backend_name() == "sqlite":  # no such table yet, or busy this instant
+            return []
+        raise
+    finally:
+        engine.dispose()
+
+
+def images_in_catalog(settings: Settings) -> int:
+    """Images in ``settings``' catalog, which another process may be writing (0 before it exists)."""
+    rows = catalog_rows(settings, "SELECT count(*) FROM images")
+    return rows[0][0] if rows else 0
 
 
 def encode(rgb: np.ndarray, fmt: str, **options: object) -> bytes:

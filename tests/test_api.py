@@ -23,7 +23,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import ADMIN_PASSWORD, PROBLEM, Api, assert_problem, serving_api
+from conftest import ADMIN_PASSWORD, PROBLEM, Api, Catalogs, assert_problem, serving_api
 from facetrace.config import Settings
 from facetrace.governance import audit
 from facetrace.governance.roles import ALLOWED, Action, Role, may
@@ -41,17 +41,22 @@ PURPOSE = {
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, astronaut_jpeg: bytes) -> Iterator[Api]:
+def api(tmp_path_factory: pytest.TempPathFactory, astronaut_jpeg: bytes, catalogs: Catalogs) -> Iterator[Api]:
     root = tmp_path_factory.mktemp("api")
     photo = root / "photos" / "astronaut.jpg"
     photo.parent.mkdir()
     photo.write_bytes(astronaut_jpeg)
-    settings = Settings(
-        data_dir=root / "var", workers=1, admin_password=ADMIN_PASSWORD, max_image_bytes=MAX_IMAGE_BYTES
-    )
-    ingest(settings, [str(photo.parent)], source_name="nasa", jurisdiction="US")
-    with serving_api(settings) as api:
-        yield api
+    with catalogs.fresh() as database_url:
+        settings = Settings(
+            data_dir=root / "var",
+            database_url=database_url,
+            workers=1,
+            admin_password=ADMIN_PASSWORD,
+            max_image_bytes=MAX_IMAGE_BYTES,
+        )
+        ingest(settings, [str(photo.parent)], source_name="nasa", jurisdiction="US")
+        with serving_api(settings) as api:
+            yield api
 
 
 def search(

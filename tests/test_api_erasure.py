@@ -13,7 +13,7 @@ import pytest
 from skimage import data as skimage_data
 from sqlalchemy import select
 
-from conftest import ADMIN_PASSWORD, Api, assert_problem, encode, serving_api
+from conftest import ADMIN_PASSWORD, Api, Catalogs, assert_problem, encode, serving_api
 from facetrace.catalog.db import open_catalog
 from facetrace.catalog.models import Sighting, Source
 from facetrace.config import Settings
@@ -38,18 +38,21 @@ def photos(tmp_path_factory: pytest.TempPathFactory, astronaut_rgb: np.ndarray, 
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]) -> Iterator[Api]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("erasure") / "var", workers=1, admin_password=ADMIN_PASSWORD
-    )
-    ingest(settings, [str(photos["nasa"].parent)], source_name="nasa", jurisdiction="US")
-    ingest(settings, [str(photos["paris"].parent)], source_name="paris", jurisdiction="FR")
-    ingest(
-        settings, [str(photos["archive"].parent)], source_name="archive", jurisdiction="US", retention_days=30
-    )
-    ingest(settings, [str(photos["desk"].parent)], source_name="desk", jurisdiction="US")
-    with serving_api(settings) as api:
-        yield api
+def api(
+    tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path], catalogs: Catalogs
+) -> Iterator[Api]:
+    data_dir = tmp_path_factory.mktemp("erasure") / "var"
+    with catalogs.fresh() as database_url:
+        settings = Settings(
+            data_dir=data_dir, database_url=database_url, workers=1, admin_password=ADMIN_PASSWORD
+        )
+        ingest(settings, [str(photos["nasa"].parent)], source_name="nasa", jurisdiction="US")
+        ingest(settings, [str(photos["paris"].parent)], source_name="paris", jurisdiction="FR")
+        archive = str(photos["archive"].parent)
+        ingest(settings, [archive], source_name="archive", jurisdiction="US", retention_days=30)
+        ingest(settings, [str(photos["desk"].parent)], source_name="desk", jurisdiction="US")
+        with serving_api(settings) as api:
+            yield api
 
 
 def sightings(api: Api, source: str) -> int:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, Api, assert_problem, serving_api
+from conftest import ADMIN_PASSWORD, Api, Catalogs, assert_problem, serving_api
 from facetrace.config import Settings
 from facetrace.ingest.pipeline import ingest
 
@@ -19,22 +19,29 @@ PURPOSE = {"case_ref": "CASE-R", "offence": "kidnapping", "justification": "the 
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, astronaut_jpeg: bytes) -> Iterator[Api]:
+def api(tmp_path_factory: pytest.TempPathFactory, astronaut_jpeg: bytes, catalogs: Catalogs) -> Iterator[Api]:
     root = tmp_path_factory.mktemp("reports")
     photo = root / "photos" / "astronaut.jpg"
     photo.parent.mkdir()
     photo.write_bytes(astronaut_jpeg)
-    settings = Settings(data_dir=root / "var", workers=1, admin_password=ADMIN_PASSWORD)
-    ingest(settings, [str(photo.parent)], source_name="nasa", jurisdiction="US", legal_basis="public domain")
-    with serving_api(settings) as api:
-        for unit, searches in (("north", 2), ("south", 1)):
-            investigator = api.as_role("investigator", unit=unit)
-            for _ in range(searches):
-                found = investigator.post(
-                    "/api/v1/search", data=PURPOSE, files={"photo": ("p.jpg", astronaut_jpeg, "image/jpeg")}
-                )
-                assert found.status_code == 200, found.text
-        yield api
+    with catalogs.fresh() as database_url:
+        settings = Settings(
+            data_dir=root / "var", database_url=database_url, workers=1, admin_password=ADMIN_PASSWORD
+        )
+        ingest(
+            settings, [str(photo.parent)], source_name="nasa", jurisdiction="US", legal_basis="public domain"
+        )
+        with serving_api(settings) as api:
+            for unit, searches in (("north", 2), ("south", 1)):
+                investigator = api.as_role("investigator", unit=unit)
+                for _ in range(searches):
+                    found = investigator.post(
+                        "/api/v1/search",
+                        data=PURPOSE,
+                        files={"photo": ("p.jpg", astronaut_jpeg, "image/jpeg")},
+                    )
+                    assert found.status_code == 200, found.text
+            yield api
 
 
 def test_usage_counts_the_searches_per_unit_and_user(api: Api) -> None:

@@ -24,7 +24,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from conftest import ADMIN_PASSWORD, Api, serving_api
+from conftest import ADMIN_PASSWORD, Api, Catalogs, serving_api
 from facetrace.config import Settings
 from facetrace.governance.roles import Role
 from facetrace.ingest.pipeline import ingest
@@ -34,15 +34,18 @@ STAFF = [role.value for role in Role if role is not Role.PUBLIC]
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, astronaut_jpeg: bytes) -> Iterator[Api]:
+def api(tmp_path_factory: pytest.TempPathFactory, astronaut_jpeg: bytes, catalogs: Catalogs) -> Iterator[Api]:
     root = tmp_path_factory.mktemp("schema")
     photo = root / "photos" / "astronaut.jpg"
     photo.parent.mkdir()
     photo.write_bytes(astronaut_jpeg)
-    settings = Settings(data_dir=root / "var", workers=1, admin_password=ADMIN_PASSWORD)
-    ingest(settings, [str(photo.parent)], source_name="nasa", jurisdiction="US")
-    with serving_api(settings) as api:
-        yield api
+    with catalogs.fresh() as database_url:
+        settings = Settings(
+            data_dir=root / "var", database_url=database_url, workers=1, admin_password=ADMIN_PASSWORD
+        )
+        ingest(settings, [str(photo.parent)], source_name="nasa", jurisdiction="US")
+        with serving_api(settings) as api:
+            yield api
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -29,7 +27,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from conftest import SiteResponse, encode, images_in_catalog, serve
+from conftest import SiteResponse, catalog_rows, encode, images_in_catalog, serve
 from facetrace.catalog.models import Image, Sighting
 from facetrace.collect.crawler import Crawler, CrawlPlan
 from facetrace.collect.pages import parse_page
@@ -347,23 +345,21 @@ def test_a_crawl_killed_mid_way_resumes_without_refetching_or_losing(
         "-w",
         "1",
     ]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("FACETRACE_")}
-    first = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    database = settings.data_dir / "facetrace.db"
+    # The environment as the fixtures left it (FACETRACE_DATABASE_URL under --catalog postgres).
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while images_in_catalog(database) < 3 and time.monotonic() < deadline and first.poll() is None:
+    while images_in_catalog(settings) < 3 and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    assert 3 <= images_in_catalog(database) < PAGES  # it really was cut off mid-way
+    assert 3 <= images_in_catalog(settings) < PAGES  # it really was cut off mid-way
 
-    second = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
-    assert images_in_catalog(database) == PAGES  # nothing lost
-    with sqlite3.connect(database) as connection:
-        places = connection.execute("SELECT location FROM sightings").fetchall()
-        left = connection.execute("SELECT count(*) FROM crawl_items").fetchone()[0]
-    assert left == 0  # the crawl went through: the next one is a recrawl from the seeds
+    assert images_in_catalog(settings) == PAGES  # nothing lost
+    places = catalog_rows(settings, "SELECT location FROM sightings")
+    left = catalog_rows(settings, "SELECT count(*) FROM crawl_items")
+    assert left == [(0,)]  # the crawl went through: the next one is a recrawl from the seeds
     assert len(places) == len(set(places)) == PAGES  # nothing twice
     pages = {path: count for path, count in requests.items() if path.startswith("/page/")}
     assert len(pages) == PAGES and max(pages.values()) <= 2  # a finished page is never fetched again

@@ -14,6 +14,9 @@ from conftest import encode
 from facetrace.errors import ImageError
 from facetrace.vision.decode import decode_image
 
+# Never opens a catalog (decoding bytes): the --catalog postgres pass skips it.
+pytestmark = pytest.mark.no_catalog
+
 LIMITS = {"max_pixels": 50_000_000, "max_bytes": 32 * 1024 * 1024}
 
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from facetrace.config import Settings
+
+# Never opens a catalog (reads the deployment files): the --catalog postgres pass skips it.
+pytestmark = pytest.mark.no_catalog
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 

@@ -27,6 +27,9 @@ from facetrace.vision.onnx_session import OnnxSession
 from facetrace.vision.types import Detection
 from facetrace.vision.weights import model_at
 
+# Never opens a catalog (ONNX models only): the --catalog postgres pass skips it.
+pytestmark = pytest.mark.no_catalog
+
 Dim = int | str
 
 

@@ -11,6 +11,9 @@ from facetrace.evaluation import metrics
 from facetrace.evaluation.dataset import make_pairs, read_pairs, scan_labelled_folder
 from facetrace.evaluation.detection import DetectionScore, iou, read_imglab_boxes
 
+# Never opens a catalog (accuracy measures on known inputs): the --catalog postgres pass skips it.
+pytestmark = pytest.mark.no_catalog
+
 
 def test_identification_ranks() -> None:
     # Four unit vectors on a circle: a, a' (mate, 10° away), b (40° away), distractor (20° from a).

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from facetrace.ingest.pool import Failure, WorkerPool
+
+# Never opens a catalog (worker processes only): the --catalog postgres pass skips it.
+pytestmark = pytest.mark.no_catalog
 
 
 def shout_or_die(data: bytes) -> bytes:

@@ -31,6 +31,7 @@ from facetrace.ingest.ray_pool import RayPool  # noqa: E402  (only once Ray is k
 from test_pool import shout_or_die  # noqa: E402
 
 WORKERS = 2
+# no_catalog: pools only; only the ingest test opens a catalog.
 
 # Ray's workers cannot import test modules (tests/ is on pytest's path, not theirs): send
 # their functions by value.
@@ -61,6 +62,7 @@ def analyses(pool: WorkerPool | RayPool, jobs: list[tuple[int, bytes]]) -> dict[
     return dict(results)
 
 
+@pytest.mark.no_catalog
 def test_ray_analyses_match_the_local_pool(
     tmp_path: pytest.TempPathFactory, astronaut_jpeg: bytes, coffee_png: bytes
 ) -> None:
@@ -92,6 +94,7 @@ def test_ray_analyses_match_the_local_pool(
     assert len(remote[0].faces) == 1 and not remote[1].faces
 
 
+@pytest.mark.no_catalog
 def test_every_job_gets_an_answer_and_the_killer_is_named() -> None:
     jobs = [(i, f"job{i}".encode()) for i in range(12)]
     jobs.insert(5, (100, b"die"))
@@ -103,6 +106,7 @@ def test_every_job_gets_an_answer_and_the_killer_is_named() -> None:
     assert all(results[i] == f"JOB{i}".encode() for i in range(12))
 
 
+@pytest.mark.no_catalog
 def test_two_crashes_in_one_run() -> None:
     jobs = [(i, b"die" if i in (3, 7) else b"ok") for i in range(10)]
     with RayPool(shout_or_die, workers=WORKERS) as pool:
@@ -111,12 +115,14 @@ def test_two_crashes_in_one_run() -> None:
     assert sum(v == b"OK" for v in results.values()) == 8
 
 
+@pytest.mark.no_catalog
 def test_a_worker_that_cannot_start_fails_the_pool_at_once() -> None:
     with pytest.raises(ray.exceptions.RayActorError, match="no models here"):  # noqa: SIM117
         with RayPool(shout_or_die, workers=1, initializer=refuse_to_start):
             pass
 
 
+@pytest.mark.no_catalog
 def test_without_a_connection_the_pool_starts_its_own_ray_and_stops_it() -> None:
     """Run in a fresh interpreter: this one is connected to the module's instance."""
     script = textwrap.dedent(
@@ -133,6 +139,7 @@ def test_without_a_connection_the_pool_starts_its_own_ray_and_stops_it() -> None
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
 
 
+@pytest.mark.no_catalog
 def test_unknown_engine_and_missing_ray_are_clear_errors(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import encode, images_in_catalog
+from conftest import catalog_rows, encode, images_in_catalog
 from facetrace.catalog.repository import face_ids
 from facetrace.config import Settings
 from facetrace.gallery import Gallery
@@ -40,29 +39,25 @@ def test_killed_ingest_resumes_without_duplicates_or_gaps(tmp_path: Path, astron
     process = subprocess.Popen(
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    database = data_dir / "facetrace.db"
+    settings = Settings(data_dir=data_dir, workers=2)  # the same catalog as the process's
     deadline = time.monotonic() + 300
-    while images_in_catalog(database) < 20 and process.poll() is None and time.monotonic() < deadline:
+    while images_in_catalog(settings) < 20 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # the ingest and its workers, mid-flight
     process.wait()
-    stored_before = images_in_catalog(database)
+    stored_before = images_in_catalog(settings)
     assert 20 <= stored_before < IMAGES, "the kill should land in the middle of the run"
 
-    settings = Settings(data_dir=data_dir, workers=2)
     stats = ingest(settings, [str(photos)], source_name="crops")
     assert stats.known_images == stored_before
     assert stats.new_images == IMAGES - stored_before
     assert not stats.failures
 
-    with sqlite3.connect(database) as connection:
-        images, distinct = connection.execute(
-            "SELECT count(*), count(DISTINCT sha256) FROM images"
-        ).fetchone()
-        sightings = connection.execute("SELECT count(*) FROM sightings").fetchone()[0]
-        declared, stored = connection.execute(
-            "SELECT (SELECT sum(face_count) FROM images), (SELECT count(*) FROM faces)"
-        ).fetchone()
+    [(images, distinct)] = catalog_rows(settings, "SELECT count(*), count(DISTINCT sha256) FROM images")
+    [(sightings,)] = catalog_rows(settings, "SELECT count(*) FROM sightings")
+    [(declared, stored)] = catalog_rows(
+        settings, "SELECT (SELECT sum(face_count) FROM images), (SELECT count(*) FROM faces)"
+    )
     assert images == distinct == sightings == IMAGES
     assert declared == stored == IMAGES  # one face per crop, none lost, none twice
 

@@ -22,6 +22,7 @@ from facetrace.ingest.worker import analysis_pool
 from facetrace.search import search_photo
 from facetrace.vision.analyzer import FaceAnalyzer
 
+# no_catalog: analysis and evaluation only; only the search test ingests into a catalog.
 pytestmark = pytest.mark.shared_data
 
 
@@ -34,6 +35,7 @@ def face_counts(settings: Settings, paths: list[Path]) -> dict[Path, int | str]:
         }
 
 
+@pytest.mark.no_catalog
 def test_misc_robustness_and_face_counts(shared_faces: Path, settings: Settings) -> None:
     misc = shared_faces / "misc"
     paths = sorted(p for p in misc.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -59,6 +61,7 @@ def test_misc_robustness_and_face_counts(shared_faces: Path, settings: Settings)
         assert abs(counts[path] - len(boxes)) <= 1, path.name
 
 
+@pytest.mark.no_catalog
 def test_detections_match_annotated_boxes(shared_faces: Path, analyzer: FaceAnalyzer) -> None:
     """Not just the right number of faces: the boxes cover the annotated faces (IoU >= 0.3, one to one)."""
     dlib_faces = shared_faces / "misc" / "group" / "dlib_faces"
@@ -70,6 +73,7 @@ def test_detections_match_annotated_boxes(shared_faces: Path, analyzer: FaceAnal
     assert score.false_detections <= 2
 
 
+@pytest.mark.no_catalog
 def test_dev_identification_and_verification(shared_faces: Path, settings: Settings) -> None:
     report = evaluate_folder(settings, shared_faces / "dev", workers=2)
     assert report["images"] == 3035 and report["images_failed"] == 0
@@ -81,6 +85,7 @@ def test_dev_identification_and_verification(shared_faces: Path, settings: Setti
     assert 0 < report["throughput"]["inference_share"] <= 1
 
 
+@pytest.mark.no_catalog
 def test_dev_originals_unaligned(shared_faces: Path, settings: Settings) -> None:
     report = evaluate_folder(settings, shared_faces / "dev_original150", workers=2)
     assert report["images_without_face"] == 0
@@ -88,6 +93,7 @@ def test_dev_originals_unaligned(shared_faces: Path, settings: Settings) -> None
     assert report["verification"]["accuracy"] >= 0.98
 
 
+@pytest.mark.no_catalog
 def test_lfw_pairs_protocol_on_dev(shared_faces: Path, settings: Settings, tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.txt"
     pairs.write_text(make_pairs(shared_faces / "dev"))

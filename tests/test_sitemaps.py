@@ -8,6 +8,9 @@ import pytest
 
 from facetrace.collect.sitemaps import SitemapError, looks_like_sitemap, parse_sitemap
 
+# Never opens a catalog (sitemap parsing): the --catalog postgres pass skips it.
+pytestmark = pytest.mark.no_catalog
+
 BASE = "https://news.example/sitemaps/main.xml"
 
 

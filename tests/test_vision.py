@@ -19,6 +19,9 @@ from facetrace.vision.factory import build_analyzer
 from facetrace.vision.thumbnail import face_thumbnail
 from facetrace.vision.weights import SFACE_FILE, YUNET_FILE, model_at, packaged_model
 
+# Never opens a catalog (the face models only): the --catalog postgres pass skips it.
+pytestmark = pytest.mark.no_catalog
+
 
 def test_astronaut_has_one_face_where_it_is(analyzer: FaceAnalyzer, astronaut_jpeg: bytes) -> None:
     result = analyzer.analyze(astronaut_jpeg)
