@@ -15,8 +15,10 @@ Method, for each gallery size N given with ``--sizes``:
    exact numpy brute force (the bound), FAISS ``IndexFlatIP``, IVF with 8-bit scalar
    quantisation (nlist ~ 4 sqrt(N), coarse quantiser trained on a sample of the gallery)
    at several nprobe, with and without exact re-ranking of the top 100 candidates from
-   the float32 vectors, IVF-PQ with the same re-ranking, and HNSW over SQ8 codes (M=32)
-   when N <= ``--hnsw-max`` and its projected build time fits ``--hnsw-budget-s``.
+   the float32 vectors, IVF-PQ with the same re-ranking, HNSW over SQ8 codes (M=32)
+   when N <= ``--hnsw-max`` and its projected build time fits ``--hnsw-budget-s``, and the
+   product's compressed index (``IvfPqIndex``: 4-bit PQ fast scan refined by 8-bit codes, then
+   the same exact re-ranking) at several shares of its lists scanned.
 4. Reported per structure: build seconds, bytes per face of the serialised index
    (``faiss.serialize_index`` size / N; the float32 vectors kept for re-ranking, 512 B/face,
    are counted separately), p50/p95 latency of one query at a time with one thread and
@@ -34,6 +36,7 @@ import argparse
 import gc
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -45,9 +48,9 @@ from rich.console import Console
 from rich.table import Table
 
 from facetrace.config import Settings
-from facetrace.evaluation.scale import RealTemplates, exact_top, real_templates
+from facetrace.evaluation.scale import RealTemplates, exact_top, facetrace_searcher, real_templates
 from facetrace.evaluation.synthetic import TemplateModel, similarity_profile
-from facetrace.index.faiss_index import nlist_for
+from facetrace.index.ivf_pq_index import IvfPqIndex, nlist_for
 from facetrace.index.rerank import best_by_exact_score
 from search_benchmark import DEV, RESULTS, timed
 
@@ -58,6 +61,7 @@ LATENCY_QUERIES = 200
 SEED = 20240601
 NPROBES = (16, 32, 64, 128, 256, 512, 1024)
 HNSW_EF = (64, 128, 256, 512, 1024)
+SCAN_SHARES = (0.25, 0.5, 0.65, 0.8)
 RERANK_BYTES = 128 * 4  # float32 vectors kept (on disk) for exact re-ranking
 console = Console(width=200)
 
@@ -123,6 +127,23 @@ def trained_ivf(factory: str, gallery: np.ndarray, nlist: int, seed: int) -> tup
     del sample
     index.add(gallery)
     return index, time.perf_counter() - started
+
+
+def product_ivf_pq(gallery: np.ndarray) -> tuple[IvfPqIndex, float]:
+    """Facetrace's compressed index over the gallery (face id = row + 1), saved to a temporary file."""
+    started = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="index-choice-"))
+    index = IvfPqIndex.empty(
+        folder / "gallery.faiss", "bench", gallery.shape[1], count=len(gallery), scan_share=1
+    )
+    rows = np.random.default_rng(SEED).choice(
+        len(gallery), min(len(gallery), index.training_size), replace=False
+    )
+    index.train(gallery[np.sort(rows)])
+    index.add(np.arange(1, len(gallery) + 1), gallery, "bench")
+    build_s = time.perf_counter() - started
+    index.save()
+    return index, build_s
 
 
 def hnsw_sq8(gallery: np.ndarray, budget_s: float, m: int = 32) -> tuple[faiss.Index | None, float, str]:
@@ -291,6 +312,17 @@ def run_size(dev: RealTemplates, n: int, hnsw_max: int, hnsw_budget_s: float) ->
             rows.append(bench.measure("IVF-PQ+rerank", params, reranked(pq, gallery), build_s, size, True))
         del pq, ivf
         gc.collect()
+
+    product, build_s = product_ivf_pq(gallery)
+    size = product.size_on_disk()
+    one_at_a_time = facetrace_searcher(product, gallery)
+    for share in SCAN_SHARES:
+        product.scan(share)
+        params = f"nlist={product.parameters['nlist']} scanned={share}"
+        search = lambda q: np.array([one_at_a_time(x.reshape(1, -1)) for x in q])  # noqa: E731
+        rows.append(bench.measure("IVF-PQfs+SQ8+rerank", params, search, build_s, size, True))
+    del product
+    gc.collect()
 
     if n > hnsw_max:
         notes.append(f"HNSW-SQ8 M=32 skipped above {hnsw_max:,} faces (build time)")

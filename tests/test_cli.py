@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import encode
+from conftest import catalog_rows, encode
+from facetrace.catalog.db import SCHEMA_HEAD
+from facetrace.config import Settings
 
 PURPOSE = ("--case-ref", "C-1", "--offence", "homicide", "--purpose", "suspect seen on camera 4")
 
@@ -19,7 +21,8 @@ PURPOSE = ("--case-ref", "C-1", "--offence", "homicide", "--purpose", "suspect s
 def facetrace(
     data_dir: Path, *arguments: str, token: str | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("FACETRACE_")}
+    # conftest cleared the shell's FACETRACE_* (and names the catalog under --catalog postgres)
+    environment = dict(os.environ)
     if token:
         environment["FACETRACE_TOKEN"] = token
     return subprocess.run(
@@ -48,12 +51,16 @@ def gallery_dir(tmp_path: Path, astronaut_jpeg: bytes, coffee_png: bytes) -> Pat
     return data_dir
 
 
-def test_init_shows_how_to_start(tmp_path: Path) -> None:
+@pytest.mark.empty_catalog
+def test_init_creates_the_catalog_and_shows_how_to_start(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var")  # the catalog the command will use
+    revision = "SELECT version_num FROM alembic_version"
+    assert catalog_rows(settings, revision) == []  # no catalog yet (or, on PostgreSQL, an empty database)
     done = facetrace(tmp_path / "var", "init")
     assert done.returncode == 0, done.stderr
     assert "facetrace ingest PATH --source NAME" in done.stdout
     assert "facetrace search PHOTO" in done.stdout
-    assert (tmp_path / "var" / "facetrace.db").exists()
+    assert catalog_rows(settings, revision) == [(SCHEMA_HEAD,)]
 
 
 def test_search_json(gallery_dir: Path, tmp_path: Path, astronaut_jpeg: bytes) -> None:
@@ -85,7 +92,11 @@ def test_stats(gallery_dir: Path) -> None:
     stats = json.loads(done.stdout)
     assert (stats["sources"][0]["name"], stats["images"], stats["faces"]) == ("demo", 2, 1)
     assert stats["indexes"][0]["kind"] == "flat" and stats["indexes"][0]["vectors"] == 1
-    assert stats["indexes"][0]["bytes"] > 0 and stats["catalog_bytes"] > 0
+    assert stats["indexes"][0]["bytes"] > 0
+    if stats["catalog"].startswith("sqlite"):
+        assert stats["catalog_bytes"] > 0
+    else:  # only a SQLite file has a size to report
+        assert stats["catalog_bytes"] is None
     assert facetrace(gallery_dir, "stats").returncode == 0
 
 
@@ -95,12 +106,12 @@ def test_reindex_rebuilds_from_the_catalog(gallery_dir: Path) -> None:
     done = facetrace(gallery_dir, "reindex")
     assert done.returncode == 0, done.stderr
     assert "as flat with 1 faces" in done.stdout
-    compressed = facetrace(gallery_dir, "reindex", "--kind", "ivf-sq8")
+    compressed = facetrace(gallery_dir, "reindex", "--kind", "ivf-pq")
     assert compressed.returncode == 0, compressed.stderr
-    assert "as ivf-sq8 with 1 faces" in compressed.stdout
+    assert "as ivf-pq with 1 faces" in compressed.stdout
     stats = json.loads(facetrace(gallery_dir, "stats", "--json").stdout)
-    assert stats["indexes"][0]["kind"] == "ivf-sq8"
-    assert "as ivf-sq8" in facetrace(gallery_dir, "reindex").stdout  # keeps its structure
+    assert stats["indexes"][0]["kind"] == "ivf-pq"
+    assert "as ivf-pq" in facetrace(gallery_dir, "reindex").stdout  # keeps its structure
     assert "invalid value" in facetrace(gallery_dir, "reindex", "--kind", "hnsw").stderr.lower()
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from conftest import encode
-from facetrace.catalog.models import Face, FaceCrop, Image, Sighting, Source
+from facetrace.catalog.models import Face, FaceCrop, Image, Sighting, Source, utcnow
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.gallery import Gallery
@@ -109,7 +109,7 @@ def test_erasure_on_the_compressed_index_deletes_the_vector_from_it(
 ) -> None:
     with Gallery.write_lock(gov_settings):
         gallery = Gallery.open(gov_settings, analyzer.model_id, analyzer.embedder.dim)
-        gallery.rebuild(IndexKind.IVF_SQ8)
+        gallery.rebuild(IndexKind.IVF_PQ)
         gallery.index.save()
     erased_id, _ = face_of(operator, two_people["fr"])
     kept_id, _ = face_of(operator, two_people["us"])
@@ -117,7 +117,7 @@ def test_erasure_on_the_compressed_index_deletes_the_vector_from_it(
     operator.erase(ErasureScope(face_ids=(erased_id,)), reason="request RR-8")
 
     index = FaissIndex.open(gov_settings.index_dir, analyzer.model_id, analyzer.embedder.dim)
-    assert index.kind == "ivf-sq8" and index.ids().tolist() == [kept_id]  # rewritten without it
+    assert index.kind == "ivf-pq" and index.ids().tolist() == [kept_id]  # rewritten without it
     outcome = operator.search(analyzer, two_people["fr"].read_bytes(), PURPOSE, k=10)
     assert [hit.face.id for hit in outcome.hits] == [kept_id]
 
@@ -174,6 +174,34 @@ def test_erasure_needs_a_scope_and_a_reason(operator: Governance, two_people: di
         operator.erasure_plan(ErasureScope(face_ids=(999,)))
     with pytest.raises(FacetraceError, match="no source named nowhere"):
         operator.erasure_plan(ErasureScope(sources=("nowhere",)))
+
+
+def test_searches_show_no_sighting_past_retention_or_of_a_blocked_source_before_it_is_deleted(
+    gov_settings: Settings, operator: Governance, two_people: dict[str, Path], analyzer: FaceAnalyzer
+) -> None:
+    """Between the end of a retention period and the next retention run, the data is still held
+    but no longer shown; a face with another, live sighting is shown with that one only."""
+    gallery = Gallery.open(gov_settings, analyzer.model_id, analyzer.embedder.dim)
+    probe = analyzer.analyze(two_people["fr"].read_bytes()).faces[0].embedding
+    fr_face, _ = face_of(operator, two_people["fr"])
+    before = {hit.face.id: hit for hit in gallery.search(probe, 5)}
+    assert len(before) == 2 and len(before[fr_face].face.image.sightings) == 2  # press-fr and press-us
+
+    with operator.sessions.begin() as session:
+        press_fr = session.scalars(select(Source).where(Source.name == "press-fr")).one()
+        press_fr.retention_days = 30
+        for sighting in session.scalars(select(Sighting).where(Sighting.source_id == press_fr.id)):
+            sighting.first_seen -= timedelta(days=31)
+    hits = {hit.face.id: hit for hit in gallery.search(probe, 5)}
+    assert len(hits) == 2  # still found, through its other sighting
+    assert [s.source.name for s in hits[fr_face].face.image.sightings] == ["press-us"]
+
+    with operator.sessions.begin() as session:
+        press_us = session.scalars(select(Source).where(Source.name == "press-us")).one()
+        press_us.blocked_at = utcnow()
+    assert gallery.search(probe, 5) == []  # nothing left that may be shown
+    with operator.sessions() as session:  # and nothing was deleted by searching
+        assert session.scalar(select(func.count(Sighting.id))) == 3
 
 
 def test_retention_deletes_what_outlived_its_source_period(

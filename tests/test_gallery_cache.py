@@ -65,12 +65,12 @@ def test_searches_keep_the_old_index_until_a_rebuild_is_written(
 
     with Gallery.write_lock(settings):
         rebuilding = Gallery.open(settings, model, dim, sessions)
-        rebuilding.rebuild(IndexKind.IVF_SQ8)
+        rebuilding.rebuild(IndexKind.IVF_PQ)
         meanwhile = Gallery.for_search(settings, model, dim, sessions)
         assert meanwhile.index.kind == "flat"  # nothing written yet: searches go on as before
         rebuilding.index.save()
     compressed = Gallery.for_search(settings, model, dim, sessions)
-    assert compressed.index.kind == "ivf-sq8"
+    assert compressed.index.kind == "ivf-pq"
     # Re-ranked with the catalog's templates: the same faces, the same exact scores.
     found = [(hit.face.id, hit.score) for hit in compressed.search(probe, 2)]
     assert [face_id for face_id, _ in found] == [face_id for face_id, _ in exact]

@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 
 from facetrace.errors import ModelMismatchError
-from facetrace.index.faiss_index import FaissIndex, index_file_for, nlist_for
+from facetrace.index import ivf_pq_index
+from facetrace.index.faiss_index import FaissIndex, index_file_for
+from facetrace.index.ivf_pq_index import IvfPqIndex, nlist_for
 from facetrace.index.kinds import IndexKind, kind_for
+
+# Never opens a catalog (the FAISS index files only): the --catalog postgres pass skips it.
+pytestmark = pytest.mark.no_catalog
 
 MODEL = "test-model@000000000000"
 
@@ -92,9 +97,14 @@ def test_each_model_has_its_own_file(tmp_path: Path) -> None:
     assert index_file_for(tmp_path, "a/../../b@c").parent == tmp_path
 
 
-def trained_ivf(tmp_path: Path, vectors: np.ndarray, ids: np.ndarray, nprobe: int) -> FaissIndex:
+def trained_ivf(tmp_path: Path, vectors: np.ndarray, ids: np.ndarray, scan_share: float) -> FaissIndex:
     index = FaissIndex.empty(
-        index_file_for(tmp_path, MODEL), MODEL, 16, IndexKind.IVF_SQ8, count=len(vectors), nprobe=nprobe
+        index_file_for(tmp_path, MODEL),
+        MODEL,
+        16,
+        IndexKind.IVF_PQ,
+        count=len(vectors),
+        scan_share=scan_share,
     )
     assert index.needs_training and index.training_size == nlist_for(len(vectors)) * 64
     index.train(vectors)
@@ -105,37 +115,79 @@ def trained_ivf(tmp_path: Path, vectors: np.ndarray, ids: np.ndarray, nprobe: in
 def test_the_compressed_index_finds_the_exact_neighbours_when_it_scans_every_list(tmp_path: Path) -> None:
     vectors = unit_vectors(2000)
     ids = np.arange(10, 2010)
-    index = trained_ivf(tmp_path, vectors, ids, nprobe=10_000)  # capped at nlist: every list
-    assert index.kind == "ivf-sq8" and index.approximate and len(index) == 2000
+    index = trained_ivf(tmp_path, vectors, ids, scan_share=1.0)
+    assert index.kind == "ivf-pq" and index.approximate and len(index) == 2000
     assert np.array_equal(np.sort(index.ids()), ids)
     queries = vectors[:20]
     scores, found = index.search(queries, 5)
     assert np.array_equal(found[:, 0], ids[:20])  # each vector is its own nearest neighbour
     assert np.allclose(scores[:, 0], 1.0, atol=0.02)  # 8-bit codes: close, not exact
+    assert np.array_equal(index.search_by_faiss_alone(queries, 5)[:, 0], ids[:20])  # FAISS's IndexRefine
 
 
-def test_the_compressed_index_deletes_and_persists(tmp_path: Path) -> None:
+def test_the_8_bit_scores_are_those_of_the_decoded_codes(tmp_path: Path) -> None:
+    """The refine stage scores codes without decoding them; the algebra must match FAISS's decoder."""
+    vectors = unit_vectors(3000, seed=3)
+    index = trained_ivf(tmp_path, vectors, np.arange(1, 3001), scan_share=1.0)
+    assert isinstance(index, IvfPqIndex)
+    query = unit_vectors(1, seed=4)
+    scores, found = index.search(query, 50)
+    decoded = index._codes.reconstruct_batch(found[0] - 1)  # row = id - 1: added in order
+    assert np.allclose(scores[0], decoded @ query[0], atol=1e-5)
+
+
+def test_the_compressed_index_deletes_physically_and_persists(tmp_path: Path) -> None:
     vectors = unit_vectors(1000)
     ids = np.arange(1, 1001)
-    index = trained_ivf(tmp_path, vectors, ids, nprobe=4)
+    index = trained_ivf(tmp_path, vectors, ids, scan_share=0.2)
+    assert isinstance(index, IvfPqIndex)
     assert index.remove(np.array([5, 6, 7, 99_999])) == 3
     assert not {5, 6, 7} & set(index.ids().tolist()) and len(index) == 997
+    assert not index._code_rows()[4:7].any()  # the 8-bit codes are overwritten, not just hidden
     _, found = index.search(vectors[4:7], 3)
     assert not {5, 6, 7} & set(found.ravel().tolist())
     index.save()
-    again = FaissIndex.open(tmp_path, MODEL, 16, nprobe=4)
-    assert (again.kind, len(again), again.saved_max_id) == ("ivf-sq8", 997, 1000)
+    assert index.path.read_bytes()[:4] == b"PK\x03\x04"  # an archive of its parts, not a FAISS file
+    again = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)
+    assert (again.kind, len(again), again.saved_max_id) == ("ivf-pq", 997, 1000)
+    assert again.parameters["nprobe"] == round(0.2 * nlist_for(1000))
+    _, found = again.search(vectors[4:7], 3)
+    assert not {5, 6, 7} & set(found.ravel().tolist())
     again.add(np.array([2000]), vectors[:1], MODEL)  # trained: new faces go into its lists
     assert 2000 in again.ids().tolist()
+    assert again.search(vectors[:1], 2)[1][0].tolist() in ([1, 2000], [2000, 1])  # the same vector twice
+
+
+def test_one_query_scanned_in_parts_finds_what_one_scan_finds(tmp_path: Path) -> None:
+    if ivf_pq_index.PARTS < 2:
+        pytest.skip("one core: a query's lists are scanned in one part")
+    vectors = unit_vectors(3000, seed=5)
+    index = trained_ivf(tmp_path, vectors, np.arange(1, 3001), scan_share=0.5)
+    assert isinstance(index, IvfPqIndex)
+    queries = unit_vectors(5, seed=6)
+    in_parts = index._propose(queries, 50)
+    whole = index._coarse.search(queries, 50)[1]
+    # The same faces; PQ scores are coarse, so a tie at the 50th place may fall either way.
+    assert all(len(np.intersect1d(a, b)) >= 48 for a, b in zip(in_parts, whole, strict=True))
+
+
+def test_a_search_is_padded_when_the_scanned_lists_hold_fewer_faces_than_asked(tmp_path: Path) -> None:
+    vectors = unit_vectors(1000)
+    index = trained_ivf(tmp_path, vectors, np.arange(1, 1001), scan_share=0.01)  # one of 25 lists
+    scores, found = index.search(vectors[:1], 200)
+    assert scores.shape == found.shape == (1, 200)
+    held = found[0] != -1
+    assert 0 < held.sum() < 200 and np.all(np.isneginf(scores[0][~held]))
 
 
 def test_ivf_list_counts_follow_the_gallery_size() -> None:
     assert nlist_for(10) == 1  # too few faces to train even two lists
-    assert nlist_for(10_000) == 256  # ~39 faces per list at this size
-    assert nlist_for(1_000_000) == 4000  # 4 sqrt(N)
+    assert nlist_for(10_000) == 200  # 2 sqrt(N)
+    assert nlist_for(3_000) == 76  # ~39 faces per list at this size
+    assert nlist_for(1_000_000) == 2000
 
 
 def test_the_gallery_size_decides_the_structure() -> None:
     assert kind_for(2, 3) == IndexKind.FLAT
-    assert kind_for(3, 3) == IndexKind.IVF_SQ8
+    assert kind_for(3, 3) == IndexKind.IVF_PQ
     assert kind_for(10**9, 0) == IndexKind.FLAT  # 0: never compressed on its own

@@ -227,9 +227,9 @@ def test_an_ingest_that_reaches_the_threshold_compresses_the_index(
     first = ingest(small, [str(photo_folder / "astronaut.jpg")], source_name="local")
     assert first.index_rebuilt_as is None  # 1 face: still exact
     stats = ingest(small, [str(photo_folder)], source_name="local")
-    assert stats.index_rebuilt_as == "ivf-sq8"
+    assert stats.index_rebuilt_as == "ivf-pq"
     gallery = Gallery.open(small, analyzer.model_id, analyzer.embedder.dim)
-    assert gallery.index.kind == "ivf-sq8" and len(gallery.index) == 3
+    assert gallery.index.kind == "ivf-pq" and len(gallery.index) == 3
     hits = gallery.search(analyzer.analyze(astronaut_jpeg).faces[0].embedding, 3)
     assert hits[0].face.image.sightings[0].location.endswith("astronaut.jpg")
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)  # the exact score, re-ranked from the catalog

@@ -17,6 +17,7 @@ from facetrace.governance.searches import Purpose
 from facetrace.governance.service import Governance
 from facetrace.index.stores import open_index
 from facetrace.ingest.pipeline import ingest
+from facetrace.stats import gallery_stats
 from facetrace.vision.analyzer import FaceAnalyzer
 
 PURPOSE = Purpose("CASE-9", "missing-person", "a store must answer like any other")
@@ -56,6 +57,9 @@ def test_ingest_search_erase_on_every_store(
     operator.erase(ErasureScope(locations=(str(photos["original"]),)), reason="request RR-9")
     index = open_index(store_settings, analyzer.model_id, analyzer.embedder.dim)
     assert outcome.hits[0].face.id not in index.ids().tolist() and len(index) == 1
+    [listed] = gallery_stats(store_settings)["indexes"]  # `facetrace stats` names the store it uses
+    assert (listed["model"], listed["vectors"], listed["kind"]) == (analyzer.model_id, 1, index.kind)
+    assert listed["file"] == index.location
     again = operator.search(analyzer, photos["original"].read_bytes(), PURPOSE, k=5)
     assert [hit.face.id for hit in again.hits] == [outcome.hits[1].face.id]
 

@@ -85,14 +85,15 @@ class Settings(BaseSettings):
     index_compress_at: int = Field(
         1_000_000,
         ge=0,
-        description="From this many faces, an ingest rebuilds the exact index as IVF-SQ8 (about 138 B "
+        description="From this many faces, an ingest rebuilds the exact index as IVF-PQ (about 180 B "
         "instead of 512 B per face, a few ms per search at 1M on 2 cores); 0: never on its own.",
     )
-    index_nprobe: int = Field(
-        512,
-        ge=1,
-        description="IVF lists an IVF-SQ8 search scans (of about 4 sqrt(N)): more is slower and closer "
-        "to exact. At 1M faces, 512 of 4000 kept 99.9% of exact search's mated rank-1.",
+    index_scan_share: float = Field(
+        0.65,
+        gt=0,
+        le=1,
+        description="The share of its IVF lists a compressed (IVF-PQ) index scans per search: more is "
+        "slower and closer to exact (see the README's scale table).",
     )
 
     # Collection.

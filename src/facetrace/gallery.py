@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog import repository
 from facetrace.catalog.db import open_catalog
-from facetrace.catalog.models import Face
+from facetrace.catalog.models import Face, utcnow
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.index.base import VectorIndex
@@ -31,6 +31,9 @@ from facetrace.index.faiss_index import FaissIndex
 from facetrace.index.kinds import IndexKind, kind_for
 from facetrace.index.rerank import CANDIDATES, best_by_exact_score
 from facetrace.index.stores import index_for_search, open_index
+
+#: The most candidates a search asks the index for when faces it may not show crowd the top.
+MOST_CANDIDATES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +65,10 @@ class Hit:
 class Gallery:
     """One embedding model's faces: catalog sessions plus the vector index (FAISS or Milvus)."""
 
-    def __init__(self, sessions: sessionmaker[Session], index: VectorIndex, nprobe: int = 1) -> None:
+    def __init__(self, sessions: sessionmaker[Session], index: VectorIndex, scan_share: float = 1.0) -> None:
         self.sessions = sessions
         self.index = index
-        self.nprobe = nprobe  # for an IVF index this gallery builds
+        self.scan_share = scan_share  # for a compressed index this gallery builds
 
     @classmethod
     def open(
@@ -73,7 +76,7 @@ class Gallery:
     ) -> Gallery:
         """The model's gallery, reconciled; ``sessions``: a catalog connection the caller already has."""
         sessions = sessions or open_catalog(settings.catalog_url)
-        gallery = cls(sessions, open_index(settings, model_id, dim), settings.index_nprobe)
+        gallery = cls(sessions, open_index(settings, model_id, dim), settings.index_scan_share)
         gallery.reconcile()
         return gallery
 
@@ -84,7 +87,7 @@ class Gallery:
         """A gallery to search with: this process's copy of the index, read from disk again only
         when the file changed, and reconciled with the catalog like any other, so a face erased
         since is never returned. Callers searching from several threads serialise their calls."""
-        gallery = cls(sessions, index_for_search(settings, model_id, dim), settings.index_nprobe)
+        gallery = cls(sessions, index_for_search(settings, model_id, dim), settings.index_scan_share)
         gallery.reconcile()
         return gallery
 
@@ -131,7 +134,7 @@ class Gallery:
 
     def rebuild(self, kind: IndexKind | None = None) -> int:
         """Build the index again from the catalog, as ``kind`` (default: its present structure);
-        an IVF index is trained on a sample of the gallery first. Returns the number of vectors.
+        a compressed index is trained on a sample of the gallery first. Returns the number of vectors.
 
         The new index replaces the old one in this object only; :meth:`FaissIndex.save` then puts
         its file in place of the old one in one step. A Milvus collection is emptied and filled
@@ -150,8 +153,12 @@ class Gallery:
             return len(old)
         with self.sessions() as session:
             count, _ = repository.face_count_and_max_id(session, self.model_id)
+            if count == 0 and (kind or old.kind) is not IndexKind.FLAT:
+                raise FacetraceError(
+                    f"the {self.model_id} gallery is empty: there is nothing to train {kind or old.kind} on"
+                )
             index = FaissIndex.empty(
-                old.path, old.model_id, old.dim, kind or old.kind, count=count, nprobe=self.nprobe
+                old.path, old.model_id, old.dim, kind or old.kind, count=count, scan_share=self.scan_share
             )
             if index.needs_training:
                 index.train(repository.sample_embeddings(session, self.model_id, index.training_size))
@@ -161,36 +168,42 @@ class Gallery:
         return len(index)
 
     def compress_if_large(self, threshold: int) -> bool:
-        """Rebuild an exact index as IVF-SQ8 once it holds ``threshold`` faces (0: never)."""
+        """Rebuild an exact index as IVF-PQ once it holds ``threshold`` faces (0: never)."""
         if self.index.kind != IndexKind.FLAT or kind_for(len(self.index), threshold) == IndexKind.FLAT:
             return False
-        self.rebuild(IndexKind.IVF_SQ8)
+        self.rebuild(IndexKind.IVF_PQ)
         return True
 
     def search(self, vector: np.ndarray, k: int) -> list[Hit]:
-        """The ``k`` most similar faces with their provenance, best first.
+        """The ``k`` most similar faces a search may show, with their provenance, best first.
 
-        An approximate index proposes candidates (its 8-bit codes blur close scores) and the
-        catalog's float32 templates decide their order and their scores.
+        An approximate index proposes candidates (its compressed codes blur close scores) and
+        the catalog's float32 templates decide their order and their scores. Faces with nothing
+        left to show (every sighting past retention, or of a blocked source: see
+        :func:`repository.searchable_faces`) are passed over; when that leaves fewer than ``k``,
+        the index is asked for more candidates, up to :data:`MOST_CANDIDATES`.
         """
         query = vector.reshape(1, -1).astype(np.float32)
         asked = max(k, CANDIDATES) if self.index.approximate else k
-        scores, ids = self.index.search(query, asked)
-        ranked = list(zip(ids[0].tolist(), scores[0].tolist(), strict=True))
+        now = utcnow()
         with self.sessions() as session:
-            if self.index.approximate:
-                ranked = self._exact_scores(session, [face_id for face_id, _ in ranked], query[0], k)
-            faces = repository.faces_with_provenance(session, [face_id for face_id, _ in ranked])
-        # A face erased by another process after this index was loaded is simply absent.
-        found = [(float(score), faces[face_id]) for face_id, score in ranked if face_id in faces]
+            while True:
+                scores, ids = self.index.search(query, asked)
+                ranked = [(i, s) for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True) if i >= 0]
+                if self.index.approximate:
+                    ranked = self._exact_scores(session, [face_id for face_id, _ in ranked], query[0])
+                # A face erased by another process after this index was loaded is simply absent.
+                faces = repository.searchable_faces(session, [face_id for face_id, _ in ranked], now)
+                found = [(float(score), faces[face_id]) for face_id, score in ranked if face_id in faces][:k]
+                if len(found) == k or len(ranked) < asked or asked >= MOST_CANDIDATES:
+                    break
+                asked = min(4 * asked, MOST_CANDIDATES)
         return [Hit(rank, score, face) for rank, (score, face) in enumerate(found, start=1)]
 
-    def _exact_scores(
-        self, session: Session, ids: list[int], query: np.ndarray, k: int
-    ) -> list[tuple[int, float]]:
-        """The ``k`` of ``ids`` most similar to ``query`` by the catalog's templates, best first."""
+    def _exact_scores(self, session: Session, ids: list[int], query: np.ndarray) -> list[tuple[int, float]]:
+        """``ids`` ordered by their similarity to ``query`` by the catalog's templates, best first."""
         chunks = list(repository.iter_embeddings(session, self.model_id, ids))
         if not chunks:
             return []
         held = np.concatenate([chunk_ids for chunk_ids, _ in chunks])
-        return best_by_exact_score(held, np.vstack([vectors for _, vectors in chunks]), query, k)
+        return best_by_exact_score(held, np.vstack([vectors for _, vectors in chunks]), query, len(held))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Select, func, or_, select, update
@@ -192,6 +194,12 @@ def face_count_and_max_id(session: Session, model_id: str) -> tuple[int, int | N
     return int(count), max_id
 
 
+def embedding_dim(session: Session, model_id: str) -> int:
+    """The length of the model's templates, read off one of them (float32: 4 bytes per value)."""
+    embedding = session.scalars(select(Face.embedding).where(Face.model_id == model_id).limit(1)).one()
+    return len(embedding) // 4
+
+
 def face_ids(session: Session, model_id: str) -> np.ndarray:
     rows = session.scalars(select(Face.id).where(Face.model_id == model_id).order_by(Face.id))
     return np.fromiter(rows, dtype=np.int64)
@@ -222,20 +230,71 @@ def iter_embeddings(
 
 
 def sample_embeddings(session: Session, model_id: str, size: int, seed: int = 1234) -> np.ndarray:
-    """Up to ``size`` of the model's templates, drawn at random (the same draw for the same gallery)."""
-    ids = face_ids(session, model_id)
-    if len(ids) > size:
-        ids = np.sort(np.random.default_rng(seed).choice(ids, size, replace=False))
-    chunks = [vectors for _ids, vectors in iter_embeddings(session, model_id, ids.tolist())]
-    return np.vstack(chunks) if chunks else np.empty((0, 0), dtype=np.float32)
+    """Up to ``size`` of the model's templates, drawn at random (the same draw for the same gallery).
+
+    Ids are drawn from 1 to the highest id and those the model holds are kept, round after round:
+    the draw costs memory for the sample, not for every id of a gallery of 100M faces."""
+    count, max_id = face_count_and_max_id(session, model_id)
+    if count <= size:
+        chunks = [vectors for _ids, vectors in iter_embeddings(session, model_id)]
+        return np.vstack(chunks) if chunks else np.empty((0, 0), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    taken: list[np.ndarray] = []
+    chunks = []
+    while (wanted := size - sum(len(ids) for ids in taken)) > 0:
+        draws = rng.integers(1, int(max_id) + 1, size=math.ceil(1.2 * wanted * max_id / count) + 16)
+        draws = np.setdiff1d(np.unique(draws), np.concatenate(taken) if taken else [])
+        found = list(iter_embeddings(session, model_id, draws.tolist()))
+        if not found:
+            continue
+        ids = np.concatenate([ids for ids, _ in found])
+        vectors = np.vstack([vectors for _, vectors in found])
+        keep = np.sort(rng.permutation(len(ids))[:wanted])  # found comes sorted by id: pick at random
+        taken.append(ids[keep])
+        chunks.append(vectors[keep])
+    return np.vstack(chunks)
 
 
 def faces_with_provenance(session: Session, ids: Sequence[int]) -> dict[int, Face]:
     """Faces by id, each with its image, the image's sightings and their sources loaded."""
+    return _faces_with_sightings(session, ids, Image.sightings)
+
+
+def searchable_faces(session: Session, ids: Sequence[int], now: datetime) -> dict[int, Face]:
+    """Faces by id with only the sightings a search may show, and only faces that have one left.
+
+    A sighting past its source's retention period stays in the catalog until the next
+    ``facetrace retention run`` deletes it, and one of a blocked source until its purge
+    finishes; neither is shown meanwhile. The condition is built from the sources table
+    (a handful of rows) and applied to the candidates' sightings only."""
+    hidden = []
+    for source in session.scalars(
+        select(Source).where(or_(Source.blocked_at.is_not(None), Source.retention_days > 0))
+    ):
+        if source.blocked_at is not None:
+            hidden.append(Sighting.source_id == source.id)
+        else:
+            hidden.append(
+                (Sighting.source_id == source.id) & (Sighting.first_seen < retention_cutoff(source, now))
+            )
+    shown = Image.sightings.and_(~or_(*hidden)) if hidden else Image.sightings
+    return {
+        face_id: face
+        for face_id, face in _faces_with_sightings(session, ids, shown).items()
+        if face.image.sightings
+    }
+
+
+def retention_cutoff(source: Source, now: datetime) -> datetime:
+    """Sightings of ``source`` first seen before this are past its retention period."""
+    return now - timedelta(days=source.retention_days or 0)
+
+
+def _faces_with_sightings(session: Session, ids: Sequence[int], sightings: Any) -> dict[int, Face]:
     faces = session.scalars(
         select(Face)
         .where(Face.id.in_([int(i) for i in ids]))
-        .options(selectinload(Face.image).selectinload(Image.sightings).selectinload(Sighting.source))
+        .options(selectinload(Face.image).selectinload(sightings).selectinload(Sighting.source))
     )
     return {face.id: face for face in faces}
 

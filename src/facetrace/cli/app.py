@@ -247,10 +247,12 @@ def stats(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         )
     console.print(sources)
     indexes = Table(title="Indexes")
-    for column in ("model", "kind", "vectors", "size on disk", "file"):
+    for column in ("model", "kind", "vectors", "size on disk", "where"):
         indexes.add_column(column, overflow="fold")
     for i in data["indexes"]:
-        indexes.add_row(i["model"], i["kind"], f"{i['vectors']:,}", f"{i['bytes'] / 1e6:.1f} MB", i["file"])
+        size = "—" if i["bytes"] is None else f"{i['bytes'] / 1e6:.1f} MB"
+        vectors = "—" if i["vectors"] is None else f"{i['vectors']:,}"
+        indexes.add_row(i["model"], i["kind"], vectors, size, i["file"])
     console.print(indexes)
 
 
@@ -261,7 +263,7 @@ def reindex(
         IndexKind | None,
         typer.Option(
             "--kind",
-            help="flat: exact; ivf-sq8: compressed (trained on the gallery), for millions of faces. "
+            help="flat: exact; ivf-pq: compressed (trained on the gallery), for millions of faces. "
             "Default: the present structure.",
         ),
     ] = None,

@@ -183,9 +183,10 @@ def scale_table(result: dict[str, Any]) -> None:
     index = result["index"]
     ours = next(row for row in result["rows"] if row["name"] == "facetrace")
     faces = f"{result['gallery_faces']:,} faces ({result['real_gallery_faces']:,} real)"
-    structure = index["kind"] + (
-        f" nlist {index['nlist']} nprobe {index['nprobe']}" if index["nlist"] else ""
-    )
+    parameters = [
+        f"{name} {index[name]:,}" for name in ("nlist", "nprobe", "refine_candidates") if name in index
+    ]
+    structure = " ".join([index["kind"], *parameters])
     built = f"built in {index['build_s']} s, {index['bytes_per_face']} B/face"
     table = Table(title=f"{faces}, index {structure}, {built}", box=box.SIMPLE_HEAD)
     for column in ("searcher", "p50 ms", "p95 ms", "recall@10", "mated rank-1 / exact", "p50 / facetrace"):
@@ -208,3 +209,17 @@ def scale_table(result: dict[str, Any]) -> None:
         console.print(
             f"* timed on the first {scan['measured_on']:,} faces and scaled linearly", highlight=False
         )
+    if result.get("scan_shares"):
+        sweep = Table(title="Facetrace scanning more or less of its lists", box=box.SIMPLE_HEAD)
+        for column in ("share of lists", "lists", "p50 ms", "p95 ms", "recall@10", "mated rank-1 / exact"):
+            sweep.add_column(column, justify="right")
+        for row in result["scan_shares"]:
+            sweep.add_row(
+                f"{row['scan_share']:.2f}",
+                f"{row['nprobe']:,}",
+                f"{row['p50_ms']:.2f}",
+                f"{row['p95_ms']:.2f}",
+                f"{row['recall_at_10']:.4f}",
+                f"{row['mated_rank1_share']:.4f}",
+            )
+        console.print(sweep)

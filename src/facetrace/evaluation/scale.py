@@ -9,16 +9,18 @@ Templates, galleries and built indexes are cached under ``<data_dir>/bench``.
 Measured on the same vectors, one query at a time:
 
 * **facetrace** — the index the product holds at N (flat below ``FACETRACE_INDEX_COMPRESS_AT``,
-  else IVF-SQ8 scanning ``FACETRACE_INDEX_NPROBE`` lists) searched through ``FaissIndex`` and
-  re-ranked exactly like the gallery does. The float32 templates come from a memory-mapped
-  file here, from the catalog in the product (its query is not part of this figure).
-* **raw FAISS** — the same FAISS object searched directly for k: Facetrace's overhead.
+  else IVF-PQ scanning ``FACETRACE_INDEX_SCAN_SHARE`` of its lists) searched through
+  ``FaissIndex`` and re-ranked exactly like the gallery does. The float32 templates come from a
+  memory-mapped file here, from the catalog in the product (its query is not part of this figure).
+* **raw FAISS** — the same FAISS structures searched by FAISS alone for k (for IVF-PQ, FAISS's
+  ``IndexRefine`` over the same PQ lists and 8-bit codes): Facetrace's overhead.
 * **numpy exact** — brute force over all N: the bound, and the truth for recall.
 * **Python list** — a loop over one array per face, the way deepface's ``find()`` and
   face_recognition's ``compare_faces`` search; timed on at most 1M faces and scaled linearly.
 
 Recall@10 is against exact search over real probes and fresh synthetic queries; mated rank-1
-(the probe's own identity first) is given as a share of what exact search achieves.
+(the probe's own identity first) is given as a share of what exact search achieves. A compressed
+index is also measured scanning each of :data:`SCAN_SHARES` of its lists.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from facetrace.evaluation.dataset import scan_labelled_folder
 from facetrace.evaluation.runner import embed_images
 from facetrace.evaluation.synthetic import TemplateModel
 from facetrace.index.faiss_index import FaissIndex, index_file_for
+from facetrace.index.ivf_pq_index import IvfPqIndex
 from facetrace.index.kinds import kind_for
 from facetrace.index.rerank import CANDIDATES, best_by_exact_score
 
@@ -46,6 +49,8 @@ SEED = 20240601
 SYNTHETIC_QUERIES = 150
 LATENCY_QUERIES = 200
 EXACT_LATENCY_QUERIES = 10
+#: The shares of its lists a compressed index is also measured scanning (``FACETRACE_INDEX_SCAN_SHARE``).
+SCAN_SHARES = (0.25, 0.35, 0.5, 0.65, 0.8)
 LIST_SCAN_MAX = 1_000_000
 CHUNK = 200_000
 #: Galleries up to this size are searched by numpy from memory (10M x 128 float32 is 5 GB).
@@ -138,7 +143,7 @@ def build_index(
     folder = cache / f"index-{len(vectors)}-{kind}"
     built = folder / "build.json"
     if built.exists():
-        index = FaissIndex.open(folder, model_id, vectors.shape[1], nprobe=settings.index_nprobe)
+        index = FaissIndex.open(folder, model_id, vectors.shape[1], scan_share=settings.index_scan_share)
         return index, json.loads(built.read_text())["build_s"]
     started = time.perf_counter()
     index = FaissIndex.empty(
@@ -147,7 +152,7 @@ def build_index(
         vectors.shape[1],
         kind,
         count=len(vectors),
-        nprobe=settings.index_nprobe,
+        scan_share=settings.index_scan_share,
     )
     if index.needs_training:
         rows = np.random.default_rng(SEED).choice(
@@ -194,7 +199,7 @@ def facetrace_searcher(index: FaissIndex, vectors: np.ndarray) -> Searcher:
 
 
 def raw_faiss_searcher(index: FaissIndex) -> Searcher:
-    return lambda query: index.structure.search(query, K)[1][0] - 1
+    return lambda query: index.search_by_faiss_alone(query, K)[0] - 1
 
 
 def numpy_searcher(vectors: np.ndarray) -> Searcher:
@@ -263,6 +268,13 @@ def run(settings: Settings, folder: Path, size: int) -> dict:
         measure("facetrace", facetrace_searcher(index, vectors), timed),
         measure("raw FAISS", raw_faiss_searcher(index), timed),
     ]
+    sweep = []
+    if isinstance(index, IvfPqIndex):  # what scanning more or less of the lists buys and costs
+        for share in SCAN_SHARES:
+            index.scan(share)
+            found = measure(f"scan {share}", facetrace_searcher(index, vectors), timed)
+            sweep.append({"scan_share": share, "nprobe": index.parameters["nprobe"], **asdict(found)})
+        index.scan(settings.index_scan_share)
     # On one BLAS thread: beside FAISS's OpenMP threads, OpenBLAS's own pool made one product
     # four times slower on 2 cores (measured at 50k faces: 7.9 against 1.9 ms).
     with threadpool_limits(1, user_api="blas"):
@@ -282,13 +294,13 @@ def run(settings: Settings, folder: Path, size: int) -> dict:
         "model_id": real.model_id,
         "index": {
             "kind": str(index.kind),
-            "nlist": int(getattr(index.structure, "nlist", 0)) or None,
-            "nprobe": int(getattr(index.structure, "nprobe", 0)) or None,
+            **index.parameters,
             "build_s": round(build_s, 1),
             "bytes_per_face": round(index.size_on_disk() / size, 1),
         },
         "exact_mated_rank1": round(exact_rank1, 4),
         "rows": [asdict(row) for row in rows],
+        "scan_shares": sweep,
         "python_list": {
             "p50_ms": round(list_p50 * scale, 1),
             "p95_ms": round(list_p95 * scale, 1),

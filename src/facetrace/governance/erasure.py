@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ def _expired_sightings(session: Session, now: datetime) -> set[int]:
     """Sightings older than their source's retention period (date arithmetic in Python: portable SQL)."""
     expired: set[int] = set()
     for source in session.scalars(select(Source).where(Source.retention_days.is_not(None))):
-        cutoff = now - timedelta(days=source.retention_days or 0)
+        cutoff = repository.retention_cutoff(source, now)
         query = select(Sighting.id).where(Sighting.source_id == source.id, Sighting.first_seen < cutoff)
         expired |= {int(i) for i in session.scalars(query)}
     return expired

@@ -7,9 +7,9 @@ from enum import StrEnum
 
 class IndexKind(StrEnum):
     FLAT = "flat"  # exact
-    IVF_SQ8 = "ivf-sq8"  # compressed: inverted lists of 8-bit codes, re-ranked exactly
+    IVF_PQ = "ivf-pq"  # compressed: IVF lists of 4-bit PQ codes, refined by 8-bit codes, re-ranked exactly
 
 
 def kind_for(faces: int, compress_at: int) -> IndexKind:
     """The structure a gallery of ``faces`` gets: compressed from ``compress_at`` faces (0: never)."""
-    return IndexKind.IVF_SQ8 if 0 < compress_at <= faces else IndexKind.FLAT
+    return IndexKind.IVF_PQ if 0 < compress_at <= faces else IndexKind.FLAT

@@ -1,7 +1,7 @@
 """Exact re-ranking of an approximate index's candidates.
 
-A compressed index stores 8-bit codes: good enough to find the right neighbourhood, too
-coarse to order close scores. Its candidates are scored again with the float32 templates
+A compressed index stores 4- and 8-bit codes: good enough to find the right neighbourhood,
+too coarse to order close scores. Its candidates are scored again with the float32 templates
 (kept by the catalog) and only then cut to the k asked for.
 """
 

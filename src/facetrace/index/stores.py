@@ -25,14 +25,14 @@ def open_index(settings: Settings, model_id: str, dim: int) -> VectorIndex:
     """The model's index as stored now (an ingest or an erasure works on this one)."""
     if settings.vector_store == "milvus":
         return _MILVUS.get(settings, model_id, dim)
-    return FaissIndex.open(settings.index_dir, model_id, dim, nprobe=settings.index_nprobe)
+    return FaissIndex.open(settings.index_dir, model_id, dim, scan_share=settings.index_scan_share)
 
 
 def index_for_search(settings: Settings, model_id: str, dim: int) -> VectorIndex:
     """This process's copy of the model's index, for searches (read again only when it changed)."""
     if settings.vector_store == "milvus":
         return _MILVUS.get(settings, model_id, dim)
-    return _FAISS_FILES.get(settings.index_dir, model_id, dim, settings.index_nprobe)
+    return _FAISS_FILES.get(settings.index_dir, model_id, dim, settings.index_scan_share)
 
 
 class _FaissFiles:
@@ -45,14 +45,14 @@ class _FaissFiles:
         self._entries: dict[Path, tuple[tuple[int, int] | None, FaissIndex]] = {}
         self._lock = threading.Lock()
 
-    def get(self, directory: Path, model_id: str, dim: int, nprobe: int) -> FaissIndex:
+    def get(self, directory: Path, model_id: str, dim: int, scan_share: float) -> FaissIndex:
         path = index_file_for(directory, model_id)
         stat = path.stat() if path.exists() else None
         stamp = (stat.st_mtime_ns, stat.st_size) if stat else None
         with self._lock:
             cached = self._entries.get(path)
             if cached is None or cached[0] != stamp or stamp is None:
-                cached = (stamp, FaissIndex.open(directory, model_id, dim, nprobe=nprobe))
+                cached = (stamp, FaissIndex.open(directory, model_id, dim, scan_share=scan_share))
                 self._entries[path] = cached
             return cached[1]
 
