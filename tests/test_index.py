@@ -132,7 +132,7 @@ def test_the_8_bit_scores_are_those_of_the_decoded_codes(tmp_path: Path) -> None
     assert isinstance(index, IvfPqIndex)
     query = unit_vectors(1, seed=4)
     scores, found = index.search(query, 50)
-    decoded = index._codes.reconstruct_batch(found[0] - 1)  # row = id - 1: added in order
+    decoded = index._quantizer.decode(index._codes.rows(found[0] - 1))  # row = id - 1: added in order
     assert np.allclose(scores[0], decoded @ query[0], atol=1e-5)
 
 
@@ -143,7 +143,7 @@ def test_the_compressed_index_deletes_physically_and_persists(tmp_path: Path) ->
     assert isinstance(index, IvfPqIndex)
     assert index.remove(np.array([5, 6, 7, 99_999])) == 3
     assert not {5, 6, 7} & set(index.ids().tolist()) and len(index) == 997
-    assert not index._code_rows()[4:7].any()  # the 8-bit codes are overwritten, not just hidden
+    assert not index._codes.rows(np.arange(4, 7)).any()  # the 8-bit codes are overwritten, not just hidden
     _, found = index.search(vectors[4:7], 3)
     assert not {5, 6, 7} & set(found.ravel().tolist())
     index.save()
@@ -156,6 +156,33 @@ def test_the_compressed_index_deletes_physically_and_persists(tmp_path: Path) ->
     again.add(np.array([2000]), vectors[:1], MODEL)  # trained: new faces go into its lists
     assert 2000 in again.ids().tolist()
     assert again.search(vectors[:1], 2)[1][0].tolist() in ([1, 2000], [2000, 1])  # the same vector twice
+
+
+def test_the_8_bit_codes_live_in_a_mapped_file_that_only_a_save_extends(tmp_path: Path) -> None:
+    vectors = unit_vectors(1000)
+    index = trained_ivf(tmp_path, vectors, np.arange(1, 1001), scan_share=0.2)
+    index.save()
+    [codes_file] = tmp_path.glob("*.codes-*")
+    on_disk = np.fromfile(codes_file, dtype=np.uint8).reshape(-1, 16)
+    assert on_disk.shape == (1000, 16) and on_disk[4:7].any()
+
+    searching = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)  # what a server holds
+    searching.add(np.array([2000]), vectors[:1], MODEL)  # catching up: in memory, the file untouched
+    assert codes_file.stat().st_size == 1000 * 16 and 2000 in searching.ids().tolist()
+    assert searching.remove(np.array([5, 6, 7])) == 3  # erasure: zeroed in the file at once
+    assert not np.fromfile(codes_file, dtype=np.uint8).reshape(-1, 16)[4:7].any()
+
+    writing = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)
+    writing.add(np.array([3000]), vectors[:1], MODEL)
+    writing.save()  # a writer's save appends its rows after the saved ones
+    assert codes_file.stat().st_size == 1001 * 16
+    assert writing.size_on_disk() > codes_file.stat().st_size
+
+    rebuilt = trained_ivf(tmp_path, vectors[:500], np.arange(1, 501), scan_share=0.2)
+    rebuilt.save()  # a new index writes new codes; the old file goes once the new index is in place
+    [new_codes] = tmp_path.glob("*.codes-*")
+    assert new_codes != codes_file and new_codes.stat().st_size == 500 * 16
+    assert len(FaissIndex.open(tmp_path, MODEL, 16)) == 500
 
 
 def test_one_query_scanned_in_parts_finds_what_one_scan_finds(tmp_path: Path) -> None:

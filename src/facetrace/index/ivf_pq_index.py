@@ -14,12 +14,19 @@ numbers, and ``row_ids`` maps a row to its face id. Removing a face takes its co
 IVF list, overwrites its 8-bit codes with zeros and marks its row empty (-1), so nothing of it
 remains in memory or in the next file; empty rows are reclaimed by the next rebuild
 (``facetrace reindex``).
+
+Files: the index file (an ``.npz`` archive: the IVF lists with their PQ codes, ``row_ids``,
+the 8-bit quantiser's ranges) and beside it the 8-bit codes, memory-mapped
+(:class:`~facetrace.index.code_store.CodeStore`), which the archive names. A rebuild writes
+its codes to a new file, so a process still searching the old index keeps reading the old
+one; the archive is the commit point, and code files it does not name are deleted after it.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,6 +34,7 @@ import faiss
 import numpy as np
 
 from facetrace.index.base import checked_batch
+from facetrace.index.code_store import CodeStore
 from facetrace.index.faiss_index import FaissIndex, all_cores, cores_for
 from facetrace.index.kinds import IndexKind
 
@@ -63,15 +71,18 @@ class IvfPqIndex(FaissIndex):
         path: Path,
         model_id: str,
         coarse: faiss.IndexIVF,
-        codes: faiss.IndexScalarQuantizer,
+        quantizer: faiss.ScalarQuantizer,
+        codes: CodeStore,
         row_ids: np.ndarray,
         *,
         scan_share: float,
     ) -> None:
         super().__init__(path, model_id, int(coarse.d))
         self._coarse = coarse
+        self._quantizer = quantizer
         self._codes = codes
         self._row_ids = np.array(row_ids, dtype=np.int64)  # may be longer than the rows in use
+        self._faiss_refine: faiss.IndexScalarQuantizer | None = None
         self.scan(scan_share)
 
     def scan(self, share: float) -> None:
@@ -85,30 +96,47 @@ class IvfPqIndex(FaissIndex):
         coarse = faiss.index_factory(
             dim, f"IVF{nlist_for(count)},PQ{subquantizers}x4fs", faiss.METRIC_INNER_PRODUCT
         )
-        codes = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-        return cls(path, model_id, coarse, codes, np.empty(0, dtype=np.int64), scan_share=scan_share)
+        quantizer = faiss.ScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit)
+        codes = CodeStore(path.with_name(f"{path.stem}.codes-{secrets.token_hex(4)}"), dim, owned=True)
+        return cls(
+            path, model_id, coarse, quantizer, codes, np.empty(0, dtype=np.int64), scan_share=scan_share
+        )
 
     @classmethod
     def read(cls, path: Path, model_id: str, *, scan_share: float) -> IvfPqIndex:
         with np.load(path) as stored:
             coarse = faiss.deserialize_index(stored["coarse"])
-            codes = faiss.deserialize_index(stored["codes"])
+            ranges = stored["quantizer"]
             row_ids = stored["row_ids"]
-        return cls(path, model_id, coarse, codes, row_ids, scan_share=scan_share)
+            codes = CodeStore(path.with_name(str(stored["codes_file"])), int(coarse.d), len(row_ids))
+        quantizer = faiss.ScalarQuantizer(int(coarse.d), faiss.ScalarQuantizer.QT_8bit)
+        faiss.copy_array_to_vector(ranges, quantizer.trained)
+        return cls(path, model_id, coarse, quantizer, codes, row_ids, scan_share=scan_share)
 
     def _write(self, path: Path) -> None:
+        self._codes.commit()  # the codes first: the archive commits them
         with path.open("wb") as file:
             np.savez(
                 file,
                 coarse=faiss.serialize_index(self._coarse),
-                codes=faiss.serialize_index(self._codes),
+                quantizer=faiss.vector_to_array(self._quantizer.trained),
                 row_ids=self.row_ids,
+                codes_file=np.array(self._codes.path.name),
             )
+
+    def save(self) -> None:
+        super().save()
+        for stale in self.path.parent.glob(f"{self.path.stem}.codes-*"):
+            if stale != self._codes.path:  # an older index's codes, or a rebuild's that never finished
+                stale.unlink(missing_ok=True)
+
+    def size_on_disk(self) -> int:
+        return super().size_on_disk() + self._codes.path.stat().st_size
 
     @property
     def row_ids(self) -> np.ndarray:
         """Face id per row of the 8-bit code store (:data:`EMPTY` for a removed face); a view."""
-        return self._row_ids[: self._codes.ntotal]
+        return self._row_ids[: len(self._codes)]
 
     @property
     def parameters(self) -> dict[str, int]:
@@ -136,7 +164,7 @@ class IvfPqIndex(FaissIndex):
         faiss.extract_index_ivf(self._coarse).cp.seed = 1234  # the same gallery, the same lists
         with all_cores():
             self._coarse.train(sample)
-            self._codes.train(sample)
+        self._quantizer.train(sample)
 
     def __len__(self) -> int:
         return int(self._coarse.ntotal)
@@ -145,14 +173,14 @@ class IvfPqIndex(FaissIndex):
         ids, vectors = checked_batch(self, ids, vectors, model_id)
         if not len(ids):
             return
-        start = int(self._codes.ntotal)
+        start = len(self._codes)
         end = start + len(ids)
         if end > len(self._row_ids):  # grow by doubling: one image's faces must not copy them all
             grown = np.full(max(end, 2 * len(self._row_ids), 1024), EMPTY, dtype=np.int64)
             grown[:start] = self._row_ids[:start]
             self._row_ids = grown
+        self._codes.append(self._quantizer.compute_codes(vectors))
         with cores_for(len(ids)):
-            self._codes.add(vectors)
             self._coarse.add_with_ids(vectors, np.arange(start, end, dtype=np.int64))
         self._row_ids[start:end] = ids
 
@@ -162,7 +190,7 @@ class IvfPqIndex(FaissIndex):
         if not len(rows):
             return 0
         self._coarse.remove_ids(rows.astype(np.int64))
-        self._code_rows()[rows] = 0
+        self._codes.zero(rows)
         self._row_ids[rows] = EMPTY
         return len(rows)
 
@@ -180,12 +208,13 @@ class IvfPqIndex(FaissIndex):
         if k == 0:
             return scores, found
         candidates = self._propose(queries, max(k, REFINE_CANDIDATES))
-        codes = self._code_rows()
         low, span = self._ranges()
         for number, (query, rows) in enumerate(zip(queries, candidates, strict=True)):
             rows = rows[rows >= 0]
+            rows = np.sort(rows)  # the mapped file is read in order
+            codes = self._codes.rows(rows)
             # The 8-bit codes' inner product without decoding: x = low + (code + 0.5) / 255 * span.
-            estimates = codes[rows].astype(np.float32) @ (query * span / 255) + (low + span / 510) @ query
+            estimates = codes.astype(np.float32) @ (query * span / 255) + (low + span / 510) @ query
             best = np.argsort(-estimates, kind="stable")[:k]
             scores[number, : len(best)] = estimates[best]
             found[number, : len(best)] = self._row_ids[rows[best]]
@@ -233,23 +262,25 @@ class IvfPqIndex(FaissIndex):
         return np.take_along_axis(rows, best, axis=1)
 
     def search_by_faiss_alone(self, queries: np.ndarray, k: int) -> np.ndarray:
-        """FAISS's ``IndexRefine`` over the same two structures (valid while no face was removed:
-        it needs as many 8-bit rows as PQ codes)."""
-        refine = faiss.IndexRefine(self._coarse, self._codes)
+        """FAISS's ``IndexRefine`` over the same PQ lists and a copy of the 8-bit codes in FAISS's
+        own index (valid while no face was removed: it needs as many 8-bit rows as PQ codes)."""
+        if self._faiss_refine is None or self._faiss_refine.ntotal != len(self._codes):
+            self._faiss_refine = faiss.IndexScalarQuantizer(
+                self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            )
+            faiss.copy_array_to_vector(
+                faiss.vector_to_array(self._quantizer.trained), self._faiss_refine.sq.trained
+            )
+            self._faiss_refine.is_trained = True
+            self._faiss_refine.add_sa_codes(self._codes.all())
+        refine = faiss.IndexRefine(self._coarse, self._faiss_refine)
         refine.k_factor = max(k, REFINE_CANDIDATES) / k
         rows = refine.search(queries, k)[1]
         return np.where(rows >= 0, self._row_ids[rows], -1)
 
-    def _code_rows(self) -> np.ndarray:
-        """The 8-bit code store as a (rows, dim) array over FAISS's own memory (valid until an add)."""
-        total, size = int(self._codes.ntotal), int(self._codes.code_size)
-        if total == 0:
-            return np.empty((0, size), dtype=np.uint8)
-        return faiss.rev_swig_ptr(self._codes.codes.data(), total * size).reshape(total, size)
-
     def _ranges(self) -> tuple[np.ndarray, np.ndarray]:
         """Each dimension's lowest value and span, as the 8-bit quantiser learnt them."""
-        trained = faiss.vector_to_array(self._codes.sq.trained)
+        trained = faiss.vector_to_array(self._quantizer.trained)
         return trained[: self.dim], trained[self.dim :]
 
 

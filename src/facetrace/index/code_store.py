@@ -1,0 +1,102 @@
+"""Fixed-size codes, one row per face, in a file of their own that searches read memory-mapped.
+
+The 8-bit codes are most of a compressed index (128 of its ~180 B per face at 128-d). Kept in
+a file and mapped, they cost page cache rather than the process's own memory, so the gallery
+is not capped by RAM, and the processes reading them share the pages.
+
+Rows only grow and never move (the IVF lists refer to them by number). Rows added to a store
+opened from a saved index stay in memory until :meth:`commit` writes them after the rows
+already there: only a writer, holding the gallery's write lock, commits, while a searching
+process may add the faces it catches up on without touching the file other processes read.
+A store made for a new index (a rebuild) owns a new file that nobody reads yet, and writes
+its rows there straight away. The index file written after :meth:`commit` names this file and
+its row count, and is the commit point. :meth:`zero` overwrites rows in the file itself, which
+is what erasure needs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+class CodeStore:
+    """``rows`` committed rows of ``width`` bytes in the file at ``path`` (created if missing),
+    and the rows added since; ``owned``: the file is new, and nobody else reads it."""
+
+    def __init__(self, path: Path, width: int, rows: int = 0, *, owned: bool = False) -> None:
+        self.path = path
+        self.width = width
+        self._owned = owned
+        self._in_file = rows
+        self._added = np.empty((0, width), dtype=np.uint8)  # rows kept in memory (capacity grows)
+        self._added_rows = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+        self._map()
+
+    def _map(self) -> None:
+        """Map the rows in the file (a map cannot grow: writing rows maps the file again)."""
+        if self._in_file:
+            self._mapped = np.memmap(self.path, dtype=np.uint8, mode="r+", shape=(self._in_file, self.width))
+        else:
+            self._mapped = np.zeros((0, self.width), dtype=np.uint8)
+
+    def __len__(self) -> int:
+        return self._in_file + self._added_rows
+
+    def append(self, codes: np.ndarray) -> None:
+        codes = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, self.width)
+        if self._owned:
+            self._write_after_file_rows(codes)
+            return
+        end = self._added_rows + len(codes)
+        if end > len(self._added):  # grow by doubling: one image's faces must not copy them all
+            grown = np.empty((max(end, 2 * len(self._added), 1024), self.width), dtype=np.uint8)
+            grown[: self._added_rows] = self._added[: self._added_rows]
+            self._added = grown
+        self._added[self._added_rows : end] = codes
+        self._added_rows = end
+
+    def rows(self, numbers: np.ndarray) -> np.ndarray:
+        """The rows numbered ``numbers``, as a new array."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        if not self._added_rows or not len(numbers) or numbers.max() < self._in_file:
+            return np.asarray(self._mapped[numbers])
+        out = np.empty((len(numbers), self.width), dtype=np.uint8)
+        in_file = numbers < self._in_file
+        out[in_file] = self._mapped[numbers[in_file]]
+        out[~in_file] = self._added[numbers[~in_file] - self._in_file]
+        return out
+
+    def all(self) -> np.ndarray:
+        return self.rows(np.arange(len(self)))
+
+    def zero(self, rows: np.ndarray) -> None:
+        """Overwrite ``rows`` with zeros: in the file for rows there, in memory for the others."""
+        rows = np.asarray(rows, dtype=np.int64)
+        in_file = rows[rows < self._in_file]
+        if len(in_file):
+            self._mapped[in_file] = 0
+            self._mapped.flush()
+        self._added[rows[rows >= self._in_file] - self._in_file] = 0
+
+    def commit(self) -> None:
+        """Write the rows added since, make the file durable, and cut off what an append that was
+        never committed left past its rows."""
+        self._write_after_file_rows(self._added[: self._added_rows])
+        self._added_rows = 0
+        with self.path.open("r+b") as file:
+            file.truncate(self._in_file * self.width)
+            os.fsync(file.fileno())
+
+    def _write_after_file_rows(self, codes: np.ndarray) -> None:
+        if not len(codes):
+            return
+        with self.path.open("r+b") as file:
+            file.seek(self._in_file * self.width)
+            file.write(codes.tobytes())
+        self._in_file += len(codes)
+        self._map()
