@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -126,8 +127,10 @@ class IvfPqIndex(FaissIndex):
 
     def save(self) -> None:
         super().save()
+        ours = re.compile(rf"{re.escape(self.path.stem)}\.codes-[0-9a-f]{{8}}")
         for stale in self.path.parent.glob(f"{self.path.stem}.codes-*"):
-            if stale != self._codes.path:  # an older index's codes, or a rebuild's that never finished
+            # an older index's codes, or those of a rebuild that never finished
+            if ours.fullmatch(stale.name) and stale != self._codes.path:
                 stale.unlink(missing_ok=True)
 
     def size_on_disk(self) -> int:
