@@ -33,7 +33,10 @@ scalar field (``source_id``, ``jurisdiction``) and either declare it the partiti
 one named partition per value. Searches would then pass ``filter='jurisdiction in [...]'`` (or
 ``partition_names``) so that one legal regime's faces can be searched, or dropped wholesale,
 without touching the others. The catalog already knows each face's source, so the field would
-be filled by :mod:`facetrace.gallery` when it adds vectors.
+be filled by :mod:`facetrace.gallery` when it adds vectors. What holds it back: a face belongs
+to an image, and one image may be seen in several sources and jurisdictions (the same press
+photo on a French and a US site), while a row has one partition. Rows would have to be per
+sighting, not per face, and a jurisdiction purge already deletes the faces no other source saw.
 
 Pointing it at a cluster. ``uri`` is either a local ``*.db`` path, which starts Milvus Lite
 inside this process, or a server address such as ``http://milvus:19530`` (``https://`` for
