@@ -111,6 +111,8 @@ def test_reindex_rebuilds_from_the_catalog(gallery_dir: Path) -> None:
     assert "as ivf-pq with 1 faces" in compressed.stdout
     stats = json.loads(facetrace(gallery_dir, "stats", "--json").stdout)
     assert stats["indexes"][0]["kind"] == "ivf-pq"
+    [codes] = (gallery_dir / "index").glob("*.codes-*")
+    assert stats["indexes"][0]["bytes"] > codes.stat().st_size > 0  # the codes file is counted
     assert "as ivf-pq" in facetrace(gallery_dir, "reindex").stdout  # keeps its structure
     assert "invalid value" in facetrace(gallery_dir, "reindex", "--kind", "hnsw").stderr.lower()
 

@@ -22,6 +22,16 @@ from pathlib import Path
 import numpy as np
 
 
+def with_room(buffer: np.ndarray, used: int, needed: int, fill: int = 0) -> np.ndarray:
+    """``buffer`` if it holds ``needed`` rows, else a copy of its first ``used`` rows in one at
+    least twice as long (the rest ``fill``): appends of one image's faces must not copy them all."""
+    if needed <= len(buffer):
+        return buffer
+    grown = np.full((max(needed, 2 * len(buffer), 1024), *buffer.shape[1:]), fill, dtype=buffer.dtype)
+    grown[:used] = buffer[:used]
+    return grown
+
+
 class CodeStore:
     """``rows`` committed rows of ``width`` bytes in the file at ``path`` (created if missing),
     and the rows added since; ``owned``: the file is new, and nobody else reads it."""
@@ -53,10 +63,7 @@ class CodeStore:
             self._write_after_file_rows(codes)
             return
         end = self._added_rows + len(codes)
-        if end > len(self._added):  # grow by doubling: one image's faces must not copy them all
-            grown = np.empty((max(end, 2 * len(self._added), 1024), self.width), dtype=np.uint8)
-            grown[: self._added_rows] = self._added[: self._added_rows]
-            self._added = grown
+        self._added = with_room(self._added, self._added_rows, end)
         self._added[self._added_rows : end] = codes
         self._added_rows = end
 

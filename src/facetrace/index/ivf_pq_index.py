@@ -35,7 +35,7 @@ import faiss
 import numpy as np
 
 from facetrace.index.base import checked_batch
-from facetrace.index.code_store import CodeStore
+from facetrace.index.code_store import CodeStore, with_room
 from facetrace.index.faiss_index import FaissIndex, all_cores, cores_for
 from facetrace.index.kinds import IndexKind
 
@@ -51,6 +51,12 @@ PARTS = min(os.cpu_count() or 1, 8)
 _SCANNERS = ThreadPoolExecutor(PARTS, thread_name_prefix="ivf-pq-scan") if PARTS > 1 else None
 #: A removed face's row in ``row_ids``.
 EMPTY = -1
+
+
+def code_files(index_path: Path) -> list[Path]:
+    """The 8-bit code files beside the index file ``index_path``: its own, and any left over."""
+    ours = re.compile(rf"{re.escape(index_path.stem)}\.codes-[0-9a-f]{{8}}")
+    return [p for p in index_path.parent.glob(f"{index_path.stem}.codes-*") if ours.fullmatch(p.name)]
 
 
 def nlist_for(count: int) -> int:
@@ -127,10 +133,8 @@ class IvfPqIndex(FaissIndex):
 
     def save(self) -> None:
         super().save()
-        ours = re.compile(rf"{re.escape(self.path.stem)}\.codes-[0-9a-f]{{8}}")
-        for stale in self.path.parent.glob(f"{self.path.stem}.codes-*"):
-            # an older index's codes, or those of a rebuild that never finished
-            if ours.fullmatch(stale.name) and stale != self._codes.path:
+        for stale in code_files(self.path):  # an older index's, or a rebuild's that never finished
+            if stale != self._codes.path:
                 stale.unlink(missing_ok=True)
 
     def size_on_disk(self) -> int:
@@ -178,10 +182,7 @@ class IvfPqIndex(FaissIndex):
             return
         start = len(self._codes)
         end = start + len(ids)
-        if end > len(self._row_ids):  # grow by doubling: one image's faces must not copy them all
-            grown = np.full(max(end, 2 * len(self._row_ids), 1024), EMPTY, dtype=np.int64)
-            grown[:start] = self._row_ids[:start]
-            self._row_ids = grown
+        self._row_ids = with_room(self._row_ids, start, end, fill=EMPTY)
         self._codes.append(self._quantizer.compute_codes(vectors))
         with cores_for(len(ids)):
             self._coarse.add_with_ids(vectors, np.arange(start, end, dtype=np.int64))
@@ -192,7 +193,7 @@ class IvfPqIndex(FaissIndex):
         rows = np.flatnonzero(np.isin(self.row_ids, ids)) if len(ids) else np.empty(0, dtype=np.int64)
         if not len(rows):
             return 0
-        self._coarse.remove_ids(rows.astype(np.int64))
+        self._coarse.remove_ids(rows)
         self._codes.zero(rows)
         self._row_ids[rows] = EMPTY
         return len(rows)
@@ -213,8 +214,7 @@ class IvfPqIndex(FaissIndex):
         candidates = self._propose(queries, max(k, REFINE_CANDIDATES))
         low, span = self._ranges()
         for number, (query, rows) in enumerate(zip(queries, candidates, strict=True)):
-            rows = rows[rows >= 0]
-            rows = np.sort(rows)  # the mapped file is read in order
+            rows = np.sort(rows[rows >= 0])  # sorted: the mapped file is read in order
             codes = self._codes.rows(rows)
             # The 8-bit codes' inner product without decoding: x = low + (code + 0.5) / 255 * span.
             estimates = codes.astype(np.float32) @ (query * span / 255) + (low + span / 510) @ query
