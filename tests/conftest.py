@@ -43,6 +43,7 @@ from sqlalchemy.pool import NullPool
 from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
 from facetrace.governance.service import Governance
+from facetrace.ingest.pipeline import ingest
 from facetrace.server import create_app
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.factory import build_analyzer
@@ -376,6 +377,21 @@ def gov_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 def operator(gov_settings: Settings) -> Governance:
     """The bootstrap operator (every role) on a fresh install."""
     return Governance.open(gov_settings)
+
+
+@pytest.fixture
+def two_people(gov_settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray) -> dict[str, Path]:
+    """The astronaut, and her mirror image (another template), in two folders and two jurisdictions."""
+    photos = {"fr": tmp_path / "fr" / "astronaut.jpg", "us": tmp_path / "us" / "mirrored.jpg"}
+    photos["fr"].parent.mkdir()
+    photos["us"].parent.mkdir()
+    photos["fr"].write_bytes(encode(astronaut_rgb, "JPEG", quality=95))
+    photos["us"].write_bytes(encode(astronaut_rgb[:, ::-1].copy(), "JPEG", quality=95))
+    ingest(gov_settings, [str(photos["fr"].parent)], source_name="press-fr", jurisdiction="FR")
+    ingest(gov_settings, [str(photos["us"].parent)], source_name="press-us", jurisdiction="US")
+    # The same French photo also seen in the US source: one image, two sightings.
+    ingest(gov_settings, [str(photos["fr"])], source_name="press-us")
+    return photos
 
 
 # --- the server, for the API and the browser tests -------------------------------------------------

@@ -237,6 +237,23 @@ def test_search_returns_leads_with_provenance_and_is_audited(api: Api, astronaut
     assert done[-1]["result_face_ids"] == [hit["face_id"]]
 
 
+def test_a_search_narrowed_to_sources_or_jurisdictions(api: Api, astronaut_jpeg: bytes) -> None:
+    investigator = api.as_role("investigator")
+    narrowed = search(investigator, astronaut_jpeg, source=["nasa"], jurisdiction=["us"]).json()
+    assert narrowed["scope"] == {"sources": ["nasa"], "jurisdictions": ["US"]}
+    assert [hit["sightings"][0]["source"] for hit in narrowed["results"]] == ["nasa"]
+    elsewhere = search(investigator, astronaut_jpeg, jurisdiction="FR").json()
+    assert (elsewhere["scope"]["jurisdictions"], elsewhere["results"]) == (["FR"], [])
+    problem = assert_problem(search(investigator, astronaut_jpeg, source="nsa"), 400, "/problems/refused")
+    assert "no source named nsa" in problem["detail"]
+    assert_problem(search(investigator, astronaut_jpeg, jurisdiction="USA"), 400, "/problems/refused")
+    # The malformed country code is refused like any malformed field, before anything is searched.
+    narrowed_entry, elsewhere_entry, typo_entry = audit_entries(api, "search")[-3:]
+    assert narrowed_entry["details"]["scope"] == narrowed["scope"]
+    assert elsewhere_entry["details"]["scope"] == elsewhere["scope"]
+    assert (typo_entry["outcome"], typo_entry["details"]) == ("failed", {"error": "no source named nsa"})
+
+
 def test_a_result_links_its_face_crop_for_the_searcher_alone(api: Api, astronaut_jpeg: bytes) -> None:
     investigator = api.as_role("investigator")
     (hit,) = search(investigator, astronaut_jpeg).json()["results"]

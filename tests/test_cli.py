@@ -86,6 +86,19 @@ def test_search_table(gallery_dir: Path, tmp_path: Path, astronaut_jpeg: bytes) 
     assert "demo" in done.stdout
 
 
+def test_search_narrowed_to_a_source_and_a_jurisdiction(
+    gallery_dir: Path, tmp_path: Path, astronaut_jpeg: bytes
+) -> None:
+    probe = tmp_path / "probe.jpg"
+    probe.write_bytes(astronaut_jpeg)
+    done = facetrace(gallery_dir, "search", str(probe), *PURPOSE, "--source", "demo", "--jurisdiction", "fr")
+    assert done.returncode == 0, done.stderr
+    shown = " ".join(done.stdout.split())  # Rich wraps lines at the terminal's width
+    assert "narrowed to sources demo · jurisdictions FR" in shown and "not identifications" in shown
+    typo = facetrace(gallery_dir, "search", str(probe), *PURPOSE, "--source", "dem0")
+    assert typo.returncode != 0 and "no source named dem0" in typo.stderr + typo.stdout
+
+
 def test_stats(gallery_dir: Path) -> None:
     done = facetrace(gallery_dir, "stats", "--json")
     assert done.returncode == 0, done.stderr

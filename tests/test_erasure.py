@@ -30,21 +30,6 @@ from facetrace.vision.analyzer import FaceAnalyzer
 PURPOSE = Purpose("CASE-1", "missing-person", "check that the erased face is gone")
 
 
-@pytest.fixture
-def two_people(gov_settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray) -> dict[str, Path]:
-    """The astronaut, and her mirror image (another template), in two folders and two jurisdictions."""
-    photos = {"fr": tmp_path / "fr" / "astronaut.jpg", "us": tmp_path / "us" / "mirrored.jpg"}
-    photos["fr"].parent.mkdir()
-    photos["us"].parent.mkdir()
-    photos["fr"].write_bytes(encode(astronaut_rgb, "JPEG", quality=95))
-    photos["us"].write_bytes(encode(astronaut_rgb[:, ::-1].copy(), "JPEG", quality=95))
-    ingest(gov_settings, [str(photos["fr"].parent)], source_name="press-fr", jurisdiction="FR")
-    ingest(gov_settings, [str(photos["us"].parent)], source_name="press-us", jurisdiction="US")
-    # The same French photo also seen in the US source: one image, two sightings.
-    ingest(gov_settings, [str(photos["fr"])], source_name="press-us")
-    return photos
-
-
 def face_of(gov: Governance, location: Path) -> tuple[int, bytes]:
     with gov.sessions() as session:
         seen_there = select(Sighting.image_id).where(Sighting.location == str(location))

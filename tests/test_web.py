@@ -150,7 +150,7 @@ def test_search_authorise_erase_through_the_pages(
     assert f"Authorisation {reference} granted" in page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
     supervisor.close()
 
-    def search() -> object:
+    def search(narrowed: bool = False) -> object:
         page = investigator.open("/search")
         form = page.locator("#search-form")  # type: ignore[attr-defined]
         form.get_by_label("Photo").set_input_files(str(probe))
@@ -159,6 +159,10 @@ def test_search_authorise_erase_through_the_pages(
         form.get_by_label("Offence").select_option("missing-person")
         form.get_by_label("Why this search is necessary").fill("find where the missing person was seen")
         form.get_by_label("Authorisation").select_option(reference)
+        if narrowed:
+            form.get_by_text("Narrow the search (optional)").click()
+            form.get_by_label("Sources").select_option("press")
+            form.get_by_label("Jurisdictions").select_option("FR")
         form.get_by_role("button", name="Search", exact=True).click()
         page.get_by_role("heading", name="Results").wait_for()  # type: ignore[attr-defined]
         return page
@@ -171,6 +175,11 @@ def test_search_authorise_erase_through_the_pages(
     crop = results.first.locator("img.crop")
     assert crop.evaluate("img => img.complete && img.naturalWidth") == 112  # served here, not by the site
     crop_url = crop.get_attribute("src")
+    page = search(narrowed=True)
+    investigator.shot("search-narrowed")
+    summary = " ".join(page.locator("#results-title + p").inner_text().split())  # type: ignore[attr-defined]
+    assert "narrowed to sources press · jurisdictions FR." in summary
+    assert PERSON in page.locator(".result .places").first.inner_text()  # type: ignore[attr-defined]
 
     public = Visit(browser, live_server, None, width=390)  # a phone-sized screen
     page = public.open("/portal")
@@ -209,7 +218,7 @@ def test_search_authorise_erase_through_the_pages(
     page = investigator.open("/cases")
     investigator.shot("cases")
     searches = page.get_by_role("table", name="Searches, newest first")  # type: ignore[attr-defined]
-    assert searches.get_by_role("cell", name="CASE-7", exact=True).count() == 2
+    assert searches.get_by_role("cell", name="CASE-7", exact=True).count() == 3
     investigator.close()
 
     admin = Visit(browser, live_server, "admin")

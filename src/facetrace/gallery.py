@@ -15,6 +15,7 @@ using the old index until then.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from facetrace.catalog import repository
 from facetrace.catalog.db import open_catalog
 from facetrace.catalog.models import Face, utcnow
+from facetrace.catalog.scope import EVERYWHERE, SearchScope
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.index.base import VectorIndex
@@ -174,36 +176,69 @@ class Gallery:
         self.rebuild(IndexKind.IVF_PQ)
         return True
 
-    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
+    def search(self, vector: np.ndarray, k: int, scope: SearchScope = EVERYWHERE) -> list[Hit]:
         """The ``k`` most similar faces a search may show, with their provenance, best first.
 
         An approximate index proposes candidates (its compressed codes blur close scores) and
         the catalog's float32 templates decide their order and their scores. Faces with nothing
-        left to show (every sighting past retention, or of a blocked source: see
-        :func:`repository.searchable_faces`) are passed over; when that leaves fewer than ``k``,
-        the index is asked for more candidates, up to :data:`MOST_CANDIDATES`.
+        left to show (every sighting past retention, of a blocked source or outside ``scope``:
+        see :func:`repository.searchable_faces`) are passed over; when that leaves fewer than
+        ``k``, the index is asked for more candidates, up to :data:`MOST_CANDIDATES`. A scope
+        so narrow that even those hold fewer than ``k`` of its faces is searched exactly instead,
+        face by face of its sources (:meth:`_search_within`).
         """
         query = vector.reshape(1, -1).astype(np.float32)
         asked = max(k, CANDIDATES) if self.index.approximate else k
         now = utcnow()
         with self.sessions() as session:
+            in_scope = scope.source_ids(session) if scope.narrowed else None
+            if in_scope == []:
+                return []
             while True:
                 scores, ids = self.index.search(query, asked)
                 ranked = [(i, s) for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True) if i >= 0]
                 if self.index.approximate:
                     ranked = self._exact_scores(session, [face_id for face_id, _ in ranked], query[0])
-                # A face erased by another process after this index was loaded is simply absent.
-                faces = repository.searchable_faces(session, [face_id for face_id, _ in ranked], now)
-                found = [(float(score), faces[face_id]) for face_id, score in ranked if face_id in faces][:k]
-                if len(found) == k or len(ranked) < asked or asked >= MOST_CANDIDATES:
+                found = self._shown(session, ranked, k, now, in_scope)
+                if len(found) == k or len(ranked) < asked:
+                    break
+                if asked >= MOST_CANDIDATES:
+                    if in_scope is not None:
+                        found = self._search_within(session, in_scope, query[0], k, now)
                     break
                 asked = min(4 * asked, MOST_CANDIDATES)
         return [Hit(rank, score, face) for rank, (score, face) in enumerate(found, start=1)]
 
-    def _exact_scores(self, session: Session, ids: list[int], query: np.ndarray) -> list[tuple[int, float]]:
-        """``ids`` ordered by their similarity to ``query`` by the catalog's templates, best first."""
-        chunks = list(repository.iter_embeddings(session, self.model_id, ids))
-        if not chunks:
-            return []
-        held = np.concatenate([chunk_ids for chunk_ids, _ in chunks])
-        return best_by_exact_score(held, np.vstack([vectors for _, vectors in chunks]), query, len(held))
+    def _shown(
+        self,
+        session: Session,
+        ranked: list[tuple[int, float]],
+        k: int,
+        now: datetime,
+        in_scope: list[int] | None,
+    ) -> list[tuple[float, Face]]:
+        """The first ``k`` of ``ranked`` that a search may show, with the sightings it may show.
+        A face erased by another process after this index was loaded is simply absent."""
+        faces = repository.searchable_faces(session, [face_id for face_id, _ in ranked], now, in_scope)
+        return [(float(score), faces[face_id]) for face_id, score in ranked if face_id in faces][:k]
+
+    def _search_within(
+        self, session: Session, source_ids: list[int], query: np.ndarray, k: int, now: datetime
+    ) -> list[tuple[float, Face]]:
+        """Exact search over the faces these sources have seen: a pre-filter, for a scope that
+        holds so few faces that the index's nearest candidates miss them. Its cost grows with the
+        faces in scope, which are few exactly when this runs."""
+        in_scope = repository.faces_seen_in(session, self.model_id, source_ids)
+        ranked = self._exact_scores(session, in_scope, query, limit=MOST_CANDIDATES)
+        return self._shown(session, ranked, k, now, source_ids)
+
+    def _exact_scores(
+        self, session: Session, ids: list[int], query: np.ndarray, limit: int | None = None
+    ) -> list[tuple[int, float]]:
+        """``ids`` ordered by their similarity to ``query`` by the catalog's templates, best first
+        (the best ``limit`` of them); read chunk by chunk, so memory stays bounded."""
+        best: list[tuple[int, float]] = []
+        for chunk_ids, vectors in repository.iter_embeddings(session, self.model_id, ids):
+            best += best_by_exact_score(chunk_ids, vectors, query, limit or len(chunk_ids))
+            best = sorted(best, key=lambda pair: -pair[1])[:limit]
+        return best

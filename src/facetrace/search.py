@@ -13,6 +13,7 @@ from typing import Any
 
 from facetrace import near_duplicates
 from facetrace.catalog.models import Sighting
+from facetrace.catalog.scope import EVERYWHERE, SearchScope
 from facetrace.config import Settings
 from facetrace.errors import NoFaceError
 from facetrace.evaluation import calibration
@@ -35,6 +36,7 @@ class SearchOutcome:
     timings_ms: dict[str, float]
     calibrated: bool = False
     hidden: int = 0  # results hidden as too weak (more expected false matches than allowed)
+    scope: SearchScope = EVERYWHERE  # what the search was narrowed to
 
 
 def search_photo(
@@ -47,8 +49,10 @@ def search_photo(
     min_score: float | None = None,
     gallery: Gallery | None = None,
     merge_copies: bool = True,
+    scope: SearchScope = EVERYWHERE,
 ) -> SearchOutcome:
-    """Search the gallery for face number ``face`` (1 = largest) of the probe image ``data``.
+    """Search the gallery for face number ``face`` (1 = largest) of the probe image ``data``,
+    among the faces seen in ``scope`` (default: the whole gallery).
 
     ``merge_copies``: show a face and its copies in near-duplicate images as one result (a
     caller that needs every matching face id, such as an erasure, turns it off).
@@ -64,7 +68,7 @@ def search_photo(
     gallery = gallery or Gallery.open(settings, analyzer.model_id, analyzer.embedder.dim)
     opened = time.perf_counter()
     # Copies take up index slots: ask for more, so that k distinct photos remain after merging.
-    hits = gallery.search(faces[face - 1].embedding, k * COPIES_HEADROOM if merge_copies else k)
+    hits = gallery.search(faces[face - 1].embedding, k * COPIES_HEADROOM if merge_copies else k, scope)
     if min_score is not None:
         hits = [hit for hit in hits if hit.score >= min_score]
     if merge_copies:
@@ -94,6 +98,7 @@ def search_photo(
         },
         calibrated=curve is not None,
         hidden=hidden,
+        scope=scope,
     )
 
 
@@ -182,6 +187,7 @@ def outcome_to_dict(outcome: SearchOutcome) -> dict[str, Any]:
         },
         "calibrated": outcome.calibrated,
         "hidden_as_too_weak": outcome.hidden,
+        "scope": outcome.scope.to_dict(),
         "results": [hit_to_dict(hit) for hit in outcome.hits],
         "timings_ms": outcome.timings_ms,
     }

@@ -260,14 +260,17 @@ def faces_with_provenance(session: Session, ids: Sequence[int]) -> dict[int, Fac
     return _faces_with_sightings(session, ids, Image.sightings)
 
 
-def searchable_faces(session: Session, ids: Sequence[int], now: datetime) -> dict[int, Face]:
+def searchable_faces(
+    session: Session, ids: Sequence[int], now: datetime, source_ids: Sequence[int] | None = None
+) -> dict[int, Face]:
     """Faces by id with only the sightings a search may show, and only faces that have one left.
 
     A sighting past its source's retention period stays in the catalog until the next
     ``facetrace retention run`` deletes it, and one of a blocked source until its purge
-    finishes; neither is shown meanwhile. The condition is built from the sources table
-    (a handful of rows) and applied to the candidates' sightings only."""
-    hidden = []
+    finishes; neither is shown meanwhile. ``source_ids``: a narrowed search shows only
+    sightings of these sources. The condition is built from the sources table (a handful
+    of rows) and applied to the candidates' sightings only."""
+    hidden = [] if source_ids is None else [Sighting.source_id.not_in([int(i) for i in source_ids])]
     for source in session.scalars(
         select(Source).where(or_(Source.blocked_at.is_not(None), Source.retention_days > 0))
     ):
@@ -283,6 +286,14 @@ def searchable_faces(session: Session, ids: Sequence[int], now: datetime) -> dic
         for face_id, face in _faces_with_sightings(session, ids, shown).items()
         if face.image.sightings
     }
+
+
+def faces_seen_in(session: Session, model_id: str, source_ids: Sequence[int]) -> list[int]:
+    """The model's faces in images that one of these sources has seen (through the sightings'
+    index on their source: the work grows with what the sources hold, not with the gallery)."""
+    seen = select(Sighting.image_id).where(Sighting.source_id.in_([int(i) for i in source_ids]))
+    query = select(Face.id).where(Face.model_id == model_id, Face.image_id.in_(seen)).order_by(Face.id)
+    return list(session.scalars(query))
 
 
 def retention_cutoff(source: Source, now: datetime) -> datetime:

@@ -174,22 +174,37 @@ def search(
     min_score: Annotated[
         float | None, typer.Option("--min-score", help="Hide results below this score.")
     ] = None,
+    sources: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="Only faces seen in this source (repeat for several)."),
+    ] = None,
+    jurisdictions: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--jurisdiction",
+            help="Only faces seen in sources of this country code, e.g. FR (repeat for several).",
+        ),
+    ] = None,
     test: Annotated[
         bool, typer.Option("--test", help="Try it on the demo gallery only (recorded as a test).")
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Search the gallery for the faces most similar to a face in PHOTO (recorded in the audit log)."""
+    """Search the gallery for the faces most similar to a face in PHOTO (recorded in the audit log).
+
+    --source and --jurisdiction narrow the search; given both, it covers the sources that match both."""
+    from facetrace.catalog.scope import SearchScope
     from facetrace.cli.render import print_json, search_table
     from facetrace.governance.searches import Purpose
     from facetrace.search import outcome_to_dict
     from facetrace.vision.factory import build_analyzer
 
     settings = settings_of(ctx)
+    scope = SearchScope.of(sources or (), jurisdictions or ())
     analyzer = build_analyzer(settings)
     if test:
         outcome = governance(ctx).test_search(
-            analyzer, photo.read_bytes(), k=k, face=face, min_score=min_score
+            analyzer, photo.read_bytes(), k=k, face=face, min_score=min_score, scope=scope
         )
     else:
         outcome = governance(ctx).search(
@@ -199,6 +214,7 @@ def search(
             k=k,
             face=face,
             min_score=min_score,
+            scope=scope,
         )
     if as_json:
         print_json(outcome_to_dict(outcome))

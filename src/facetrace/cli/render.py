@@ -130,7 +130,8 @@ def search_table(outcome: SearchOutcome) -> None:
     console.print(
         f"Probe: {len(outcome.probe_faces)} face(s) found; searching face {outcome.face_used} "
         f"(box {', '.join(f'{v:.0f}' for v in used.detection.box)}, quality {used.quality:.2f}) "
-        f"in {outcome.gallery_size:,} faces ({outcome.model_id}).",
+        f"in {outcome.gallery_size:,} faces ({outcome.model_id})"
+        + (f", narrowed to {outcome.scope.describe()}." if outcome.scope.narrowed else "."),
         highlight=False,
     )
     if outcome.hidden:

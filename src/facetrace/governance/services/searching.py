@@ -9,7 +9,8 @@ from typing import Any, NoReturn
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from facetrace.catalog.models import FaceCrop, utcnow
+from facetrace.catalog.models import FaceCrop, Source, utcnow
+from facetrace.catalog.scope import EVERYWHERE, SearchScope
 from facetrace.errors import (
     AuditWriteError,
     AuthorisationError,
@@ -40,8 +41,10 @@ class SearchService(ServiceBase):
         k: int,
         face: int = 1,
         min_score: float | None = None,
+        scope: SearchScope = EVERYWHERE,
     ) -> SearchOutcome:
-        """Search for ``purpose``; every attempt, refused or not, leaves an audit entry.
+        """Search for ``purpose`` within ``scope``; every attempt, refused or not, leaves an audit
+        entry, which names the scope of a narrowed search.
 
         The entry of a search that ran (and the results kept for the case) is committed
         after the gallery was searched and before anything is returned: if it cannot be
@@ -51,7 +54,14 @@ class SearchService(ServiceBase):
         gallery = Gallery.for_search(self.settings, analyzer.model_id, analyzer.embedder.dim, self.sessions)
         try:
             outcome = search_photo(
-                self.settings, analyzer, probe, k=k, face=face, min_score=min_score, gallery=gallery
+                self.settings,
+                analyzer,
+                probe,
+                k=k,
+                face=face,
+                min_score=min_score,
+                gallery=gallery,
+                scope=scope,
             )
         except FacetraceError as exc:  # no face, not an image, too large...: an attempt all the same
             self.record(search_record(purpose, probe, "failed", details={"error": str(exc)}))
@@ -63,7 +73,13 @@ class SearchService(ServiceBase):
             "done",
             result_count=len(face_ids),
             result_face_ids=face_ids,
-            details={"k": k, "face": face, "min_score": min_score, "gallery_size": outcome.gallery_size},
+            details={
+                "k": k,
+                "face": face,
+                "min_score": min_score,
+                "gallery_size": outcome.gallery_size,
+                **scope.audit_details(),
+            },
         )
         kept = [
             {"face_id": h.face.id, "score": round(h.score, 4), "false_matches": h.expected_false_matches}
@@ -88,6 +104,21 @@ class SearchService(ServiceBase):
                 f"({exc.__class__.__name__})"
             ) from exc
         return outcome
+
+    def scope_choices(self) -> dict[str, list[str]]:
+        """The sources and jurisdictions a search may be narrowed to (blocked sources show nothing,
+        so they are not offered)."""
+        self.allow(Action.SEARCH)
+        with self.sessions() as session:
+            sources = list(
+                session.scalars(select(Source).where(Source.blocked_at.is_(None)).order_by(Source.name))
+            )
+        return {
+            "sources": [source.name for source in sources],
+            "jurisdictions": sorted(
+                {source.jurisdiction.upper() for source in sources if source.jurisdiction}
+            ),
+        }
 
     def probe_faces(self, analyzer: FaceAnalyzer, probe: bytes) -> list[dict[str, Any]]:
         """The faces in a probe photo, largest first, so the user can pick one before searching.
@@ -126,7 +157,14 @@ class SearchService(ServiceBase):
             return reports.recent(session, actions=(Action.SEARCH.value,), user=self.actor.name, limit=limit)
 
     def test_search(
-        self, analyzer: FaceAnalyzer, probe: bytes, *, k: int, face: int = 1, min_score: float | None = None
+        self,
+        analyzer: FaceAnalyzer,
+        probe: bytes,
+        *,
+        k: int,
+        face: int = 1,
+        min_score: float | None = None,
+        scope: SearchScope = EVERYWHERE,
     ) -> SearchOutcome:
         """Try the search on the demo gallery only, never the real one; recorded as a test.
 
@@ -139,13 +177,19 @@ class SearchService(ServiceBase):
             raise FacetraceError(
                 "the demo gallery is empty: an admin fills it with 'facetrace ingest PATH -s NAME --demo'"
             )
-        outcome = search_photo(demo, analyzer, probe, k=k, face=face, min_score=min_score, gallery=gallery)
+        outcome = search_photo(
+            demo, analyzer, probe, k=k, face=face, min_score=min_score, gallery=gallery, scope=scope
+        )
         self.record(
             Record(
                 action="search.test",
                 probe_sha256=outcome.probe_sha256,
                 result_count=len(outcome.hits),
-                details={"gallery": "demo", "gallery_size": outcome.gallery_size},
+                details={
+                    "gallery": "demo",
+                    "gallery_size": outcome.gallery_size,
+                    **scope.audit_details(),
+                },
             )
         )
         return outcome

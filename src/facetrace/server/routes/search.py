@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from facetrace.catalog.scope import SearchScope
 from facetrace.governance.searches import Purpose
 from facetrace.search import outcome_to_dict
 from facetrace.server.auth import Acting
@@ -29,6 +30,22 @@ class SearchForm(BaseModel):
     k: int | None = Field(None, ge=1, le=1000, description="How many results (default FACETRACE_SEARCH_K).")
     face: int = Field(1, ge=1, description="Which probe face: 1 = the largest.")
     min_score: float | None = Field(None, description="Hide results below this score.")
+    source: list[str] = Field(
+        [], description="Only faces seen in these sources (by name; repeat the field for several)."
+    )
+    jurisdiction: list[str] = Field(
+        [],
+        description="Only faces seen in sources of these jurisdictions (two-letter country codes; "
+        "repeat the field for several). With `source` too: sources that match both.",
+    )
+
+
+class Scope(BaseModel):
+    """What the search was narrowed to (empty lists: the whole gallery). Results show only
+    the sightings in scope."""
+
+    sources: list[str]
+    jurisdictions: list[str]
 
 
 class ProbeFace(BaseModel):
@@ -110,6 +127,7 @@ class SearchResponse(BaseModel):
     probe: Probe
     calibrated: bool
     hidden_as_too_weak: int
+    scope: Scope
     results: list[SearchResult] = Field(description="Leads to check, not identifications; best first.")
     timings_ms: dict[str, float]
 
@@ -137,6 +155,7 @@ def search(gov: Acting, form: ImageForm, state: Annotated[ServerState, Depends(s
             k=fields.k or state.settings.search_k,
             face=fields.face,
             min_score=fields.min_score,
+            scope=SearchScope.of(fields.source, fields.jurisdiction),
         )
     found = outcome_to_dict(outcome)
     for result in found["results"]:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from facetrace.catalog.scope import SearchScope
 from facetrace.errors import FacetraceError
 from facetrace.governance.roles import Action, may
 from facetrace.governance.searches import Purpose
@@ -33,6 +34,7 @@ def _search_page(request: Request, gov: SignedIn, state: ServerState, **context:
         authorisations=[a for a in gov.authorisations() if a["status"] in ("requested", "granted")]
         if may(gov.actor.roles, Action.REQUEST_AUTHORISATION)
         else [],
+        choices=gov.scope_choices(),
         **context,
     )
 
@@ -46,9 +48,10 @@ def search_form(request: Request, gov: SignedIn, state: State) -> HTMLResponse:
 def search(request: Request, gov: SignedIn, form: CheckedForm, state: State) -> HTMLResponse:
     """Run the search and show the results on this response only: they are never cached or stored
     for the browser (the case keeps its results in the catalog, as the CLI's search does)."""
-    values = {
+    values: dict[str, Any] = {
         name: field(form, name) for name in ("case_ref", "offence", "justification", "authorisation_ref")
     }
+    values |= {name: form.fields.get(name, []) for name in ("source", "jurisdiction")}
     probe = photo(form)
     if probe is None:
         return _search_page(request, gov, state, form=values, error="choose a photo to search with")
@@ -60,8 +63,11 @@ def search(request: Request, gov: SignedIn, form: CheckedForm, state: State) -> 
     )
     face = int(field(form, "face")) if field(form, "face").isdigit() else 1
     try:
+        scope = SearchScope.of(values["source"], values["jurisdiction"])
         with state.vision_lock:
-            outcome = gov.search(state.analyzer, probe, purpose, k=state.settings.search_k, face=face)
+            outcome = gov.search(
+                state.analyzer, probe, purpose, k=state.settings.search_k, face=face, scope=scope
+            )
     except FacetraceError as exc:
         return _search_page(request, gov, state, form=values, error=str(exc), status_code=400)
     response = _search_page(request, gov, state, form=values, outcome=outcome_to_dict(outcome))
