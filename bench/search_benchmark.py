@@ -10,6 +10,10 @@ Method:
    each time: start-up, model load, index load, search, catalog join, audit entry), and the same search
    in-process with the gallery already open, next to raw FAISS and numpy on the same
    vectors. Check that the held-out photos still find their person first.
+4. Time searches narrowed to a source or a jurisdiction (``SearchScope``) against the whole-gallery
+   search: the real photos' source (about 2% of the faces), the distractors' jurisdiction (98%),
+   and a source of only ``SMALL_SOURCE_FACES`` faces, which the index's nearest candidates miss
+   (the exact pre-filter). Each narrowed result is checked against exact search over the scope.
 
 Run: ``.venv/bin/python bench/search_benchmark.py`` (part of ``make bench``).
 """
@@ -31,10 +35,11 @@ import faiss
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from facetrace.catalog import repository
 from facetrace.catalog.models import Face, Image, Sighting, utcnow
+from facetrace.catalog.scope import SearchScope
 from facetrace.config import Settings
 from facetrace.evaluation.synthetic import TemplateModel, similarity_profile
 from facetrace.gallery import Gallery
@@ -79,7 +84,9 @@ def pad_with_synthetic(settings: Settings, model_id: str, target: int) -> tuple[
         next_face = int(session.scalar(select(func.max(Face.id))) or 0) + 1
         count = int(session.scalar(select(func.count(Face.id))) or 0)
         synthetic = TemplateModel.fit(real).sample(max(0, target - count))
-        source = repository.get_or_create_source(session, "synthetic-distractors", kind="synthetic")
+        source = repository.get_or_create_source(
+            session, "synthetic-distractors", kind="synthetic", jurisdiction="US"
+        )
         now = utcnow()
         for start in range(0, len(synthetic), 20_000):
             block = range(start, min(start + 20_000, len(synthetic)))
@@ -179,7 +186,9 @@ def main() -> None:
         listing = tmp / "gallery.txt"
         listing.write_text("\n".join(map(str, gallery_photos)))
         started = time.perf_counter()
-        stats = ingest(settings, [str(listing)], source_name="lfw-dev", workers=args.workers)
+        stats = ingest(
+            settings, [str(listing)], source_name="lfw-dev", jurisdiction="FR", workers=args.workers
+        )
         ingest_s = time.perf_counter() - started
 
         analyzer = build_analyzer(settings)
@@ -211,6 +220,7 @@ def main() -> None:
         raw.add(vectors)
         raw_faiss = [timed(lambda q=q: raw.search(q.reshape(1, -1), 10)) for q in query]
         numpy_exact = [timed(lambda q=q: np.argpartition(-(vectors @ q), 10)[:10]) for q in query]
+        scoped = scoped_searches(gallery, query)
 
     first_identity = identity_of(cli_result["results"][0]["sightings"][0]["location"])
     report = {
@@ -231,6 +241,7 @@ def main() -> None:
         "index_search_ms_median": median_ms(index_only),
         "raw_faiss_ms_median": median_ms(raw_faiss),
         "numpy_exact_ms_median": median_ms(numpy_exact),
+        "scoped_searches": scoped,
         "mated_rank1_real_gallery": real_rank1,
         "mated_rank1_padded_gallery": big_rank1,
         "probes": len(probes),
@@ -241,6 +252,52 @@ def main() -> None:
     console.print(
         f"wrote {RESULTS / 'search.json'}; command: {' '.join([Path(sys.executable).name, *sys.argv])}"
     )
+
+
+#: Faces moved to a source of their own, so few that a search narrowed to it needs the pre-filter.
+SMALL_SOURCE_FACES = 20
+SCOPES = {
+    "whole gallery": SearchScope(),
+    "source lfw-dev (real photos)": SearchScope.of(["lfw-dev"]),
+    "jurisdiction US (the distractors)": SearchScope.of(jurisdictions=["US"]),
+    f"source small-archive ({SMALL_SOURCE_FACES} faces)": SearchScope.of(["small-archive"]),
+}
+
+
+def scoped_searches(gallery: Gallery, queries: np.ndarray, k: int = 10) -> dict[str, dict]:
+    """Median in-process ``Gallery.search`` per scope, its ratio to the whole-gallery search, and
+    the share of queries whose results equal exact search over the scope's faces."""
+    with gallery.sessions.begin() as session:
+        small = repository.get_or_create_source(session, "small-archive", kind="local", jurisdiction="BE")
+        distractors = select(Face.image_id).join(Sighting, Sighting.image_id == Face.image_id)
+        distractors = distractors.where(Sighting.location.like("synthetic://%")).order_by(Face.id)
+        images = list(session.scalars(distractors))[::5_000][:SMALL_SOURCE_FACES]
+        session.execute(update(Sighting).where(Sighting.image_id.in_(images)).values(source_id=small.id))
+    results = {}
+    for name, scope in SCOPES.items():
+        with gallery.sessions() as session:
+            ids = (
+                repository.faces_seen_in(session, gallery.model_id, scope.source_ids(session))
+                if scope.narrowed
+                else None
+            )
+            held = list(repository.iter_embeddings(session, gallery.model_id, ids))
+        in_scope = np.concatenate([i for i, _ in held])
+        vectors = np.vstack([v for _, v in held])
+        agree = 0
+        for q in queries:
+            exact = in_scope[np.argsort(-(vectors @ q), kind="stable")[:k]]
+            agree += [hit.face.id for hit in gallery.search(q, k, scope)] == exact.tolist()
+        times = [timed(lambda q=q, scope=scope: gallery.search(q, k, scope)) for q in queries]
+        results[name] = {
+            "faces_in_scope": len(in_scope),
+            "median_ms": median_ms(times),
+            "exact_share": agree / len(queries),
+        }
+    whole = results["whole gallery"]["median_ms"]
+    for row in results.values():
+        row["vs_whole_gallery"] = round(row["median_ms"] / whole, 2)
+    return results
 
 
 def _all_vectors(gallery: Gallery) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -288,6 +345,18 @@ def show(report: dict) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    scoped = Table(title="Searches narrowed to a scope (Gallery.search, in-process, k=10)")
+    for column in ("scope", "faces in scope", "median ms", "vs whole gallery", "= exact over the scope"):
+        scoped.add_column(column)
+    for name, row in report["scoped_searches"].items():
+        scoped.add_row(
+            name,
+            f"{row['faces_in_scope']:,}",
+            f"{row['median_ms']:.1f}",
+            f"{row['vs_whole_gallery']:.2f}x",
+            f"{row['exact_share']:.0%}",
+        )
+    console.print(scoped)
     profiles = Table(title="Cosine similarity profiles (synthetic padding vs real impostors)")
     for column in ("pairs", "mean", "std", "p99", "p99.9"):
         profiles.add_column(column)

@@ -15,11 +15,11 @@ using the old index until then.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog import repository
@@ -182,55 +182,55 @@ class Gallery:
         An approximate index proposes candidates (its compressed codes blur close scores) and
         the catalog's float32 templates decide their order and their scores. Faces with nothing
         left to show (every sighting past retention, of a blocked source or outside ``scope``:
-        see :func:`repository.searchable_faces`) are passed over; when that leaves fewer than
+        see :func:`repository.shown_sightings`) are passed over; when that leaves fewer than
         ``k``, the index is asked for more candidates, up to :data:`MOST_CANDIDATES`. A scope
         so narrow that even those hold fewer than ``k`` of its faces is searched exactly instead,
-        face by face of its sources (:meth:`_search_within`).
+        face by face of its sources (:meth:`_ranked_within`).
         """
         query = vector.reshape(1, -1).astype(np.float32)
         asked = max(k, CANDIDATES) if self.index.approximate else k
-        now = utcnow()
         with self.sessions() as session:
             in_scope = scope.source_ids(session) if scope.narrowed else None
             if in_scope == []:
                 return []
+            shown = repository.shown_sightings(session, utcnow(), in_scope)
             while True:
                 scores, ids = self.index.search(query, asked)
                 ranked = [(i, s) for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True) if i >= 0]
                 if self.index.approximate:
                     ranked = self._exact_scores(session, [face_id for face_id, _ in ranked], query[0])
-                found = self._shown(session, ranked, k, now, in_scope)
-                if len(found) == k or len(ranked) < asked:
+                top = self._visible(session, ranked, k, shown)
+                if len(top) == k or len(ranked) < asked:
                     break
                 if asked >= MOST_CANDIDATES:
                     if in_scope is not None:
-                        found = self._search_within(session, in_scope, query[0], k, now)
+                        top = self._visible(
+                            session, self._ranked_within(session, in_scope, query[0]), k, shown
+                        )
                     break
                 asked = min(4 * asked, MOST_CANDIDATES)
+            # Only the faces shown are loaded with their provenance, and with the sightings shown.
+            faces = repository.faces_with_provenance(session, [face_id for face_id, _ in top], shown)
+        found = [(score, faces[i]) for i, score in top if i in faces and faces[i].image.sightings]
         return [Hit(rank, score, face) for rank, (score, face) in enumerate(found, start=1)]
 
-    def _shown(
-        self,
-        session: Session,
-        ranked: list[tuple[int, float]],
-        k: int,
-        now: datetime,
-        in_scope: list[int] | None,
-    ) -> list[tuple[float, Face]]:
-        """The first ``k`` of ``ranked`` that a search may show, with the sightings it may show.
-        A face erased by another process after this index was loaded is simply absent."""
-        faces = repository.searchable_faces(session, [face_id for face_id, _ in ranked], now, in_scope)
-        return [(float(score), faces[face_id]) for face_id, score in ranked if face_id in faces][:k]
+    @staticmethod
+    def _visible(
+        session: Session, ranked: list[tuple[int, float]], k: int, shown: ColumnElement[bool]
+    ) -> list[tuple[int, float]]:
+        """The first ``k`` of ``ranked`` with a sighting matching ``shown`` (checked by id). A face
+        erased by another process after this index was loaded is absent."""
+        visible = repository.faces_shown(session, [face_id for face_id, _ in ranked], shown)
+        return [(face_id, score) for face_id, score in ranked if face_id in visible][:k]
 
-    def _search_within(
-        self, session: Session, source_ids: list[int], query: np.ndarray, k: int, now: datetime
-    ) -> list[tuple[float, Face]]:
+    def _ranked_within(
+        self, session: Session, source_ids: list[int], query: np.ndarray
+    ) -> list[tuple[int, float]]:
         """Exact search over the faces these sources have seen: a pre-filter, for a scope that
         holds so few faces that the index's nearest candidates miss them. Its cost grows with the
         faces in scope, which are few exactly when this runs."""
         in_scope = repository.faces_seen_in(session, self.model_id, source_ids)
-        ranked = self._exact_scores(session, in_scope, query, limit=MOST_CANDIDATES)
-        return self._shown(session, ranked, k, now, source_ids)
+        return self._exact_scores(session, in_scope, query, limit=MOST_CANDIDATES)
 
     def _exact_scores(
         self, session: Session, ids: list[int], query: np.ndarray, limit: int | None = None
