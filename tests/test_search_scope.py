@@ -21,6 +21,7 @@ from facetrace.gallery import Gallery, Hit
 from facetrace.governance.models import AuditEntry
 from facetrace.governance.searches import Purpose
 from facetrace.governance.service import Governance
+from facetrace.index.kinds import IndexKind
 from facetrace.vision.analyzer import FaceAnalyzer
 
 PURPOSE = Purpose("CASE-7", "missing-person", "only what the French press published")
@@ -56,6 +57,10 @@ def test_a_scope_shows_only_faces_and_sightings_of_its_sources(
     # Both: the sources that match both, here none; and a country no source is in.
     assert gallery.search(probe, 5, SearchScope.of(["press-fr"], ["US"])) == []
     assert gallery.search(probe, 5, SearchScope.of(jurisdictions=["DE"])) == []
+
+    gallery.rebuild(IndexKind.IVF_PQ)  # the compressed index's candidates, re-ranked exactly
+    assert gallery.index.approximate
+    assert places(gallery.search(probe, 5, SearchScope.of(["press-us"]))) == places(in_us)
 
 
 def test_a_scope_with_a_typo_is_refused_rather_than_found_empty(
