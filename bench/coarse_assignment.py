@@ -3,7 +3,7 @@ face to its nearest IVF list, with FAISS's exact (flat) coarse quantiser and wit
 over the centroids (the usual way to speed it up).
 
 Method: templates drawn like the scale benchmark's distractors (``TemplateModel`` fitted to the
-real dev templates), ``nlist_for(N)`` centroids taken from them (k-means would move them a
+real dev templates), ``nlist_for(N)`` (or ``--lists``) centroids taken from them (k-means would move them a
 little, not change the cost), then ``--vectors`` templates assigned both ways. Prints vectors
 per second, the share of assignments HNSW gets right, and the hours 100M faces would take.
 
@@ -41,11 +41,12 @@ def main() -> None:
     )
     parser.add_argument("--gallery-size", type=int, default=100_000_000)
     parser.add_argument("--vectors", type=int, default=100_000)
+    parser.add_argument("--lists", type=int, help="IVF lists (default: what the index takes at that size)")
     args = parser.parse_args()
     settings = Settings()
     real = real_templates(settings, DEV, settings.data_dir / "bench")
     model = TemplateModel.fit(real.gallery)
-    nlist = nlist_for(args.gallery_size)
+    nlist = args.lists or nlist_for(args.gallery_size)
     centroids = model.sample(nlist, seed=1)
     vectors = model.sample(args.vectors, seed=2)
     rows = []
@@ -103,7 +104,7 @@ def main() -> None:
         )
     Console().print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "coarse_assignment.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / f"coarse_assignment_{nlist}.json").write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 from facetrace.errors import ModelMismatchError
 from facetrace.index import ivf_pq_index
 from facetrace.index.faiss_index import FaissIndex, index_file_for
-from facetrace.index.ivf_pq_index import IvfPqIndex, nlist_for
+from facetrace.index.ivf_pq_index import MAX_LISTS, IvfPqIndex, nlist_for
 from facetrace.index.kinds import IndexKind, kind_for
 
 # Never opens a catalog (the FAISS index files only): the --catalog postgres pass skips it.
@@ -212,6 +212,7 @@ def test_ivf_list_counts_follow_the_gallery_size() -> None:
     assert nlist_for(10_000) == 200  # 2 sqrt(N)
     assert nlist_for(3_000) == 76  # ~39 faces per list at this size
     assert nlist_for(1_000_000) == 2000
+    assert nlist_for(100_000_000) == MAX_LISTS  # not 20,000: see bench/coarse_assignment.py
 
 
 def test_the_gallery_size_decides_the_structure() -> None:

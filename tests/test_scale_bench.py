@@ -88,6 +88,28 @@ def test_a_compressed_gallery_is_measured_against_its_peers(labelled: Path, tmp_
     assert report.with_suffix(".png").stat().st_size > 10_000
 
 
+@pytest.mark.shared_data
+def test_a_gallery_too_large_for_float32_is_stored_as_float16_and_measured_the_same_way(
+    labelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``make bench-large`` does at 100M faces, at 3,000: templates kept as float16 (read
+    back as float32 by everything measured), and raw FAISS left out with the reason."""
+    monkeypatch.setattr(scale, "IN_MEMORY_MAX_BYTES", 1000)
+    monkeypatch.setattr(scale, "RAW_FAISS_MAX_CODE_BYTES", 1000)
+    settings = Settings(data_dir=tmp_path / "var", index_compress_at=2000, index_scan_share=0.5)
+    result = scale.run(settings, labelled, 3000)
+    stored = np.load(tmp_path / "var" / "bench" / "gallery-3000.npy", mmap_mode="r")
+    assert stored.dtype == np.float16 and result["templates_stored_as"] == "float16"
+    rows = {row["name"]: row for row in result["rows"]}
+    assert list(rows) == ["facetrace", "numpy exact"]  # numpy streamed the file in blocks
+    assert "8-bit codes" in result["not_measured"]["raw FAISS"]
+    assert rows["numpy exact"]["recall_at_10"] == 1.0  # the truth, over the same float16 values
+    assert rows["facetrace"]["recall_at_10"] > 0.5
+    assert result["peak_rss_gib"] > 0
+    scale.plot([result], tmp_path / "plot.png")  # a searcher missing at a size is left out of it
+    assert (tmp_path / "plot.png").stat().st_size > 10_000
+
+
 def test_too_few_real_templates_cannot_model_synthetic_ones(tmp_path: Path) -> None:
     few = scale.RealTemplates(
         gallery=np.eye(6, 128, dtype=np.float32),
@@ -103,6 +125,6 @@ def test_too_few_real_templates_cannot_model_synthetic_ones(tmp_path: Path) -> N
 def test_exact_top_merges_blocks_correctly() -> None:
     vectors = np.random.default_rng(3).normal(size=(scale.CHUNK + 500, 8)).astype(np.float32)
     queries = vectors[[5, scale.CHUNK + 7]]
-    top = scale.exact_top(vectors, queries, k=3)
+    top = scale.exact_top(scale.StoredTemplates(vectors), queries, k=3)
     expected = np.argsort(-(queries @ vectors.T), axis=1)[:, :3]
     assert np.array_equal(top, expected)

@@ -210,6 +210,12 @@ def scale_table(result: dict[str, Any]) -> None:
         console.print(
             f"* timed on the first {scan['measured_on']:,} faces and scaled linearly", highlight=False
         )
+    for name, why in result.get("not_measured", {}).items():
+        console.print(f"{name}: not measured, {why}", highlight=False)
+    console.print(
+        f"templates stored as {result['templates_stored_as']}; peak memory {result['peak_rss_gib']} GiB",
+        highlight=False,
+    )
     if result.get("scan_shares"):
         sweep = Table(title="Facetrace scanning more or less of its lists", box=box.SIMPLE_HEAD)
         for column in ("share of lists", "lists", "p50 ms", "p95 ms", "recall@10", "mated rank-1 / exact"):

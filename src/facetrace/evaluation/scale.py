@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -53,8 +54,12 @@ EXACT_LATENCY_QUERIES = 10
 SCAN_SHARES = (0.25, 0.35, 0.5, 0.65, 0.8)
 LIST_SCAN_MAX = 1_000_000
 CHUNK = 200_000
-#: Galleries up to this size are searched by numpy from memory (10M x 128 float32 is 5 GB).
+#: Galleries up to this size are searched by numpy from memory (10M x 128 float32 is 5 GB), and
+#: kept as float32 on disk; larger ones are kept as float16 (100M x 128: 25.6 GB, not 51 GB).
 IN_MEMORY_MAX_BYTES = 8 * 2**30
+#: Raw FAISS's ``IndexRefine`` holds a copy of all the 8-bit codes in memory; beyond this it is
+#: not measured (at 100M the copy would be 12.8 GB beside the index and the page cache).
+RAW_FAISS_MAX_CODE_BYTES = 4 * 2**30
 
 #: One query (1, dim) -> gallery row numbers of its top K, best first.
 Searcher = Callable[[np.ndarray], np.ndarray]
@@ -76,6 +81,30 @@ class Measured:
     p95_ms: float
     recall_at_10: float
     mated_rank1_share: float
+
+
+class StoredTemplates:
+    """A cached gallery file read as float32 rows, whether it is stored as float32 or float16.
+
+    Everything measured (the index, exact search, the re-rank) sees the same stored values, so
+    a float16 gallery is one whose templates were rounded to float16: recall stays exact."""
+
+    def __init__(self, stored: np.ndarray) -> None:
+        self.stored = stored
+
+    def __len__(self) -> int:
+        return len(self.stored)
+
+    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
+        return np.asarray(self.stored[rows], dtype=np.float32)
+
+    @property
+    def dim(self) -> int:
+        return int(self.stored.shape[1])
+
+    @property
+    def float32_bytes(self) -> int:
+        return len(self.stored) * self.dim * 4
 
 
 def real_templates(settings: Settings, folder: Path, cache: Path) -> RealTemplates:
@@ -110,8 +139,9 @@ def real_templates(settings: Settings, folder: Path, cache: Path) -> RealTemplat
     )
 
 
-def gallery_vectors(real: RealTemplates, size: int, cache: Path) -> np.ndarray:
-    """The real gallery templates, then synthetic ones up to ``size`` rows (a cached memory map)."""
+def gallery_vectors(real: RealTemplates, size: int, cache: Path) -> StoredTemplates:
+    """The real gallery templates, then synthetic ones up to ``size`` rows (a cached memory map,
+    float16 when float32 would exceed :data:`IN_MEMORY_MAX_BYTES`)."""
     if size < len(real.gallery):
         raise ValueError(f"--size must be at least the {len(real.gallery)} real gallery templates")
     needed = 2 * real.gallery.shape[1]  # to estimate a covariance matrix of this dimension
@@ -123,7 +153,8 @@ def gallery_vectors(real: RealTemplates, size: int, cache: Path) -> np.ndarray:
     path = cache / f"gallery-{size}.npy"
     if not path.exists():
         partial = path.with_suffix(".partial.npy")
-        rows = np.lib.format.open_memmap(partial, "w+", np.float32, (size, real.gallery.shape[1]))
+        dtype = np.float32 if size * real.gallery.shape[1] * 4 <= IN_MEMORY_MAX_BYTES else np.float16
+        rows = np.lib.format.open_memmap(partial, "w+", dtype, (size, real.gallery.shape[1]))
         rows[: len(real.gallery)] = real.gallery
         model = TemplateModel.fit(real.gallery)
         for number, start in enumerate(range(len(real.gallery), size, CHUNK)):
@@ -132,24 +163,24 @@ def gallery_vectors(real: RealTemplates, size: int, cache: Path) -> np.ndarray:
         rows.flush()
         del rows
         partial.rename(path)
-    return np.load(path, mmap_mode="r")
+    return StoredTemplates(np.load(path, mmap_mode="r"))
 
 
 def build_index(
-    settings: Settings, vectors: np.ndarray, model_id: str, cache: Path
+    settings: Settings, vectors: StoredTemplates, model_id: str, cache: Path
 ) -> tuple[FaissIndex, float]:
     """The index the product would hold for this gallery (face id = row + 1), and its build seconds."""
     kind = kind_for(len(vectors), settings.index_compress_at)
     folder = cache / f"index-{len(vectors)}-{kind}"
     built = folder / "build.json"
     if built.exists():
-        index = FaissIndex.open(folder, model_id, vectors.shape[1], scan_share=settings.index_scan_share)
+        index = FaissIndex.open(folder, model_id, vectors.dim, scan_share=settings.index_scan_share)
         return index, json.loads(built.read_text())["build_s"]
     started = time.perf_counter()
     index = FaissIndex.empty(
         index_file_for(folder, model_id),
         model_id,
-        vectors.shape[1],
+        vectors.dim,
         kind,
         count=len(vectors),
         scan_share=settings.index_scan_share,
@@ -158,9 +189,9 @@ def build_index(
         rows = np.random.default_rng(SEED).choice(
             len(vectors), min(len(vectors), index.training_size), replace=False
         )
-        index.train(np.asarray(vectors[np.sort(rows)]))
+        index.train(vectors[np.sort(rows)])
     for start in range(0, len(vectors), CHUNK):
-        chunk = np.asarray(vectors[start : start + CHUNK])
+        chunk = vectors[start : start + CHUNK]
         index.add(np.arange(start + 1, start + 1 + len(chunk)), chunk, model_id)
     build_s = time.perf_counter() - started
     folder.mkdir(parents=True, exist_ok=True)
@@ -169,12 +200,12 @@ def build_index(
     return index, build_s
 
 
-def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int = K) -> np.ndarray:
+def exact_top(vectors: StoredTemplates, queries: np.ndarray, k: int = K) -> np.ndarray:
     """Exact top-``k`` row numbers per query, by blocks of gallery rows (memory stays bounded)."""
     best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
     best_rows = np.zeros((len(queries), k), dtype=np.int64)
     for start in range(0, len(vectors), CHUNK):
-        scores = queries @ np.asarray(vectors[start : start + CHUNK]).T
+        scores = queries @ vectors[start : start + CHUNK].T
         top = np.argpartition(-scores, min(k, scores.shape[1] - 1), axis=1)[:, :k]
         merged_scores = np.hstack([best_scores, np.take_along_axis(scores, top, axis=1)])
         merged_rows = np.hstack([best_rows, top + start])
@@ -184,7 +215,7 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int = K) -> np.ndarra
     return best_rows
 
 
-def facetrace_searcher(index: FaissIndex, vectors: np.ndarray) -> Searcher:
+def facetrace_searcher(index: FaissIndex, vectors: StoredTemplates) -> Searcher:
     """The product's path: the index, then (when approximate) the exact re-rank of its candidates."""
 
     def search(query: np.ndarray) -> np.ndarray:
@@ -192,7 +223,7 @@ def facetrace_searcher(index: FaissIndex, vectors: np.ndarray) -> Searcher:
             return index.search(query, K)[1][0] - 1
         _, ids = index.search(query, max(K, CANDIDATES))
         rows = np.sort(ids[0][ids[0] > 0] - 1)  # sorted: sequential reads of the memory map
-        ranked = best_by_exact_score(rows, np.asarray(vectors[rows]), query[0], K)
+        ranked = best_by_exact_score(rows, vectors[rows], query[0], K)
         return np.array([row for row, _ in ranked], dtype=np.int64)
 
     return search
@@ -202,12 +233,12 @@ def raw_faiss_searcher(index: FaissIndex) -> Searcher:
     return lambda query: index.search_by_faiss_alone(query, K)[0] - 1
 
 
-def numpy_searcher(vectors: np.ndarray) -> Searcher:
+def numpy_searcher(vectors: StoredTemplates) -> Searcher:
     """Brute force with the whole gallery in memory: one matrix-vector product, then the top K.
     A gallery larger than :data:`IN_MEMORY_MAX_BYTES` is streamed from its file in blocks."""
-    if vectors.nbytes > IN_MEMORY_MAX_BYTES:
+    if vectors.float32_bytes > IN_MEMORY_MAX_BYTES:
         return lambda query: exact_top(vectors, query)[0]
-    in_memory = np.array(vectors)
+    in_memory = vectors[:]
 
     def search(query: np.ndarray) -> np.ndarray:
         scores = in_memory @ query[0]
@@ -264,10 +295,14 @@ def run(settings: Settings, folder: Path, size: int) -> dict:
         )
 
     timed = queries[np.random.default_rng(SEED).permutation(len(queries))[:LATENCY_QUERIES]]
-    rows = [
-        measure("facetrace", facetrace_searcher(index, vectors), timed),
-        measure("raw FAISS", raw_faiss_searcher(index), timed),
-    ]
+    rows = [measure("facetrace", facetrace_searcher(index, vectors), timed)]
+    not_measured = {}
+    if size * vectors.dim <= RAW_FAISS_MAX_CODE_BYTES:
+        rows.append(measure("raw FAISS", raw_faiss_searcher(index), timed))
+    else:
+        not_measured["raw FAISS"] = (
+            f"IndexRefine would copy all {size * vectors.dim / 2**30:.1f} GiB of 8-bit codes into memory"
+        )
     sweep = []
     if isinstance(index, IvfPqIndex):  # what scanning more or less of the lists buys and costs
         for share in SCAN_SHARES:
@@ -282,7 +317,7 @@ def run(settings: Settings, folder: Path, size: int) -> dict:
         rows.append(measure("numpy exact", exact, timed[:EXACT_LATENCY_QUERIES], found=truth))
         del exact
     scanned = min(size, LIST_SCAN_MAX)
-    templates = list(np.asarray(vectors[:scanned]))
+    templates = list(vectors[:scanned])
     list_p50, list_p95 = latency_ms(python_list_searcher(templates), timed[:3])
     del templates
     scale = size / scanned
@@ -292,6 +327,7 @@ def run(settings: Settings, folder: Path, size: int) -> dict:
         "mated_probes": len(real.probes),
         "recall_queries": len(queries),
         "model_id": real.model_id,
+        "templates_stored_as": str(vectors.stored.dtype),
         "index": {
             "kind": str(index.kind),
             **index.parameters,
@@ -300,6 +336,7 @@ def run(settings: Settings, folder: Path, size: int) -> dict:
         },
         "exact_mated_rank1": round(exact_rank1, 4),
         "rows": [asdict(row) for row in rows],
+        "not_measured": not_measured,
         "scan_shares": sweep,
         "python_list": {
             "p50_ms": round(list_p50 * scale, 1),
@@ -307,6 +344,8 @@ def run(settings: Settings, folder: Path, size: int) -> dict:
             "measured_on": scanned,
             "scaled_linearly": scale != 1,
         },
+        # ru_maxrss is in KiB on Linux: the most this process held in memory at once.
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
 
 
@@ -317,10 +356,11 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = [r["gallery_faces"] for r in results]
     figure, (latency, recall) = plt.subplots(1, 2, figsize=(10, 4))
-    for name in [row["name"] for row in results[0]["rows"]]:
-        rows = [next(row for row in r["rows"] if row["name"] == name) for r in results]
+    for name in dict.fromkeys(row["name"] for r in results for row in r["rows"]):
+        measured = [(r["gallery_faces"], row) for r in results for row in r["rows"] if row["name"] == name]
+        sizes = [size for size, _ in measured]
+        rows = [row for _, row in measured]
         latency.plot(sizes, [row["p50_ms"] for row in rows], marker="o", label=name)
         recall.plot(sizes, [row["recall_at_10"] for row in rows], marker="o", label=f"{name}: recall@10")
         recall.plot(
@@ -330,6 +370,7 @@ def plot(results: list[dict], path: Path) -> None:
             linestyle="--",
             label=f"{name}: mated rank-1 / exact",
         )
+    sizes = [r["gallery_faces"] for r in results]
     latency.plot(sizes, [r["python_list"]["p50_ms"] for r in results], marker="o", label="Python list")
     latency.set(
         xscale="log", yscale="log", xlabel="gallery faces", ylabel="p50 ms, one query", title="Search latency"

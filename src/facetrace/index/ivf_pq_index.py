@@ -60,12 +60,20 @@ def code_files(index_path: Path) -> list[Path]:
     return [p for p in index_path.parent.glob(f"{index_path.stem}.codes-*") if ours.fullmatch(p.name)]
 
 
+#: The most IVF lists an index has. Building assigns every face to its nearest list by comparing
+#: it with every list's centroid, and nothing faster keeps the assignment right on these evenly
+#: spread templates (``bench/coarse_assignment.py``: 20,000 lists take 1.4 hours of 2 cores for
+#: 100M faces, and an HNSW graph over them is faster only when it misassigns a third of them).
+MAX_LISTS = 8192
+
+
 def nlist_for(count: int) -> int:
-    """IVF lists for a gallery of ``count`` faces: about 2 sqrt(N), never fewer than 39 faces each.
+    """IVF lists for a gallery of ``count`` faces: about 2 sqrt(N), never fewer than 39 faces each
+    and never more than :data:`MAX_LISTS` (from about 17M faces on).
 
     Fast-scan codes are read 32 at a time, so long lists scan faster per code: at 1M faces
     1,000 to 4,000 lists were tried and 2,000 gave the best recall for the time."""
-    return max(1, min(round(2 * math.sqrt(max(count, 1))), count // 39))
+    return max(1, min(round(2 * math.sqrt(max(count, 1))), count // 39, MAX_LISTS))
 
 
 class IvfPqIndex(FaissIndex):
