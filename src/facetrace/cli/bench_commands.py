@@ -29,6 +29,12 @@ def bench_search(
             "--report", dir_okay=False, help="Also write the results here (JSON) and a plot beside it."
         ),
     ] = None,
+    queries: Annotated[
+        int | None,
+        typer.Option(
+            "--queries", min=10, help="Measure on this many queries (default: every probe and 150 synthetic)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Build (or reuse, under <data_dir>/bench) galleries of real and synthetic templates and measure
@@ -42,7 +48,7 @@ def bench_search(
     for size in sizes:
         if not as_json:
             console.print(f"Gallery of {size:,} faces: built, or reused from {settings.data_dir / 'bench'} …")
-        results.append(scale.run(settings, folder, size))
+        results.append(scale.run(settings, folder, size, queries))
         if not as_json:
             scale_table(results[-1])
     if report is not None:
