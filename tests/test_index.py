@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from facetrace.errors import ModelMismatchError
 from facetrace.index import ivf_pq_index
+from facetrace.index.code_store import CodeStore
 from facetrace.index.faiss_index import FaissIndex, index_file_for
 from facetrace.index.ivf_pq_index import MAX_LISTS, IvfPqIndex, nlist_for
 from facetrace.index.kinds import IndexKind, kind_for
@@ -183,6 +185,31 @@ def test_the_8_bit_codes_live_in_a_mapped_file_that_only_a_save_extends(tmp_path
     [new_codes] = tmp_path.glob("*.codes-*")
     assert new_codes != codes_file and new_codes.stat().st_size == 500 * 16
     assert len(FaissIndex.open(tmp_path, MODEL, 16)) == 500
+
+
+def test_an_opened_index_reads_its_codes_ahead_and_answers_as_before(tmp_path: Path) -> None:
+    vectors = unit_vectors(1000)
+    index = trained_ivf(tmp_path, vectors, np.arange(1, 1001), scan_share=0.2)
+    index.save()
+    opened = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)
+    assert isinstance(opened, IvfPqIndex)
+    opened.wait_until_warm()
+    assert np.array_equal(opened.search(vectors[:5], 10)[1], index.search(vectors[:5], 10)[1])
+
+
+def test_the_code_store_gives_all_its_rows_in_order_and_warming_a_lost_file_only_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = np.arange(60, dtype=np.uint8).reshape(-1, 4)
+    CodeStore(tmp_path / "codes", 4, owned=True).append(rows[:10])  # a new file takes rows at once
+    store = CodeStore(tmp_path / "codes", 4, rows=10)
+    store.append(rows[10:])  # kept in memory until a commit
+    assert np.array_equal(store.all(), rows) and np.array_equal(store.rows(np.array([12, 3])), rows[[12, 3]])
+    store.warm()
+    (tmp_path / "codes").unlink()
+    with caplog.at_level(logging.INFO, logger="facetrace.index.code_store"):
+        store.warm()
+    assert "were not read ahead" in caplog.text
 
 
 def test_one_query_scanned_in_parts_finds_what_one_scan_finds(tmp_path: Path) -> None:

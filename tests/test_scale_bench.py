@@ -101,6 +101,9 @@ def test_a_gallery_too_large_for_float32_is_stored_as_float16_and_measured_the_s
     assert result["recall_queries"] == 40 and 0 < result["mated_probes"] < 40
     stored = np.load(tmp_path / "var" / "bench" / "gallery-3000.npy", mmap_mode="r")
     assert stored.dtype == np.float16 and result["templates_stored_as"] == "float16"
+    templates = scale.StoredTemplates(stored)  # rows picked one by one come through another map
+    assert np.array_equal(templates[np.array([7, 2999])], templates[:][[7, 2999]])
+    assert templates[:3].dtype == np.float32
     rows = {row["name"]: row for row in result["rows"]}
     assert list(rows) == ["facetrace", "numpy exact"]  # numpy streamed the file in blocks
     assert "8-bit codes" in result["not_measured"]["raw FAISS"]

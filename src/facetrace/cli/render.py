@@ -188,7 +188,7 @@ def scale_table(result: dict[str, Any]) -> None:
         f"{name} {index[name]:,}" for name in ("nlist", "nprobe", "refine_candidates") if name in index
     ]
     structure = " ".join([index["kind"], *parameters])
-    built = f"built in {index['build_s']} s, {index['bytes_per_face']} B/face"
+    built = f"built in {index['build_s']} s, opened in {index['open_s']} s, {index['bytes_per_face']} B/face"
     table = Table(title=f"{faces}, index {structure}, {built}", box=box.SIMPLE_HEAD)
     for column in ("searcher", "p50 ms", "p95 ms", "recall@10", "mated rank-1 / exact", "p50 / facetrace"):
         table.add_column(column, justify="left" if column == "searcher" else "right")

@@ -12,14 +12,31 @@ A store made for a new index (a rebuild) owns a new file that nobody reads yet, 
 its rows there straight away. The index file written after :meth:`commit` names this file and
 its row count, and is the commit point. :meth:`zero` overwrites rows in the file itself, which
 is what erasure needs.
+
+A search reads about a thousand rows from anywhere in the file. The map therefore reads only the
+pages asked for (``MADV_RANDOM``): by default the kernel reads ahead around each (8 MB on this
+machine), and at 100M faces, whose 12.8 GB of codes the page cache had not yet taken in, the
+thousand rows took 100-500 ms instead of about 55. :meth:`warm` reads the file in order once, so
+that the page cache holds it before the searches need it.
 """
 
 from __future__ import annotations
 
+import logging
+import mmap
 import os
 from pathlib import Path
 
 import numpy as np
+
+#: :meth:`CodeStore.warm` reads a file only if it takes at most this share of the machine's
+#: memory: a larger one cannot stay in the page cache, and reading it would only push out pages
+#: that could (100M faces' codes are 12.8 GB, on 24 GiB).
+WARM_MAX_SHARE_OF_MEMORY = 0.75
+#: :meth:`CodeStore.warm` reads this many bytes at a time.
+WARM_CHUNK = 16 * 2**20
+
+log = logging.getLogger(__name__)
 
 
 def with_room(buffer: np.ndarray, used: int, needed: int, fill: int = 0) -> np.ndarray:
@@ -49,10 +66,14 @@ class CodeStore:
 
     def _map(self) -> None:
         """Map the rows in the file (a map cannot grow: writing rows maps the file again)."""
-        if self._in_file:
-            self._mapped = np.memmap(self.path, dtype=np.uint8, mode="r+", shape=(self._in_file, self.width))
-        else:
+        if not self._in_file:
+            self._mapping: mmap.mmap | None = None
             self._mapped = np.zeros((0, self.width), dtype=np.uint8)
+            return
+        with self.path.open("r+b") as file:
+            self._mapping = mmap.mmap(file.fileno(), self._in_file * self.width)
+        self._mapping.madvise(mmap.MADV_RANDOM)  # see the module's docstring
+        self._mapped = np.ndarray((self._in_file, self.width), dtype=np.uint8, buffer=self._mapping)
 
     def __len__(self) -> int:
         return self._in_file + self._added_rows
@@ -79,7 +100,23 @@ class CodeStore:
         return out
 
     def all(self) -> np.ndarray:
-        return self.rows(np.arange(len(self)))
+        """Every row, the file read in order rather than page by page through the map."""
+        in_file = np.fromfile(self.path, dtype=np.uint8, count=self._in_file * self.width)
+        return np.vstack([in_file.reshape(-1, self.width), self._added[: self._added_rows]])
+
+    def warm(self) -> None:
+        """Read the file once, in order, into the page cache (unless it is too large to stay
+        there, see :data:`WARM_MAX_SHARE_OF_MEMORY`). Only a speed-up: a failure is logged."""
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        try:
+            if self.path.stat().st_size > WARM_MAX_SHARE_OF_MEMORY * memory:
+                return
+            chunk = bytearray(WARM_CHUNK)
+            with self.path.open("rb", buffering=0) as file:
+                while file.readinto(chunk):
+                    pass
+        except OSError as error:
+            log.info("the codes in %s were not read ahead: %s", self.path, error)
 
     def zero(self, rows: np.ndarray) -> None:
         """Overwrite ``rows`` with zeros: in the file for rows there, in memory for the others."""
@@ -87,7 +124,8 @@ class CodeStore:
         in_file = rows[rows < self._in_file]
         if len(in_file):
             self._mapped[in_file] = 0
-            self._mapped.flush()
+            assert self._mapping is not None  # rows in the file are mapped
+            self._mapping.flush()
         self._added[rows[rows >= self._in_file] - self._in_file] = 0
 
     def commit(self) -> None:

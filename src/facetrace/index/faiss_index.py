@@ -146,6 +146,10 @@ class FaissIndex(ABC):
         return index
 
     @abstractmethod
+    def wait_until_warm(self) -> None:
+        """Return once what searches read from disk is in memory."""
+
+    @abstractmethod
     def __len__(self) -> int: ...
 
     @abstractmethod
@@ -204,6 +208,9 @@ class FlatIndex(FaissIndex):
         super().__init__(path, model_id, dim)
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self.dim = int(self._index.d)
+
+    def wait_until_warm(self) -> None:
+        """Nothing to wait for: a flat index is read into memory whole."""
 
     def __len__(self) -> int:
         return int(self._index.ntotal)

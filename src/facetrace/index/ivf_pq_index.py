@@ -29,6 +29,7 @@ import math
 import os
 import re
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -99,6 +100,7 @@ class IvfPqIndex(FaissIndex):
         self._codes = codes
         self._row_ids = np.array(row_ids, dtype=np.int64)  # may be longer than the rows in use
         self._faiss_refine: faiss.IndexScalarQuantizer | None = None
+        self._warming: threading.Thread | None = None
         self.scan(scan_share)
 
     def scan(self, share: float) -> None:
@@ -127,7 +129,17 @@ class IvfPqIndex(FaissIndex):
             codes = CodeStore(path.with_name(str(stored["codes_file"])), int(coarse.d), len(row_ids))
         quantizer = faiss.ScalarQuantizer(int(coarse.d), faiss.ScalarQuantizer.QT_8bit)
         faiss.copy_array_to_vector(ranges, quantizer.trained)
-        return cls(path, model_id, coarse, quantizer, codes, row_ids, scan_share=scan_share)
+        index = cls(path, model_id, coarse, quantizer, codes, row_ids, scan_share=scan_share)
+        # Every search reads rows of the codes file; bring it into the page cache meanwhile.
+        index._warming = threading.Thread(target=codes.warm, name="ivf-pq-warm", daemon=True)
+        index._warming.start()
+        return index
+
+    def wait_until_warm(self) -> None:
+        """Return once the codes file of an index just read is in the page cache (as far as
+        :meth:`CodeStore.warm` reads it)."""
+        if self._warming is not None:
+            self._warming.join()
 
     def _write(self, path: Path) -> None:
         self._codes.commit()  # the codes first: the archive commits them
