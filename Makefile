@@ -57,7 +57,7 @@ bench: $(BENCH_STAMP)
 ## measuring what assigning every face to an IVF list costs.
 bench-large: $(BENCH_STAMP)
 	$(BIN)/python bench/coarse_assignment.py
-	$(BIN)/facetrace bench search --folder $(DEV_FACES) --size 100000000 --queries 60 \
+	$(BIN)/facetrace bench search --folder $(DEV_FACES) --size 100000000 --queries 200 \
 		--report docs/benchmarks/search_scale_100m.json
 
 lint: $(TEST_STAMP)

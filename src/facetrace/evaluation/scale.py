@@ -14,7 +14,8 @@ Measured on the same vectors, one query at a time:
   memory-mapped file here, from the catalog in the product (its query is not part of this figure).
 * **raw FAISS** — the same FAISS structures searched by FAISS alone for k (for IVF-PQ, FAISS's
   ``IndexRefine`` over the same PQ lists and 8-bit codes): Facetrace's overhead.
-* **numpy exact** — brute force over all N: the bound, and the truth for recall.
+* **numpy exact** — brute force over all N: the bound, and the truth for recall. A gallery too
+  large for memory is read from its file for each query, so that is timed on one query.
 * **Python list** — a loop over one array per face, the way deepface's ``find()`` and
   face_recognition's ``compare_faces`` search; timed on at most 1M faces and scaled linearly.
 
@@ -61,9 +62,6 @@ IN_MEMORY_MAX_BYTES = 8 * 2**30
 #: Raw FAISS's ``IndexRefine`` holds a copy of all the 8-bit codes in memory; beyond this it is
 #: not measured (at 100M the copy would be 12.8 GB beside the index and the page cache).
 RAW_FAISS_MAX_CODE_BYTES = 4 * 2**30
-#: Numpy's exact search is not timed on galleries whose float32 templates exceed this: each query
-#: then streams the whole file from disk (at 100M, about 6 minutes a query on this machine).
-EXACT_TIMED_MAX_BYTES = 32 * 2**30
 
 #: One query (1, dim) -> gallery row numbers of its top K, best first.
 Searcher = Callable[[np.ndarray], np.ndarray]
@@ -289,8 +287,9 @@ def python_list_searcher(templates: list[np.ndarray]) -> Searcher:
     return search
 
 
-def latency_ms(search: Searcher, queries: np.ndarray) -> tuple[float, float]:
-    search(queries[:1])  # warm-up
+def latency_ms(search: Searcher, queries: np.ndarray, *, warm_up: bool = True) -> tuple[float, float]:
+    if warm_up:
+        search(queries[:1])
     samples = []
     for query in queries:
         started = time.perf_counter()
@@ -326,14 +325,22 @@ def run(settings: Settings, folder: Path, size: int, queries_limit: int | None =
     exact_rank1 = float(np.mean(labels[truth[: len(probes), 0]] == probe_labels))
 
     def measure(
-        name: str, search: Searcher, timed_queries: np.ndarray, found: np.ndarray | None = None
+        name: str,
+        search: Searcher,
+        timed_queries: np.ndarray,
+        found: np.ndarray | None = None,
+        *,
+        warm_up: bool = True,
     ) -> Measured:
         if found is None:
             found = np.array([search(q.reshape(1, -1))[:K] for q in queries])
         rank1 = float(np.mean(labels[found[: len(probes), 0]] == probe_labels))
         recall = sum(len(np.intersect1d(f, t)) for f, t in zip(found, truth, strict=True)) / truth.size
         return Measured(
-            name, *latency_ms(search, timed_queries), round(recall, 4), round(rank1 / exact_rank1, 4)
+            name,
+            *latency_ms(search, timed_queries, warm_up=warm_up),
+            round(recall, 4),
+            round(rank1 / exact_rank1, 4),
         )
 
     timed = queries[np.random.default_rng(SEED).permutation(len(queries))[:LATENCY_QUERIES]]
@@ -352,15 +359,15 @@ def run(settings: Settings, folder: Path, size: int, queries_limit: int | None =
             found = measure(f"scan {share}", facetrace_searcher(index, vectors), timed)
             sweep.append({"scan_share": share, "nprobe": index.parameters["nprobe"], **asdict(found)})
         index.scan(settings.index_scan_share)
-    if vectors.float32_bytes > EXACT_TIMED_MAX_BYTES:
-        not_measured["numpy exact"] = "each query streams the whole gallery file from disk (minutes a query)"
-    else:
-        # On one BLAS thread: beside FAISS's OpenMP threads, OpenBLAS's own pool made one product
-        # four times slower on 2 cores (measured at 50k faces: 7.9 against 1.9 ms).
-        with threadpool_limits(1, user_api="blas"):
-            exact = numpy_searcher(vectors)
+    # On one BLAS thread: beside FAISS's OpenMP threads, OpenBLAS's own pool made one product
+    # four times slower on 2 cores (measured at 50k faces: 7.9 against 1.9 ms).
+    with threadpool_limits(1, user_api="blas"):
+        exact = numpy_searcher(vectors)
+        if vectors.float32_bytes > IN_MEMORY_MAX_BYTES:  # each query reads the whole file: minutes at 100M
+            rows.append(measure("numpy exact (streamed)", exact, timed[:1], found=truth, warm_up=False))
+        else:
             rows.append(measure("numpy exact", exact, timed[:EXACT_LATENCY_QUERIES], found=truth))
-            del exact
+        del exact
     scanned = min(size, LIST_SCAN_MAX)
     templates = list(vectors[:scanned])
     list_p50, list_p95 = latency_ms(python_list_searcher(templates), timed[:3])
