@@ -213,7 +213,9 @@ def scale_table(result: dict[str, Any]) -> None:
     for name, why in result.get("not_measured", {}).items():
         console.print(f"{name}: not measured, {why}", highlight=False)
     console.print(
-        f"templates stored as {result['templates_stored_as']}; peak memory {result['peak_rss_gib']} GiB",
+        f"templates stored as {result['templates_stored_as']}; memory of its own while Facetrace "
+        f"searched {result['own_memory_searching_gib']} GiB, peak resident size {result['peak_rss_gib']} "
+        "GiB (mapped file pages included)",
         highlight=False,
     )
     if result.get("scan_shares"):

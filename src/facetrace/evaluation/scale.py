@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import mmap
+import re
 import resource
 import time
 from collections.abc import Callable
@@ -287,6 +288,19 @@ def python_list_searcher(templates: list[np.ndarray]) -> Searcher:
     return search
 
 
+def own_memory_gib() -> float | None:
+    """The memory this process holds of its own now (``RssAnon``; None off Linux), in GiB.
+
+    Unlike the peak resident size, it leaves out the pages of memory-mapped files, which belong
+    to the page cache: the codes and templates a search reads, counted once per map."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^RssAnon:\s+(\d+) kB$", status, re.MULTILINE)
+    return round(int(found.group(1)) / 2**20, 2) if found else None
+
+
 def latency_ms(search: Searcher, queries: np.ndarray, *, warm_up: bool = True) -> tuple[float, float]:
     if warm_up:
         search(queries[:1])
@@ -345,6 +359,7 @@ def run(settings: Settings, folder: Path, size: int, queries_limit: int | None =
 
     timed = queries[np.random.default_rng(SEED).permutation(len(queries))[:LATENCY_QUERIES]]
     rows = [measure("facetrace", facetrace_searcher(index, vectors), timed)]
+    searching_memory_gib = own_memory_gib()
     not_measured = {}
     if size * vectors.dim <= RAW_FAISS_MAX_CODE_BYTES:
         rows.append(measure("raw FAISS", raw_faiss_searcher(index), timed))
@@ -397,8 +412,10 @@ def run(settings: Settings, folder: Path, size: int, queries_limit: int | None =
             "measured_on": scanned,
             "scaled_linearly": scale != 1,
         },
-        # ru_maxrss is in KiB on Linux: the most this process held in memory at once.
+        # ru_maxrss is in KiB on Linux: the most this process had resident at once, the pages of
+        # the memory-mapped gallery and codes included (once per map).
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "own_memory_searching_gib": searching_memory_gib,
     }
 
 
