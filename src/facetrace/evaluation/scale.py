@@ -94,7 +94,8 @@ class StoredTemplates:
 
     Runs of rows (a slice) are read through a map the kernel reads ahead in; rows picked here
     and there (the re-rank's hundred) through one that reads only the pages asked for: at 100M
-    faces the kernel's 8 MB read-ahead made those hundred rows take 300-450 ms instead of 6."""
+    faces the kernel's 8 MB read-ahead made those hundred rows take hundreds of milliseconds
+    instead of about 7 (``bench/mapped_reads.py``)."""
 
     def __init__(self, stored: np.ndarray) -> None:
         self.stored = stored

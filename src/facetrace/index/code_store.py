@@ -15,9 +15,10 @@ is what erasure needs.
 
 A search reads about a thousand rows from anywhere in the file. The map therefore reads only the
 pages asked for (``MADV_RANDOM``): by default the kernel reads ahead around each (8 MB on this
-machine), and at 100M faces, whose 12.8 GB of codes the page cache had not yet taken in, the
-thousand rows took 100-500 ms instead of about 55. :meth:`warm` reads the file in order once, so
-that the page cache holds it before the searches need it.
+machine), and at 100M faces, whose 12.8 GB of codes the page cache had not yet taken in, a
+search's thousand rows took 0.1 to 2.4 s; read page by page, a hundred cold rows take about 7 ms
+(``bench/mapped_reads.py``). :meth:`warm` reads the file in order once, so that the page cache
+holds it before the searches need it.
 """
 
 from __future__ import annotations
