@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -210,6 +211,57 @@ def test_the_code_store_gives_all_its_rows_in_order_and_warming_a_lost_file_only
     with caplog.at_level(logging.INFO, logger="facetrace.index.code_store"):
         store.warm()
     assert "were not read ahead" in caplog.text
+
+
+def test_the_lists_have_a_file_of_their_own_that_each_save_replaces(tmp_path: Path) -> None:
+    vectors = unit_vectors(1000)
+    index = trained_ivf(tmp_path, vectors, np.arange(1, 1001), scan_share=0.2)
+    index.save()
+    [lists] = tmp_path.glob("*.lists-*")
+    with np.load(index.path) as stored:
+        assert str(stored["lists_file"]) == lists.name and "coarse" not in stored
+    assert index.path.stat().st_size < lists.stat().st_size  # the archive holds row ids, not lists
+    assert index.size_on_disk() > lists.stat().st_size + 1000 * 16  # the lists and codes counted
+    index.remove(np.array([1, 2]))
+    index.save()
+    [again] = tmp_path.glob("*.lists-*")
+    assert again != lists  # the old lists (with faces 1 and 2 in them) are gone
+    assert not {1, 2} & set(FaissIndex.open(tmp_path, MODEL, 16).ids().tolist())
+
+
+def test_an_archive_that_holds_its_lists_is_still_read(tmp_path: Path) -> None:
+    vectors = unit_vectors(1000)
+    index = trained_ivf(tmp_path, vectors, np.arange(1, 1001), scan_share=0.2)
+    assert isinstance(index, IvfPqIndex)
+    index.save()
+    with np.load(index.path) as stored:
+        parts = {name: stored[name] for name in ("quantizer", "row_ids", "codes_file")}
+    with index.path.open("wb") as file:  # the format before the lists had a file of their own
+        np.savez(file, coarse=faiss.serialize_index(index._coarse), **parts)
+    opened = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)
+    assert np.array_equal(opened.search(vectors[:5], 10)[1], index.search(vectors[:5], 10)[1])
+
+
+def test_a_save_between_reading_the_archive_and_its_lists_file_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vectors = unit_vectors(1000)
+    writer = trained_ivf(tmp_path, vectors, np.arange(1, 1001), scan_share=0.2)
+    writer.save()
+    read_index = faiss.read_index
+    saves = []
+
+    def another_process_saves_first(name: str) -> faiss.Index:
+        if not saves:  # the archive was read; its lists file goes before FAISS opens it
+            writer.remove(np.array([7]))
+            writer.save()
+            saves.append(name)
+        return read_index(name)
+
+    monkeypatch.setattr(faiss, "read_index", another_process_saves_first)
+    reader = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)
+    assert saves and not Path(saves[0]).exists()
+    assert len(reader) == 999 and 7 not in reader.ids().tolist()  # the archive saved meanwhile
 
 
 def test_one_query_scanned_in_parts_finds_what_one_scan_finds(tmp_path: Path) -> None:

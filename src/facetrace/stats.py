@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from facetrace.catalog import repository
 from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
-from facetrace.index.ivf_pq_index import code_files
+from facetrace.index.ivf_pq_index import side_files
 from facetrace.index.stores import open_index
 
 
@@ -49,7 +49,7 @@ def gallery_stats(settings: Settings) -> dict[str, Any]:
 
 def _faiss_files(settings: Settings) -> list[dict[str, Any]]:
     """Each FAISS index file, described by its meta file (the index itself is not loaded); its size
-    counts the 8-bit code file of a compressed index."""
+    counts the lists and 8-bit code files of a compressed index."""
     indexes = []
     for path in sorted(settings.index_dir.glob("*.faiss")):
         meta_path = path.with_suffix(".json")
@@ -60,7 +60,7 @@ def _faiss_files(settings: Settings) -> list[dict[str, Any]]:
                 "model": meta.get("model_id"),
                 "kind": meta.get("kind"),
                 "vectors": meta.get("count"),
-                "bytes": sum(p.stat().st_size for p in [path, meta_path, *code_files(path)] if p.exists()),
+                "bytes": sum(p.stat().st_size for p in [path, meta_path, *side_files(path)] if p.exists()),
                 "saved_at": meta.get("saved_at"),
             }
         )

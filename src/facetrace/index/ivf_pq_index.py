@@ -16,11 +16,14 @@ IVF list, overwrites its 8-bit codes with zeros and marks its row empty (-1), so
 remains in memory or in the next file; empty rows are reclaimed by the next rebuild
 (``facetrace reindex``).
 
-Files: the index file (an ``.npz`` archive: the IVF lists with their PQ codes, ``row_ids``,
-the 8-bit quantiser's ranges) and beside it the 8-bit codes, memory-mapped
-(:class:`~facetrace.index.code_store.CodeStore`), which the archive names. A rebuild writes
-its codes to a new file, so a process still searching the old index keeps reading the old
-one; the archive is the commit point, and code files it does not name are deleted after it.
+Files: the index file (an ``.npz`` archive: ``row_ids``, the 8-bit quantiser's ranges, and the
+names of the two files beside it), the IVF lists with their PQ codes (a FAISS file, about 40 B
+per face) and the 8-bit codes, memory-mapped (:class:`~facetrace.index.code_store.CodeStore`).
+FAISS writes and reads the lists file itself, so a save or an open never holds a second copy of
+the lists in memory (at 100M faces the copy was 4.8 GB). Each save writes a new lists file and a
+rebuild a new codes file, so a process still searching the old index keeps reading the old
+ones; the archive is the commit point, and the files it does not name are deleted after it.
+An archive written before the lists had a file of their own holds them as its ``coarse`` array.
 """
 
 from __future__ import annotations
@@ -55,10 +58,15 @@ _SCANNERS = ThreadPoolExecutor(PARTS, thread_name_prefix="ivf-pq-scan") if PARTS
 EMPTY = -1
 
 
-def code_files(index_path: Path) -> list[Path]:
-    """The 8-bit code files beside the index file ``index_path``: its own, and any left over."""
-    ours = re.compile(rf"{re.escape(index_path.stem)}\.codes-[0-9a-f]{{8}}")
-    return [p for p in index_path.parent.glob(f"{index_path.stem}.codes-*") if ours.fullmatch(p.name)]
+def side_files(index_path: Path) -> list[Path]:
+    """The code and lists files beside the index file ``index_path``: its own, and any left over."""
+    ours = re.compile(rf"{re.escape(index_path.stem)}\.(codes|lists)-[0-9a-f]{{8}}")
+    return [p for p in index_path.parent.glob(f"{index_path.stem}.*-*") if ours.fullmatch(p.name)]
+
+
+def _side_file(index_path: Path, kind: str) -> Path:
+    """A new file name beside ``index_path`` for its ``kind`` ("codes" or "lists")."""
+    return index_path.with_name(f"{index_path.stem}.{kind}-{secrets.token_hex(4)}")
 
 
 #: The most IVF lists an index has. Building assigns every face to its nearest list by comparing
@@ -101,6 +109,8 @@ class IvfPqIndex(FaissIndex):
         self._row_ids = np.array(row_ids, dtype=np.int64)  # may be longer than the rows in use
         self._faiss_refine: faiss.IndexScalarQuantizer | None = None
         self._warming: threading.Thread | None = None
+        #: The lists file the index was last read from or saved to (None: never saved).
+        self._lists: Path | None = None
         self.scan(scan_share)
 
     def scan(self, share: float) -> None:
@@ -115,21 +125,19 @@ class IvfPqIndex(FaissIndex):
             dim, f"IVF{nlist_for(count)},PQ{subquantizers}x4fs", faiss.METRIC_INNER_PRODUCT
         )
         quantizer = faiss.ScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit)
-        codes = CodeStore(path.with_name(f"{path.stem}.codes-{secrets.token_hex(4)}"), dim, owned=True)
+        codes = CodeStore(_side_file(path, "codes"), dim, owned=True)
         return cls(
             path, model_id, coarse, quantizer, codes, np.empty(0, dtype=np.int64), scan_share=scan_share
         )
 
     @classmethod
     def read(cls, path: Path, model_id: str, *, scan_share: float) -> IvfPqIndex:
-        with np.load(path) as stored:
-            coarse = faiss.deserialize_index(stored["coarse"])
-            ranges = stored["quantizer"]
-            row_ids = stored["row_ids"]
-            codes = CodeStore(path.with_name(str(stored["codes_file"])), int(coarse.d), len(row_ids))
+        coarse, lists, ranges, row_ids, codes_file = _stored_parts(path)
+        codes = CodeStore(path.with_name(codes_file), int(coarse.d), len(row_ids))
         quantizer = faiss.ScalarQuantizer(int(coarse.d), faiss.ScalarQuantizer.QT_8bit)
         faiss.copy_array_to_vector(ranges, quantizer.trained)
         index = cls(path, model_id, coarse, quantizer, codes, row_ids, scan_share=scan_share)
+        index._lists = lists
         # Every search reads rows of the codes file; bring it into the page cache meanwhile.
         index._warming = threading.Thread(target=codes.warm, name="ivf-pq-warm", daemon=True)
         index._warming.start()
@@ -142,11 +150,17 @@ class IvfPqIndex(FaissIndex):
             self._warming.join()
 
     def _write(self, path: Path) -> None:
-        self._codes.commit()  # the codes first: the archive commits them
+        # The codes and the lists first, each durable: the archive commits them.
+        self._codes.commit()
+        lists = _side_file(self.path, "lists")
+        faiss.write_index(self._coarse, str(lists))
+        with lists.open("rb") as file:
+            os.fsync(file.fileno())
+        self._lists = lists
         with path.open("wb") as file:
             np.savez(
                 file,
-                coarse=faiss.serialize_index(self._coarse),
+                lists_file=np.array(lists.name),
                 quantizer=faiss.vector_to_array(self._quantizer.trained),
                 row_ids=self.row_ids,
                 codes_file=np.array(self._codes.path.name),
@@ -154,12 +168,13 @@ class IvfPqIndex(FaissIndex):
 
     def save(self) -> None:
         super().save()
-        for stale in code_files(self.path):  # an older index's, or a rebuild's that never finished
-            if stale != self._codes.path:
+        for stale in side_files(self.path):  # an older index's, or a save's that never finished
+            if stale not in (self._codes.path, self._lists):
                 stale.unlink(missing_ok=True)
 
     def size_on_disk(self) -> int:
-        return super().size_on_disk() + self._codes.path.stat().st_size
+        lists = self._lists.stat().st_size if self._lists is not None else 0
+        return super().size_on_disk() + self._codes.path.stat().st_size + lists
 
     @property
     def row_ids(self) -> np.ndarray:
@@ -306,6 +321,27 @@ class IvfPqIndex(FaissIndex):
         """Each dimension's lowest value and span, as the 8-bit quantiser learnt them."""
         trained = faiss.vector_to_array(self._quantizer.trained)
         return trained[: self.dim], trained[self.dim :]
+
+
+def _stored_parts(path: Path) -> tuple[faiss.IndexIVF, Path | None, np.ndarray, np.ndarray, str]:
+    """The IVF lists of the index whose archive is at ``path``, the file they came from (None in
+    an archive that holds them), the 8-bit quantiser's ranges, the row ids and the codes file's name.
+
+    Another process's save may replace the archive, and delete the lists file it named, between
+    reading the one and the other: the archive is then read again."""
+    attempts = 3
+    while True:
+        attempts -= 1
+        with np.load(path) as stored:
+            ranges, row_ids, codes_file = stored["quantizer"], stored["row_ids"], str(stored["codes_file"])
+            if "lists_file" not in stored:  # written before the lists had a file of their own
+                return faiss.deserialize_index(stored["coarse"]), None, ranges, row_ids, codes_file
+            lists = path.with_name(str(stored["lists_file"]))
+        try:
+            return faiss.read_index(str(lists)), lists, ranges, row_ids, codes_file
+        except RuntimeError:
+            if lists.exists() or not attempts:
+                raise
 
 
 def _jittered_to(sample: np.ndarray, size: int) -> np.ndarray:
