@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from facetrace.errors import ModelMismatchError
-from facetrace.index import ivf_pq_index
+from facetrace.index import code_store, ivf_pq_index
 from facetrace.index.code_store import CodeStore
 from facetrace.index.faiss_index import FaissIndex, index_file_for
 from facetrace.index.ivf_pq_index import MAX_LISTS, IvfPqIndex, nlist_for
@@ -198,7 +198,7 @@ def test_an_opened_index_reads_its_codes_ahead_and_answers_as_before(tmp_path: P
     assert np.array_equal(opened.search(vectors[:5], 10)[1], index.search(vectors[:5], 10)[1])
 
 
-def test_the_code_store_gives_all_its_rows_in_order_and_warming_a_lost_file_only_logs(
+def test_the_code_store_gives_its_rows_in_order_and_reads_ahead_only_a_file_that_fits(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     rows = np.arange(60, dtype=np.uint8).reshape(-1, 4)
@@ -207,6 +207,12 @@ def test_the_code_store_gives_all_its_rows_in_order_and_warming_a_lost_file_only
     store.append(rows[10:])  # kept in memory until a commit
     assert np.array_equal(store.all(), rows) and np.array_equal(store.rows(np.array([12, 3])), rows[[12, 3]])
     store.warm()
+    read = []
+    with pytest.MonkeyPatch.context() as patch:  # a file too large to stay in the page cache
+        patch.setattr(code_store, "WARM_MAX_SHARE_OF_MEMORY", 0.0)
+        patch.setattr(Path, "open", lambda path, *args, **kwargs: read.append(path))
+        store.warm()
+    assert not read
     (tmp_path / "codes").unlink()
     with caplog.at_level(logging.INFO, logger="facetrace.index.code_store"):
         store.warm()
