@@ -13,7 +13,6 @@ Run: ``.venv/bin/python bench/mapped_reads.py [FILE]``.
 from __future__ import annotations
 
 import argparse
-import mmap
 import time
 from pathlib import Path
 
@@ -21,13 +20,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-
-def advised_random(stored: np.memmap) -> np.ndarray:
-    """The same rows as ``stored``, through a map that reads only the pages asked for."""
-    with Path(stored.filename).open("rb") as file:
-        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    mapping.madvise(mmap.MADV_RANDOM)
-    return np.ndarray(stored.shape, stored.dtype, buffer=mapping, offset=stored.offset)
+from facetrace.evaluation.scale import without_read_ahead
 
 
 def draw_ms(rows: np.ndarray, count: int, rng: np.random.Generator) -> float:
@@ -44,7 +37,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=5)
     args = parser.parse_args()
     stored = np.load(args.file, mmap_mode="r")
-    maps = {"MADV_RANDOM": advised_random(stored), "kernel read-ahead (default)": stored}
+    maps = {"MADV_RANDOM": without_read_ahead(stored), "kernel read-ahead (default)": stored}
     rng = np.random.default_rng(20241126)
     table = Table(title=f"{args.rows} random rows of {args.file} ({args.file.stat().st_size / 1e9:.1f} GB)")
     table.add_column("map")

@@ -86,6 +86,14 @@ class Measured:
     mated_rank1_share: float
 
 
+def without_read_ahead(stored: np.memmap) -> np.ndarray:
+    """The rows of ``stored`` through a map of their file that reads only the pages asked for."""
+    with Path(stored.filename).open("rb") as file:
+        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    mapping.madvise(mmap.MADV_RANDOM)
+    return np.ndarray(stored.shape, stored.dtype, buffer=mapping, offset=stored.offset)
+
+
 class StoredTemplates:
     """A cached gallery file read as float32 rows, whether it is stored as float32 or float16.
 
@@ -99,12 +107,7 @@ class StoredTemplates:
 
     def __init__(self, stored: np.ndarray) -> None:
         self.stored = stored
-        self._picked = stored
-        if isinstance(stored, np.memmap):
-            with Path(stored.filename).open("rb") as file:
-                mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-            mapping.madvise(mmap.MADV_RANDOM)
-            self._picked = np.ndarray(stored.shape, stored.dtype, buffer=mapping, offset=stored.offset)
+        self._picked = without_read_ahead(stored) if isinstance(stored, np.memmap) else stored
 
     def __len__(self) -> int:
         return len(self.stored)
