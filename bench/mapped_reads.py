@@ -20,7 +20,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from facetrace.evaluation.scale import without_read_ahead
+from facetrace.index.code_store import map_without_read_ahead
 
 
 def draw_ms(rows: np.ndarray, count: int, rng: np.random.Generator) -> float:
@@ -37,7 +37,12 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=5)
     args = parser.parse_args()
     stored = np.load(args.file, mmap_mode="r")
-    maps = {"MADV_RANDOM": without_read_ahead(stored), "kernel read-ahead (default)": stored}
+    maps = {
+        "MADV_RANDOM": map_without_read_ahead(
+            Path(stored.filename), stored.shape, stored.dtype, offset=stored.offset
+        ),
+        "kernel read-ahead (default)": stored,
+    }
     rng = np.random.default_rng(20241126)
     table = Table(title=f"{args.rows} random rows of {args.file} ({args.file.stat().st_size / 1e9:.1f} GB)")
     table.add_column("map")

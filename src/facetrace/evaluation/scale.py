@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import mmap
 import re
 import resource
 import time
@@ -43,6 +42,7 @@ from facetrace.config import Settings
 from facetrace.evaluation.dataset import scan_labelled_folder
 from facetrace.evaluation.runner import embed_images
 from facetrace.evaluation.synthetic import TemplateModel
+from facetrace.index.code_store import map_without_read_ahead
 from facetrace.index.faiss_index import FaissIndex, index_file_for
 from facetrace.index.ivf_pq_index import IvfPqIndex
 from facetrace.index.kinds import IndexKind, kind_for
@@ -86,14 +86,6 @@ class Measured:
     mated_rank1_share: float
 
 
-def without_read_ahead(stored: np.memmap) -> np.ndarray:
-    """The rows of ``stored`` through a map of their file that reads only the pages asked for."""
-    with Path(stored.filename).open("rb") as file:
-        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    mapping.madvise(mmap.MADV_RANDOM)
-    return np.ndarray(stored.shape, stored.dtype, buffer=mapping, offset=stored.offset)
-
-
 class StoredTemplates:
     """A cached gallery file read as float32 rows, whether it is stored as float32 or float16.
 
@@ -107,7 +99,11 @@ class StoredTemplates:
 
     def __init__(self, stored: np.ndarray) -> None:
         self.stored = stored
-        self._picked = without_read_ahead(stored) if isinstance(stored, np.memmap) else stored
+        self._picked = stored
+        if isinstance(stored, np.memmap):  # the same file, mapped for scattered rows
+            self._picked = map_without_read_ahead(
+                Path(stored.filename), stored.shape, stored.dtype, offset=stored.offset
+            )
 
     def __len__(self) -> int:
         return len(self.stored)

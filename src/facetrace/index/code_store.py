@@ -40,6 +40,18 @@ WARM_CHUNK = 16 * 2**20
 log = logging.getLogger(__name__)
 
 
+def map_without_read_ahead(
+    path: Path, shape: tuple[int, ...], dtype: np.dtype | type, *, offset: int = 0, writable: bool = False
+) -> np.ndarray:
+    """``shape`` rows of ``dtype`` from byte ``offset`` of the file at ``path``, through a map that
+    reads only the pages asked for (``MADV_RANDOM``, see the module's docstring). The array's
+    ``base`` is the map; a ``writable`` one writes through to the file."""
+    with path.open("r+b" if writable else "rb") as file:
+        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+    mapping.madvise(mmap.MADV_RANDOM)
+    return np.ndarray(shape, dtype, buffer=mapping, offset=offset)
+
+
 def with_room(buffer: np.ndarray, used: int, needed: int, fill: int = 0) -> np.ndarray:
     """``buffer`` if it holds ``needed`` rows, else a copy of its first ``used`` rows in one at
     least twice as long (the rest ``fill``): appends of one image's faces must not copy them all."""
@@ -67,14 +79,11 @@ class CodeStore:
 
     def _map(self) -> None:
         """Map the rows in the file (a map cannot grow: writing rows maps the file again)."""
-        if not self._in_file:
-            self._mapping: mmap.mmap | None = None
+        if self._in_file:
+            shape = (self._in_file, self.width)
+            self._mapped = map_without_read_ahead(self.path, shape, np.uint8, writable=True)
+        else:
             self._mapped = np.zeros((0, self.width), dtype=np.uint8)
-            return
-        with self.path.open("r+b") as file:
-            self._mapping = mmap.mmap(file.fileno(), self._in_file * self.width)
-        self._mapping.madvise(mmap.MADV_RANDOM)  # see the module's docstring
-        self._mapped = np.ndarray((self._in_file, self.width), dtype=np.uint8, buffer=self._mapping)
 
     def __len__(self) -> int:
         return self._in_file + self._added_rows
@@ -125,8 +134,9 @@ class CodeStore:
         in_file = rows[rows < self._in_file]
         if len(in_file):
             self._mapped[in_file] = 0
-            assert self._mapping is not None  # rows in the file are mapped
-            self._mapping.flush()
+            mapping = self._mapped.base  # rows in the file are mapped
+            assert isinstance(mapping, mmap.mmap)
+            mapping.flush()
         self._added[rows[rows >= self._in_file] - self._in_file] = 0
 
     def commit(self) -> None:
