@@ -20,6 +20,7 @@ def serve(
 
     from facetrace.cli.render import console
     from facetrace.server import create_app
+    from facetrace.server.serving import uvicorn_config
 
     def announce(name: str, generated_password: str | None) -> None:
         if generated_password is None:
@@ -32,4 +33,5 @@ def serve(
         )
         print(f"password: {generated_password}", flush=True)
 
-    uvicorn.run(create_app(settings_of(ctx), on_first_admin=announce), host=host, port=port)
+    app = create_app(settings_of(ctx), on_first_admin=announce)
+    uvicorn.Server(uvicorn_config(app, host=host, port=port)).run()
