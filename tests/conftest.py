@@ -45,6 +45,7 @@ from facetrace.config import Settings
 from facetrace.governance.service import Governance
 from facetrace.ingest.pipeline import ingest
 from facetrace.server import create_app
+from facetrace.server.serving import uvicorn_config
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.factory import build_analyzer
 
@@ -434,7 +435,7 @@ def running(app: FastAPI) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
