@@ -144,6 +144,12 @@ class Settings(BaseSettings):
         description="Key that signs the web app's session cookies (none: a random key kept in "
         "<data_dir>/session.key). Set the same value on every server behind one address.",
     )
+    erasure_hmac_key_file: Path | None = Field(
+        None,
+        description="The secret that keys the hashes by which erasure certificates and their audit entries "
+        "name what was erased (none: <data_dir>/erasure.key, created 0600 at first use). Back it up: "
+        "without it no URL can be checked against a certificate.",
+    )
     session_hours: int = Field(8, ge=1, le=24 * 7, description="A web login lasts this long.")
     secure_cookies: bool = Field(
         False, description="Send session cookies over HTTPS only (set it when serving behind TLS)."

@@ -11,7 +11,7 @@ import typer
 from facetrace.cli.account_commands import audit_app, token_app, user_app
 from facetrace.cli.authorisation_commands import authorisation_app
 from facetrace.cli.bench_commands import bench_app
-from facetrace.cli.erasure_commands import erasure_app, retention_app, rights_app
+from facetrace.cli.erasure_commands import certificate_app, erasure_app, retention_app, rights_app
 from facetrace.cli.report_commands import report_app
 from facetrace.cli.serve_command import serve
 from facetrace.cli.source_commands import crawl, source_app
@@ -20,6 +20,7 @@ from facetrace.config import get_settings
 from facetrace.errors import FacetraceError
 from facetrace.governance.roles import Action
 from facetrace.index.kinds import IndexKind
+from facetrace.private_files import keep_private
 
 app = typer.Typer(
     help="Facetrace: face search over sources you registered, with provenance for every face.",
@@ -49,7 +50,9 @@ def main(
         ),
     ] = None,
 ) -> None:
-    ctx.obj = CliState(get_settings(data_dir=data_dir), token)
+    settings = get_settings(data_dir=data_dir)
+    keep_private(settings.data_dir)  # every file this process (or the server it runs) writes is 0600
+    ctx.obj = CliState(settings, token)
 
 
 @app.command()
@@ -385,6 +388,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(erasure_app)
+app.add_typer(certificate_app, name="erasure")
 app.add_typer(retention_app, name="retention")
 app.add_typer(authorisation_app, name="authorisation")
 app.add_typer(report_app, name="report")

@@ -85,6 +85,29 @@ def purge(
     run_erasure(ctx, ErasureScope(jurisdiction=jurisdiction.upper()), reason, execute)
 
 
+certificate_app = typer.Typer(help="Deletion certificates: check a URL against one.", no_args_is_help=True)
+
+
+@certificate_app.command("check")
+def erasure_check(
+    ctx: typer.Context,
+    certificate: Annotated[str, typer.Argument(help="The certificate's reference, ERASURE-….")],
+    place: Annotated[str, typer.Argument(help="A URL or file path, exactly as it was collected.")],
+) -> None:
+    """Say whether an erasure certificate covers a URL (its keyed hash is in it); exit 1 if not."""
+    from facetrace.cli.render import console
+
+    answer = governance(ctx).erasure_check(certificate, place)
+    if answer is None:
+        console.print(f"{certificate} does not cover this place.", highlight=False)
+        raise typer.Exit(1)
+    explained = {
+        "erased": "the images seen there were erased",
+        "face removed": "a face was erased from the image seen there",
+    }
+    console.print(f"{certificate} covers this place: {explained[answer]}.", highlight=False)
+
+
 @retention_app.command("run")
 def retention_run(
     ctx: typer.Context,

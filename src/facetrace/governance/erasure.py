@@ -1,7 +1,9 @@
 """Erasure and purges: what goes (a dry run), then deleting it for real, with a certificate.
 
 What a scope selects:
-* face ids — those faces (the image record stays: other people may be in it);
+* face ids — those faces (the image record stays: other people may be in it); an image left with
+  no face loses its sightings too (where it was, its page title and alt text), keeping only the
+  record of its bytes, so that the same file is not analysed again;
 * image or page URLs / paths — every image seen there, whole (all its faces and sightings),
   and its near-duplicates (resized or re-encoded copies of the photo seen elsewhere);
 * sources, or every source of a jurisdiction — their sightings; an image is deleted whole
@@ -11,8 +13,10 @@ What a scope selects:
 Deleting is physical: catalog rows (with each face's crop) go in one transaction (SQLite overwrites freed
 content, ``secure_delete``, and its write-ahead log is truncated afterwards), and
 every index file that held a deleted vector is rewritten without it. The certificate
-records what, when and who, with counts and digests of the deleted ids, never the
-data itself.
+records what, when and who, with counts, and names what was erased by keyed hash only
+(:mod:`facetrace.governance.keyed_hashes`): each URL or path, image sha256 and face id, so
+that the DPO can tell whether a given URL was erased (``facetrace erasure check``) while the
+certificate and its audit entry hold nothing that identifies the person.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from facetrace.errors import FacetraceError
 from facetrace.gallery import Gallery
 from facetrace.governance import audit
 from facetrace.governance.audit import Actor, Record
+from facetrace.governance.keyed_hashes import ALGORITHM, ErasureKey
 from facetrace.governance.models import DoNotCollect
 
 
@@ -116,6 +121,14 @@ def _images_only_seen_in(session: Session, sightings: set[int]) -> set[int]:
     return touched - still_seen
 
 
+def _images_left_without_faces(session: Session, faces: set[int]) -> set[int]:
+    """Images all of whose faces are among ``faces``: deleting those leaves them with none."""
+    touched = _ids_where_in(session, Face.image_id, Face.id, faces)
+    their_faces = _ids_where_in(session, Face.id, Face.image_id, touched)
+    keeping_one = _ids_where_in(session, Face.image_id, Face.id, their_faces - faces)
+    return touched - keeping_one
+
+
 def _sources(session: Session, scope: ErasureScope) -> list[Source]:
     conditions = [Source.name.in_(scope.sources)] if scope.sources else []
     if scope.jurisdiction:
@@ -156,6 +169,10 @@ def plan(session: Session, scope: ErasureScope) -> ErasurePlan:
     if found != faces:
         raise FacetraceError(f"no face with id {', '.join(map(str, sorted(faces - found)))}")
     faces |= _ids_where_in(session, Face.id, Face.image_id, images)
+    # Where an image left with no face was seen, its page title and alt text speak of the person.
+    sightings |= _ids_where_in(
+        session, Sighting.id, Sighting.image_id, _images_left_without_faces(session, faces) - images
+    )
     # For review: where the deleted images were seen, and the images the deleted faces are in.
     reviewed = sightings | _ids_where_in(
         session, Sighting.id, Sighting.image_id, _ids_where_in(session, Face.image_id, Face.id, faces)
@@ -180,8 +197,72 @@ def certificate_path(settings: Settings, reference: str) -> Path:
     return settings.data_dir / "certificates" / f"{reference}.json"
 
 
-def _digest(values: list[Any]) -> str:
-    return hashlib.sha256(json.dumps(values, separators=(",", ":")).encode()).hexdigest()
+#: The keyed hashes an audit entry lists in full; past this (a jurisdiction's purge) it holds their
+#: digest, and the certificate the hashes themselves.
+AUDIT_LISTED_HASHES = 10_000
+
+HOW_TO_CHECK = (
+    "Each entry of 'erased' is the {algorithm} of a value, keyed with this deployment's erasure key "
+    "(key id {key_id}): 'locations' are the image URLs or file paths and the page URLs where the "
+    "deleted images were seen; 'face_removed_at' are those where an image kept by the gallery (other "
+    "faces in it) was seen, from which a face was deleted; 'image_sha256' the SHA-256 (hex) of the "
+    "deleted images' bytes; 'face_ids' the deleted face ids (decimal). To check a URL, compute its "
+    "{algorithm} (UTF-8, exactly as collected) with the key and look for it, or ask the data-protection "
+    "officer to run 'facetrace erasure check {reference} URL'."
+)
+
+
+def _digest(values: Any) -> str:
+    return hashlib.sha256(json.dumps(values, separators=(",", ":"), sort_keys=True).encode()).hexdigest()
+
+
+def _places(session: Session, image_ids: Iterable[int], deleted: set[int]) -> tuple[set[str], set[str]]:
+    """The locations and page URLs where the images ``image_ids`` were seen: those of the ``deleted``
+    sightings, and those of the others."""
+    gone: set[str] = set()
+    kept: set[str] = set()
+    for chunk in _chunks(image_ids):
+        rows = session.execute(
+            select(Sighting.id, Sighting.location, Sighting.page_url).where(Sighting.image_id.in_(chunk))
+        )
+        for sighting_id, location, page_url in rows:
+            (gone if sighting_id in deleted else kept).update(p for p in (location, page_url) if p)
+    return gone, kept
+
+
+def _erased(session: Session, erasure: ErasurePlan, key: ErasureKey) -> dict[str, Any]:
+    """What ``erasure`` deletes, each value by its keyed hash (read before the deletion)."""
+    deleted = set(erasure.sighting_ids)
+    touched = _ids_where_in(session, Sighting.image_id, Sighting.id, deleted)
+    locations = _places(session, touched, deleted)[0] | set(erasure.scope.locations)
+    face_images = _ids_where_in(session, Face.image_id, Face.id, erasure.face_ids) - set(erasure.image_ids)
+    face_removed_at = _places(session, face_images, deleted)[1]
+    image_sha256 = [
+        sha
+        for chunk in _chunks(erasure.image_ids)
+        for sha in session.scalars(select(Image.sha256).where(Image.id.in_(chunk)))
+    ]
+    return {
+        "keyed_hash": ALGORITHM,
+        "key_id": key.id,
+        "locations": key.hashes(locations),
+        "face_removed_at": key.hashes(face_removed_at - locations),
+        "image_sha256": key.hashes(image_sha256),
+        "face_ids": key.hashes(erasure.face_ids),
+    }
+
+
+def _audited(erased: dict[str, Any]) -> dict[str, Any]:
+    """The erased hashes as the audit entry keeps them: in full, or (a very large erasure) their digest."""
+    listed = sum(len(v) for v in erased.values() if isinstance(v, list))
+    if listed <= AUDIT_LISTED_HASHES:
+        return erased
+    return {k: v for k, v in erased.items() if not isinstance(v, list)} | {"hashes": listed}
+
+
+def _scope_record(scope: ErasureScope) -> dict[str, Any]:
+    """The scope as records keep it: how many faces and places were named, never which."""
+    return asdict(scope) | {"face_ids": len(scope.face_ids), "locations": len(scope.locations)}
 
 
 def _model_dims(session: Session, face_ids: list[int]) -> dict[str, int]:
@@ -208,11 +289,10 @@ def execute(
     """Delete what ``erasure`` lists, rewrite the indexes, and return the deletion certificate."""
     executed_at = utcnow()
     reference = f"ERASURE-{executed_at:%Y%m%d-%H%M%S-%f}"
+    key = ErasureKey.of(settings)
     with Gallery.write_lock(settings):
         with sessions.begin() as session:
-            image_sha256 = sorted(
-                session.scalars(select(Image.sha256).where(Image.id.in_(erasure.image_ids)))
-            )
+            erased = _erased(session, erasure, key)
             models = _model_dims(session, erasure.face_ids) if erasure.face_ids else {}
             session.execute(delete(Sighting).where(Sighting.id.in_(erasure.sighting_ids)))
             session.execute(delete(FaceCrop).where(FaceCrop.face_id.in_(erasure.face_ids)))
@@ -234,11 +314,12 @@ def execute(
                     "unit": actor.unit,
                 },
                 "reason": reason,
-                "scope": asdict(erasure.scope),
+                "scope": _scope_record(erasure.scope),
                 "counts": erasure.counts(),
                 "blocked_sources": erasure.blocked_sources,
-                "sha256_of_deleted_face_ids": _digest(erasure.face_ids),
-                "sha256_of_deleted_image_sha256s": _digest(image_sha256),
+                "erased": erased,
+                "sha256_of_erased": _digest(erased),
+                "how_to_check": HOW_TO_CHECK.format(algorithm=ALGORITHM, key_id=key.id, reference=reference),
                 "index_files_rewritten": sorted(models),
             }
             entry = audit.append(
@@ -248,22 +329,25 @@ def execute(
                     action="data.erase",
                     purpose=reason,
                     result_count=len(erasure.face_ids),
-                    details={k: v for k, v in certificate.items() if k != "executed_and_approved_by"},
+                    details={
+                        k: _audited(v) if k == "erased" else v
+                        for k, v in certificate.items()
+                        if k not in ("executed_and_approved_by", "how_to_check")
+                    },
                 ),
             )
             certificate["audit_entry"] = {"seq": entry.id, "hash": entry.hash}
         for model_id, dim in models.items():
             gallery = Gallery.open(settings, model_id, dim, sessions)  # reconciling drops the deleted vectors
             gallery.index.save()
-        _scrub_sqlite(sessions)
+        scrub_sqlite(sessions)
     path = certificate_path(settings, reference)
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(certificate, indent=2))
     certificate["file"] = str(path)
     return certificate
 
 
-def _scrub_sqlite(sessions: sessionmaker[Session]) -> None:
+def scrub_sqlite(sessions: sessionmaker[Session]) -> None:
     """Empty SQLite's write-ahead log, which still holds copies of the pages before the deletion."""
     with sessions() as session:
         if session.bind is not None and session.bind.dialect.name == "sqlite":

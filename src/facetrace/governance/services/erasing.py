@@ -9,15 +9,19 @@ from typing import Any
 from sqlalchemy import select
 
 from facetrace.catalog.models import Face
-from facetrace.errors import FacetraceError, NotFoundError
+from facetrace.errors import FacetraceError, NoFaceError, NotFoundError
 from facetrace.gallery import Gallery
-from facetrace.governance import erasure
+from facetrace.governance import deployment_policy, erasure
 from facetrace.governance.audit import Record
 from facetrace.governance.erasure import ErasurePlan, ErasureScope
+from facetrace.governance.keyed_hashes import ErasureKey
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
 from facetrace.search import search_photo
 from facetrace.vision.analyzer import FaceAnalyzer
+
+#: The certificate's lists of keyed places, and what finding a place in each means.
+CHECKED_LISTS = (("locations", "erased"), ("face_removed_at", "face removed"))
 
 
 class ErasureService(ServiceBase):
@@ -29,10 +33,19 @@ class ErasureService(ServiceBase):
         self.allow(Action.ERASE)
         return self._match_person(analyzer, photo)[0]
 
-    def _match_person(self, analyzer: FaceAnalyzer, photo: bytes) -> tuple[list[int], bytes]:
-        """(matching face ids, the photo's template as bytes); the photo itself is not kept."""
+    def _match_person(
+        self, analyzer: FaceAnalyzer, photo: bytes, *, one_face: bool = False
+    ) -> tuple[list[int], bytes]:
+        """(matching face ids, the photo's template as bytes); the photo itself is not kept.
+
+        ``one_face``: refuse a photo that shows more than one face (whose would it be?)."""
         gallery = Gallery.for_search(self.settings, analyzer.model_id, analyzer.embedder.dim, self.sessions)
-        outcome = search_photo(self.settings, analyzer, photo, k=1000, gallery=gallery, merge_copies=False)
+        settings = deployment_policy.applied(self.settings, self.deployment_policy())
+        outcome = search_photo(settings, analyzer, photo, k=1000, gallery=gallery, merge_copies=False)
+        if one_face and len(outcome.probe_faces) > 1:
+            raise NoFaceError(
+                f"the photo shows {len(outcome.probe_faces)} faces: send one that shows only yours"
+            )
         matches = sorted(h.face.id for h in outcome.hits if h.score >= self.settings.subject_match_threshold)
         return matches, outcome.probe_faces[0].embedding.astype("float32").tobytes()
 
@@ -55,6 +68,33 @@ class ErasureService(ServiceBase):
     def certificate(self, reference: str) -> dict[str, Any]:
         """A deletion certificate written by an earlier erasure, by its reference."""
         self.allow(Action.ERASE)
+        return self._certificate(reference)
+
+    def erasure_check(self, reference: str, place: str) -> str | None:
+        """Whether the certificate ``reference`` covers ``place`` (a URL or file path, exactly as
+        collected): "erased" (the images seen there were deleted), "face removed" (a face was
+        deleted from the image seen there) or None. Recorded without the place."""
+        self.allow(Action.ERASE)
+        erased = self._certificate(reference).get("erased")
+        if erased is None:
+            raise FacetraceError(f"{reference} predates keyed hashes: it cannot be checked by URL")
+        key = ErasureKey.of(self.settings)
+        if erased["key_id"] != key.id:
+            raise FacetraceError(
+                f"{reference} was made with another erasure key (id {erased['key_id']}); this deployment's "
+                f"key is {key.id}: restore the key it was made with (FACETRACE_ERASURE_HMAC_KEY_FILE)"
+            )
+        digest = key.hash(place)
+        answer = next(
+            (name for kind, name in CHECKED_LISTS if digest in erased[kind]),
+            None,
+        )
+        self.record(
+            Record(action="data.erase.check", case_ref=reference, details={"covered": answer or "no"})
+        )
+        return answer
+
+    def _certificate(self, reference: str) -> dict[str, Any]:
         if not re.fullmatch(r"ERASURE-[0-9-]+", reference):
             raise NotFoundError(f"no certificate {reference!r}")
         path = erasure.certificate_path(self.settings, reference)

@@ -82,20 +82,45 @@ class AuditLink(BaseModel):
     hash: str
 
 
+class Erased(BaseModel):
+    """What was deleted, each value by its keyed hash (HMAC-SHA256 with the deployment's erasure key)."""
+
+    keyed_hash: str
+    key_id: str = Field(description="Names the key the hashes were made with (never the key).")
+    locations: list[str] = Field(description="Image URLs or paths and page URLs of the deleted images.")
+    face_removed_at: list[str] = Field(description="Where images that lost a face but stay were seen.")
+    image_sha256: list[str]
+    face_ids: list[str]
+
+
 class Certificate(BaseModel):
-    """Proof of deletion: what, when, who and why, with digests of the deleted ids, never the data."""
+    """Proof of deletion: what, when, who and why, with counts and keyed hashes, never the data."""
 
     certificate: str = Field(description="Its reference, to download it again.")
     executed_at: str
     executed_and_approved_by: Approver
     reason: str
-    scope: dict[str, Any]
+    scope: dict[str, Any] = Field(description="How many faces and places were named, never which.")
     counts: ErasureCounts
     blocked_sources: list[str]
-    sha256_of_deleted_face_ids: str
-    sha256_of_deleted_image_sha256s: str
+    erased: Erased
+    sha256_of_erased: str
+    how_to_check: str
     index_files_rewritten: list[str]
     audit_entry: AuditLink
+
+
+class PlaceToCheck(BaseModel):
+    url: Name = Field(description="A URL or file path, exactly as it was collected.")
+
+
+class CheckAnswer(BaseModel):
+    certificate: str
+    covered: bool
+    how: Literal["erased", "face removed"] | None = Field(
+        description="erased: the images seen there were deleted; face removed: a face was deleted "
+        "from the image seen there."
+    )
 
 
 #: An execution's answer; a dry run's is the route's own (200).
@@ -159,3 +184,10 @@ def certificate(gov: Acting, reference: str, response: Response) -> dict[str, An
     document = gov.certificate(reference)
     response.headers["Content-Disposition"] = f'attachment; filename="{document["certificate"]}.json"'
     return document
+
+
+@router.post("/erasures/certificates/{reference}/check", response_model=CheckAnswer)
+def check(gov: Acting, reference: str, place: PlaceToCheck) -> CheckAnswer:
+    """Whether a deletion certificate covers a URL (DPO); the URL is sent in the body, kept nowhere."""
+    answer = gov.erasure_check(reference, place.url)
+    return CheckAnswer(certificate=reference, covered=answer is not None, how=answer)
