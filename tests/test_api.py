@@ -116,6 +116,7 @@ def test_openapi_describes_every_route_with_models(api: Api) -> None:
         "/api/v1/rights/{reference}/execute",
         "/api/v1/erasures",
         "/api/v1/erasures/certificates/{reference}",
+        "/api/v1/erasures/certificates/{reference}/check",
         "/api/v1/purges",
         "/api/v1/retention",
         "/api/v1/reports/usage",
@@ -134,7 +135,7 @@ def test_openapi_describes_every_route_with_models(api: Api) -> None:
 def test_metrics_count_requests_by_route_and_show_the_gallery(api: Api) -> None:
     httpx.get(f"{api.url}/health")
     api.admin.get("/api/v1/sources/nothing-here")
-    response = httpx.get(f"{api.url}/metrics")
+    response = api.as_role("auditor").get("/metrics")  # anonymously: 401 (test_cli_governed.py)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
@@ -600,6 +601,7 @@ CALLS: dict[str, tuple[Action, Callable[[Api, httpx.Client, bytes], httpx.Respon
     "a rights request's dry run": (Action.HANDLE_RIGHTS, _rights_dry_run, 200),
     "file a rights request": (Action.FILE_RIGHTS_REQUEST, _file_rights_request, 201),
     "list sources": (Action.VIEW_STATS, _get("/api/v1/sources"), 200),
+    "read the metrics": (Action.READ_METRICS, _get("/metrics"), 200),
     "erasure dry run": (Action.ERASE, _post("/api/v1/erasures", {"sources": ["nasa"]}), 200),
     "purge dry run": (Action.ERASE, _post("/api/v1/purges", {"jurisdiction": "US"}), 200),
     "retention dry run": (Action.ERASE, _post("/api/v1/retention", {}), 200),

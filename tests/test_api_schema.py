@@ -103,7 +103,7 @@ def test_every_operation_with_a_token_of_every_role(
 
 
 def test_every_operation_without_a_token(operations: list[APIOperation], subtests: pytest.Subtests) -> None:
-    """A valid request to anything but health, metrics and logging in is answered 401. (An invalid
+    """A valid request to anything but health and logging in is answered 401. (An invalid
     one may be answered 422 first: FastAPI reads a JSON body before it resolves the token.)"""
     for operation in operations:
         status = 401 if operation.definition.raw.get("security") else None

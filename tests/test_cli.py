@@ -16,6 +16,7 @@ from facetrace.catalog.db import SCHEMA_HEAD
 from facetrace.config import Settings
 
 PURPOSE = ("--case-ref", "C-1", "--offence", "homicide", "--purpose", "suspect seen on camera 4")
+LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, test archive")
 
 
 def facetrace(
@@ -43,9 +44,9 @@ def gallery_dir(tmp_path: Path, astronaut_jpeg: bytes, coffee_png: bytes) -> Pat
     (photos / "astronaut.jpg").write_bytes(astronaut_jpeg)
     (photos / "coffee.png").write_bytes(coffee_png)
     data_dir = tmp_path / "var"
-    done = facetrace(
-        data_dir, "ingest", str(photos), "--source", "demo", "--jurisdiction", "fr", "--workers", "1"
-    )
+    registered = facetrace(data_dir, "source", "add", "demo", *LEGAL, "--jurisdiction", "fr")
+    assert registered.returncode == 0, registered.stderr
+    done = facetrace(data_dir, "ingest", str(photos), "--source", "demo", "--workers", "1")
     assert done.returncode == 0, done.stderr
     assert "new images analysed" in done.stdout and "faces found" in done.stdout
     return data_dir
@@ -141,7 +142,7 @@ def test_clear_errors_for_bad_probes_and_options(
         (("search", str(not_an_image), *PURPOSE), "not an image"),
         (("search", str(coffee), *PURPOSE), "no face found in the probe"),
         (("search", str(coffee)), "a search needs a case reference (--case-ref)"),
-        (("ingest", str(coffee), "--source", "x", "--jurisdiction", "France"), "two-letter country code"),
+        (("ingest", str(coffee), "--source", "x"), "facetrace source add x"),
     ]
     for arguments, message in cases:
         done = facetrace(gallery_dir, *arguments)
@@ -173,7 +174,10 @@ def test_acting_as_a_user_and_the_audit_trail(
     trail = [(e["user_name"], e["action"], e["outcome"]) for e in document["entries"]]
     assert ("ivy", "search", "done") in trail
     assert ("ivy", "sources.manage", "denied") in trail and ("ivy", "audit.read", "denied") in trail
-    assert trail[0] == ("operator", "sources.manage", "done")  # the ingest of the fixture
+    assert trail[:2] == [  # the fixture's registration and ingest
+        ("operator", "sources.add", "done"),
+        ("operator", "sources.manage", "done"),
+    ]
     assert facetrace(gallery_dir, "audit", "verify", "--export", str(export)).returncode == 0
     csv_file = tmp_path / "audit.csv"
     assert facetrace(gallery_dir, "audit", "export", "-o", str(csv_file), "--format", "csv").returncode == 0
@@ -204,10 +208,9 @@ def test_test_mode_searches_the_demo_gallery_only(
     demo_photo = tmp_path / "demo" / "mirrored.jpg"
     demo_photo.parent.mkdir()
     demo_photo.write_bytes(encode(astronaut_rgb[:, ::-1].copy(), "JPEG", quality=90))
-    assert (
-        facetrace(gallery_dir, "ingest", str(demo_photo.parent), "--source", "demo-set", "--demo").returncode
-        == 0
-    )
+    assert facetrace(gallery_dir, "source", "add", "demo-set", *LEGAL, "--jurisdiction", "FR").returncode == 0
+    demo_ingest = facetrace(gallery_dir, "ingest", str(demo_photo.parent), "--source", "demo-set", "--demo")
+    assert demo_ingest.returncode == 0, demo_ingest.stderr
     done = facetrace(gallery_dir, "search", str(probe), "--test", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

@@ -35,6 +35,8 @@ def test_killed_ingest_resumes_without_duplicates_or_gaps(tmp_path: Path, astron
     distinct_photos(photos, astronaut_rgb)
     data_dir = tmp_path / "var"
     command = [sys.executable, "-m", "facetrace", "--data-dir", str(data_dir)]
+    legal = ["--legal-basis", "Art. 6(1)(e) GDPR, test archive", "--jurisdiction", "FR"]
+    subprocess.run([*command, "source", "add", "crops", *legal], check=True, capture_output=True)
     command += ["ingest", str(photos), "--source", "crops", "--workers", "2"]
     process = subprocess.Popen(
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +17,6 @@ from facetrace.cli.source_commands import crawl, source_app
 from facetrace.cli.state import CliState, governance, settings_of
 from facetrace.config import get_settings
 from facetrace.errors import FacetraceError
-from facetrace.governance.roles import Action
 from facetrace.index.kinds import IndexKind
 from facetrace.private_files import keep_private
 
@@ -59,12 +57,11 @@ def main(
 def init(ctx: typer.Context) -> None:
     """Create the data folder and catalog, check the models, and show how to start."""
     from facetrace.cli.render import console, key_value_table
-    from facetrace.stats import gallery_stats
     from facetrace.vision.factory import build_analyzer
 
     settings = settings_of(ctx)
     analyzer = build_analyzer(settings)
-    stats = gallery_stats(settings)
+    stats = governance(ctx).gallery_stats()
     console.print(
         key_value_table(
             "Facetrace is ready",
@@ -79,10 +76,11 @@ def init(ctx: typer.Context) -> None:
         )
     )
     console.print(
-        "\nIndex a folder:  [bold]facetrace ingest PATH --source NAME --jurisdiction CC "
-        '--legal-basis "TEXT"[/]\nSearch a photo:  [bold]facetrace search PHOTO --case-ref REF '
-        '--offence CATEGORY --purpose "WHY"[/]\n'
-        "More:            [bold]facetrace --help[/]",
+        '\nRegister a source: [bold]facetrace source add NAME --legal-basis "TEXT" --jurisdiction CC[/]'
+        "\nIndex a folder:    [bold]facetrace ingest PATH --source NAME[/]"
+        "\nSearch a photo:    [bold]facetrace search PHOTO --case-ref REF --offence CATEGORY "
+        '--purpose "WHY"[/]'
+        "\nMore:              [bold]facetrace --help[/]",
         highlight=False,
     )
 
@@ -93,17 +91,14 @@ def ingest(
     paths: Annotated[
         list[str], typer.Argument(help="Image files, folders, list files (.txt) or file:// URLs.")
     ],
-    source: Annotated[str, typer.Option("--source", "-s", help="Name of the source these images come from.")],
-    jurisdiction: Annotated[
-        str | None, typer.Option("--jurisdiction", help="ISO 3166 country code of the source, e.g. FR.")
-    ] = None,
-    legal_basis: Annotated[
-        str | None, typer.Option("--legal-basis", help="Why collecting this source is lawful.")
-    ] = None,
-    retention_days: Annotated[
-        int | None,
-        typer.Option("--retention-days", min=1, help="Keep what this source gave for this many days."),
-    ] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            "-s",
+            help="The registered local source these images come from ('facetrace source add' first).",
+        ),
+    ],
     demo: Annotated[
         bool,
         typer.Option("--demo", help="Into the demo gallery that 'search --test' uses, not the real one."),
@@ -118,36 +113,23 @@ def ingest(
         typer.Option("--ray-address", help="A Ray cluster (e.g. ray://head:10001); default: a private one."),
     ] = None,
 ) -> None:
-    """Find, embed and index every face in PATHS; running it again skips what is already in."""
-    from facetrace.cli.render import errors, ingest_progress, ingest_summary
-    from facetrace.ingest.pipeline import ingest as run_ingest
+    """Find, embed and index every face in PATHS; running it again skips what is already in.
 
-    code = jurisdiction.upper() if jurisdiction else None
-    if code is not None and (len(code) != 2 or not code.isalpha()):
-        raise FacetraceError(f"--jurisdiction must be a two-letter country code, not {jurisdiction!r}")
+    The source must be registered ('facetrace source add NAME --legal-basis … --jurisdiction …'):
+    its legal basis, jurisdiction and retention apply, and ingest never creates a source."""
+    from facetrace.cli.render import errors, ingest_progress, ingest_summary
+
     try:
-        with (
-            governance(ctx).action(
-                Action.MANAGE_SOURCES,
-                command="ingest",
-                source=source,
-                gallery="demo" if demo else "production",
-            ) as details,
-            ingest_progress() as on_progress,
-        ):
-            chosen = {"ingest_engine": engine, "ray_address": ray_address}
-            settings = settings_of(ctx).model_copy(update={k: v for k, v in chosen.items() if v is not None})
-            stats = run_ingest(
-                settings.demo() if demo else settings,
+        with ingest_progress() as on_progress:
+            stats = governance(ctx).ingest_files(
+                source,
                 paths,
-                source_name=source,
-                jurisdiction=code,
-                legal_basis=legal_basis,
-                retention_days=retention_days,
+                demo=demo,
                 workers=workers,
+                engine=engine,
+                ray_address=ray_address,
                 on_progress=on_progress,
             )
-            details.update(new_images=stats.new_images, faces=stats.faces, failures=len(stats.failures))
     except KeyboardInterrupt:
         errors.print(
             "[yellow]interrupted[/]: every image stored so far is kept; run the same command to resume."
@@ -231,10 +213,8 @@ def stats(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     from rich.table import Table
 
     from facetrace.cli.render import console, key_value_table, print_json
-    from facetrace.stats import gallery_stats
 
-    governance(ctx).allow(Action.VIEW_STATS)
-    data = gallery_stats(settings_of(ctx))
+    data = governance(ctx).gallery_stats()
     if as_json:
         print_json(data)
         return
@@ -290,24 +270,11 @@ def reindex(
     """Rebuild the vector index from the catalog (the source of truth); searches use the old index
     until the new one is written."""
     from facetrace.cli.render import console
-    from facetrace.gallery import Gallery
-    from facetrace.vision.factory import build_embedder
 
-    settings = settings_of(ctx)
-    embedder = build_embedder(settings)
-    with (
-        governance(ctx).action(Action.MANAGE_SOURCES, command="reindex") as details,
-        Gallery.write_lock(settings),
-    ):
-        gallery = Gallery.open(settings, embedder.model_id, embedder.dim)
-        started = time.perf_counter()
-        count = gallery.rebuild(kind)
-        gallery.index.save()
-        details.update(faces=count, kind=gallery.index.kind)
+    done = governance(ctx).reindex(kind)
     console.print(
-        f"Rebuilt {gallery.index.location} as {gallery.index.kind} with {count:,} faces of "
-        f"{embedder.model_id} in {time.perf_counter() - started:.1f} s "
-        f"({gallery.index.size_on_disk() / max(count, 1):.0f} bytes per face on disk)."
+        f"Rebuilt {done.location} as {done.kind} with {done.faces:,} faces of {done.model_id} in "
+        f"{done.seconds:.1f} s ({done.bytes_on_disk / max(done.faces, 1):.0f} bytes per face on disk)."
     )
 
 

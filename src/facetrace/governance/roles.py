@@ -34,6 +34,8 @@ class Action(StrEnum):
     HANDLE_RIGHTS = "rights.handle"  # data-subject requests: verify, execute, refuse, the queue
     FILE_RIGHTS_REQUEST = "rights.file"  # file a data-subject request, follow it by its reference
     VIEW_STATS = "stats.view"
+    #: The server's Prometheus metrics (/metrics): request counts and what the gallery holds.
+    READ_METRICS = "metrics.read"
 
 
 ALLOWED: dict[Action, frozenset[Role]] = {
@@ -50,6 +52,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.HANDLE_RIGHTS: frozenset({Role.DPO}),
     Action.FILE_RIGHTS_REQUEST: frozenset({Role.DPO, Role.PUBLIC}),
     Action.VIEW_STATS: frozenset(Role) - {Role.PUBLIC},
+    Action.READ_METRICS: frozenset({Role.ADMIN, Role.AUDITOR}),
 }
 
 

@@ -15,6 +15,7 @@ from facetrace.config import Settings
 from facetrace.governance import accounts
 from facetrace.governance.services.accounts import AccountService, IssuedToken
 from facetrace.governance.services.authorising import AuthorisationService
+from facetrace.governance.services.gallery import GalleryService
 from facetrace.governance.services.oversight import OversightService
 from facetrace.governance.services.rights_requests import RightsService
 from facetrace.governance.services.searching import SearchService
@@ -24,7 +25,13 @@ __all__ = ["Governance", "IssuedToken"]
 
 
 class Governance(
-    SearchService, AuthorisationService, AccountService, OversightService, RightsService, SourceService
+    SearchService,
+    AuthorisationService,
+    AccountService,
+    OversightService,
+    RightsService,
+    SourceService,
+    GalleryService,
 ):
     """What the acting user may do with the catalog at ``settings``, with an audit entry per action."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -11,13 +11,14 @@ from facetrace.catalog.models import Source
 from facetrace.collect import crawl_job, sources
 from facetrace.collect.crawler import CrawlPlan, CrawlStats
 from facetrace.collect.sources import SourceSpec
+from facetrace.errors import FacetraceError
 from facetrace.governance import audit, erasure
 from facetrace.governance.audit import Record
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
 from facetrace.ingest.import_dir import images_in_import_dir
 from facetrace.ingest.inputs import InputImage, InputProblem
-from facetrace.ingest.pipeline import IngestStats, ingest_items
+from facetrace.ingest.pipeline import IngestStats, ingest, ingest_items
 
 
 class SourceService(ServiceBase):
@@ -113,6 +114,55 @@ class SourceService(ServiceBase):
                 stopped=stopped,
             )
         return stats, stopped
+
+    def ingest_files(
+        self,
+        name: str,
+        paths: Sequence[str],
+        *,
+        demo: bool = False,
+        workers: int | None = None,
+        engine: str | None = None,
+        ray_address: str | None = None,
+        on_progress: Callable[[IngestStats], None] | None = None,
+    ) -> IngestStats:
+        """Ingest files, folders, list files or ``file://`` URLs into the registered local source
+        ``name`` (``facetrace ingest`` on the server's own command line); ``demo``: into the demo
+        gallery that test searches use, under the same registration. A source nobody registered
+        (``facetrace source add``) is refused: ingest never creates one."""
+        gallery = "demo" if demo else "production"
+        with self.action(Action.MANAGE_SOURCES, command="ingest", source=name, gallery=gallery) as details:
+            with self.sessions() as session:
+                source = session.scalar(select(Source).where(Source.name == name))
+                if source is None:
+                    raise FacetraceError(
+                        f"no source named {name!r}: an admin registers it first, with its legal basis and "
+                        f"jurisdiction: 'facetrace source add {name} --legal-basis TEXT --jurisdiction CC'"
+                    )
+                sources.check_collectable(source, ("local",), "ingested from files")
+                registered = {
+                    "jurisdiction": source.jurisdiction,
+                    "legal_basis": source.legal_basis,
+                    "retention_days": source.retention_days,
+                }
+            chosen = {"ingest_engine": engine, "ray_address": ray_address}
+            settings = self.settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
+            stats = ingest(
+                settings.demo() if demo else settings,
+                list(paths),
+                source_name=name,
+                workers=workers,
+                on_progress=on_progress,
+                **registered,
+            )
+            details.update(
+                new_images=stats.new_images,
+                faces=stats.faces,
+                failures=len(stats.failures),
+                skipped_do_not_collect=stats.skipped_do_not_collect,
+                faces_dropped_do_not_collect=stats.faces_dropped_do_not_collect,
+            )
+        return stats
 
     def _check_importable(self, name: str) -> None:
         with self.sessions() as session:

@@ -1,4 +1,5 @@
-"""Liveness and metrics, for load balancers and Prometheus (no token needed)."""
+"""Liveness, for load balancers (no token needed), and metrics, for Prometheus (a token whose user may
+read them: an admin or an auditor; each read is audited)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from facetrace.server.auth import Acting
+from facetrace.server.problems import PROBLEM_RESPONSES
 from facetrace.server.state import ServerState, server_state
 
 router = APIRouter(tags=["operations"])
@@ -29,7 +32,13 @@ def health(state: Annotated[ServerState, Depends(server_state)]) -> Health:
     return Health(status="ok")
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-def metrics(request: Request) -> Response:
-    """Prometheus text format: requests by route and status, latencies, what the gallery holds."""
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, **PROBLEM_RESPONSES},
+)
+def metrics(request: Request, gov: Acting) -> Response:
+    """Prometheus text format: requests by route and status, latencies, what the gallery holds
+    (admin, auditor: Prometheus sends the token with ``authorization: {credentials: ftk_…}``)."""
+    gov.read_metrics()
     return request.app.state.metrics.response()

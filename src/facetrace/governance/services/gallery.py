@@ -1,0 +1,60 @@
+"""The gallery's upkeep and figures: what it holds, rebuilding its index, its metrics; each audited."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from facetrace.gallery import Gallery
+from facetrace.governance.audit import Record
+from facetrace.governance.roles import Action
+from facetrace.governance.services.base import ServiceBase
+from facetrace.index.kinds import IndexKind
+from facetrace.stats import gallery_stats
+
+
+@dataclass(frozen=True, slots=True)
+class Reindexed:
+    location: str
+    kind: str
+    faces: int
+    model_id: str
+    seconds: float
+    bytes_on_disk: int
+
+
+class GalleryService(ServiceBase):
+    def gallery_stats(self) -> dict[str, Any]:
+        """Sources, images, sightings and faces, the index files and their size (any staff role)."""
+        with self.action(Action.VIEW_STATS) as details:
+            stats = gallery_stats(self.settings)
+            details.update(faces=stats["faces"], images=stats["images"])
+        return stats
+
+    def reindex(self, kind: IndexKind | None = None) -> Reindexed:
+        """Rebuild the vector index from the catalog (admin); searches use the old index until the
+        new one is written."""
+        from facetrace.vision.factory import build_embedder  # loads a model: only when it runs
+
+        with self.action(Action.MANAGE_SOURCES, command="reindex") as details:
+            embedder = build_embedder(self.settings)
+            with Gallery.write_lock(self.settings):
+                gallery = Gallery.open(self.settings, embedder.model_id, embedder.dim, self.sessions)
+                started = time.perf_counter()
+                count = gallery.rebuild(kind)
+                gallery.index.save()
+            details.update(faces=count, kind=gallery.index.kind)
+        return Reindexed(
+            location=gallery.index.location,
+            kind=gallery.index.kind,
+            faces=count,
+            model_id=embedder.model_id,
+            seconds=time.perf_counter() - started,
+            bytes_on_disk=gallery.index.size_on_disk(),
+        )
+
+    def read_metrics(self) -> None:
+        """Refuse (and record) a user who may not read the server's metrics; record the read."""
+        self.allow(Action.READ_METRICS)
+        self.record(Record(action=Action.READ_METRICS.value))

@@ -1,0 +1,144 @@
+"""The command line goes through the same door as the API: every command is one governance call,
+checked and audited; what it writes is its user's alone; /metrics wants a token.
+
+Real ``facetrace`` processes on a real data folder (SQLite, or PostgreSQL under ``--catalog postgres``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import ADMIN_PASSWORD, assert_problem, catalog_rows, serving_api
+from facetrace.config import Settings
+
+LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, press archive", "--jurisdiction", "FR")
+
+
+def facetrace(data_dir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    # conftest cleared the shell's FACETRACE_* (and names the catalog under --catalog postgres)
+    return subprocess.run(
+        [sys.executable, "-m", "facetrace", "--data-dir", str(data_dir), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=dict(os.environ),
+    )
+
+
+def ok(data_dir: Path, *arguments: str) -> str:
+    done = facetrace(data_dir, *arguments)
+    assert done.returncode == 0, (arguments, done.stderr)
+    return done.stdout
+
+
+def audit_trail(data_dir: Path, tmp_path: Path) -> list[dict]:
+    export = tmp_path / "audit.json"
+    ok(data_dir, "audit", "export", "-o", str(export))
+    return json.loads(export.read_text())["entries"]
+
+
+@pytest.fixture
+def photos(tmp_path: Path, astronaut_jpeg: bytes, coffee_png: bytes) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "astronaut.jpg").write_bytes(astronaut_jpeg)
+    (folder / "coffee.png").write_bytes(coffee_png)
+    return folder
+
+
+def test_ingest_into_an_unregistered_source_is_refused_and_audited(tmp_path: Path, photos: Path) -> None:
+    data_dir = tmp_path / "var"
+    refused = facetrace(data_dir, "ingest", str(photos), "--source", "scraped", "--workers", "1")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    message = " ".join(refused.stderr.split())  # Rich wraps lines at the terminal's width
+    assert "no source named 'scraped'" in message and "facetrace source add scraped" in message
+    settings = Settings(data_dir=data_dir)
+    assert catalog_rows(settings, "SELECT name FROM sources") == []  # nothing was registered
+    assert catalog_rows(settings, "SELECT count(*) FROM images") == [(0,)]
+    [attempt] = [e for e in audit_trail(data_dir, tmp_path) if e["action"] == "sources.manage"]
+    assert attempt["outcome"] == "failed" and attempt["details"]["command"] == "ingest"
+    assert attempt["details"]["source"] == "scraped" and "facetrace source add" in attempt["details"]["error"]
+
+
+def test_stats_reindex_and_ingest_are_governance_calls_with_audit_entries(
+    tmp_path: Path, photos: Path
+) -> None:
+    data_dir = tmp_path / "var"
+    ok(data_dir, "source", "add", "press", *LEGAL, "--retention-days", "30")
+    ok(data_dir, "ingest", str(photos), "--source", "press", "--workers", "1")
+    stats = json.loads(ok(data_dir, "stats", "--json"))
+    assert (stats["images"], stats["faces"]) == (2, 1)
+    assert stats["sources"][0]["legal_basis"] == "Art. 6(1)(e) GDPR, press archive"
+    assert "with 1 faces" in ok(data_dir, "reindex")
+
+    trail = [(e["action"], e["outcome"], e["details"]) for e in audit_trail(data_dir, tmp_path)]
+    assert [(action, outcome) for action, outcome, _ in trail[:4]] == [
+        ("sources.add", "done"),
+        ("sources.manage", "done"),
+        ("stats.view", "done"),
+        ("sources.manage", "done"),
+    ]
+    ingested, viewed, reindexed = trail[1][2], trail[2][2], trail[3][2]
+    assert (ingested["command"], ingested["source"], ingested["faces"]) == ("ingest", "press", 1)
+    assert ingested["faces_dropped_do_not_collect"] == 0
+    assert viewed == {"faces": 1, "images": 2}
+    assert (reindexed["command"], reindexed["faces"], reindexed["kind"]) == ("reindex", 1, "flat")
+
+
+def modes(root: Path) -> dict[str, str]:
+    """Every file and folder under ``root`` (itself included) whose mode lets anyone else in."""
+    found = [root, *root.rglob("*")]
+    return {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in found if p.stat().st_mode & 0o077}
+
+
+def test_everything_written_to_the_data_folder_is_its_owners_alone(
+    tmp_path: Path, photos: Path, astronaut_jpeg: bytes
+) -> None:
+    data_dir = tmp_path / "var"
+    ok(data_dir, "source", "add", "press", *LEGAL)
+    ok(data_dir, "ingest", str(photos), "--source", "press", "--workers", "1")
+    ok(data_dir, "ingest", str(photos), "--source", "press", "--demo", "--workers", "1")
+    (tmp_path / "probe.jpg").write_bytes(astronaut_jpeg)
+    assert "RR-" in ok(data_dir, "rights", "file", "access", "--photo", str(tmp_path / "probe.jpg"))
+    [request] = json.loads(ok(data_dir, "rights", "list", "--json"))
+    ok(data_dir, "rights", "verify", request["reference"])
+    ok(data_dir, "rights", "execute", request["reference"])
+    erased = str(photos / "astronaut.jpg")
+    certificate = json.loads(ok(data_dir, "erase", "--url", erased, "--execute", "--reason", "request RR-9"))
+    ok(data_dir, "report", "annual", "-o", str(data_dir / "reports" / "annual"))
+    ok(data_dir, "reindex")
+
+    written = {p.relative_to(data_dir).parts[0] for p in data_dir.rglob("*") if p.is_file()}
+    assert {"certificates", "index", "erasure.key", "demo"} <= written
+    assert modes(data_dir) == {}
+
+    reference = certificate["certificate"]
+    covered = facetrace(data_dir, "erasure", "check", reference, erased)
+    assert covered.returncode == 0 and "the images seen there were erased" in " ".join(covered.stdout.split())
+    elsewhere = facetrace(data_dir, "erasure", "check", reference, str(photos / "coffee.png"))
+    assert elsewhere.returncode == 1 and "does not cover" in elsewhere.stdout
+
+
+def test_metrics_need_a_token_that_may_read_them(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var", workers=1, admin_password=ADMIN_PASSWORD)
+    with serving_api(settings) as api:
+        anonymous = httpx.get(f"{api.url}/metrics")
+        assert_problem(anonymous, 401, "/problems/authentication")
+        assert "facetrace_gallery" not in anonymous.text
+        name, investigator = api.new_user("investigator")
+        denied = investigator.get("/metrics")
+        assert "metrics.read" in assert_problem(denied, 403, "/problems/permission-denied")["detail"]
+        scraped = api.admin.get("/metrics")
+        assert scraped.status_code == 200 and 'facetrace_gallery{kind="faces"} 0.0' in scraped.text
+        trail = api.as_role("auditor").get("/api/v1/audit/export").json()["entries"]
+    reads = [(e["user_name"], e["outcome"]) for e in trail if e["action"] == "metrics.read"]
+    assert reads == [(name, "denied"), ("admin", "done")]
