@@ -44,7 +44,7 @@ def test_access_request_by_photo(
 ) -> None:
     reference = operator.file_rights_request(
         "access", urls=[], photo=gallery["portrait"].read_bytes(), analyzer=analyzer, contact="by post"
-    )
+    ).reference
     with pytest.raises(FacetraceError, match="verify it first"):
         operator.execute_rights_request(reference)
     operator.move_rights_request(reference, "verified", "identity checked at the desk")
@@ -67,16 +67,18 @@ def test_the_public_portal_files_a_request_and_learns_only_its_status(
     gov_settings: Settings, operator: Governance, gallery: dict[str, Path], analyzer: FaceAnalyzer
 ) -> None:
     portal = Governance.public_portal(gov_settings, operator.sessions)
-    reference = portal.file_rights_request(
+    filed = portal.file_rights_request(
         "erasure", urls=[], photo=gallery["portrait"].read_bytes(), analyzer=analyzer, contact="a@b.example"
     )
-    status = portal.rights_request_status(reference)
+    reference = filed.reference
+    status = portal.rights_request_status(reference, filed.code)
     assert status["status"] == "received" and set(status) == {
         "reference",
         "kind",
         "status",
         "received_at",
         "due_at",
+        "report",
     }  # not what the photo matched
     with pytest.raises(PermissionDeniedError):
         portal.rights_queue()
@@ -90,7 +92,7 @@ def test_the_public_portal_files_a_request_and_learns_only_its_status(
 
 
 def test_erasure_request_by_url(operator: Governance, gallery: dict[str, Path]) -> None:
-    reference = operator.file_rights_request("erasure", urls=[str(gallery["page"])])
+    reference = operator.file_rights_request("erasure", urls=[str(gallery["page"])]).reference
     operator.move_rights_request(reference, "verified", None)
     produced = operator.execute_rights_request(reference)
     assert produced["counts"]["faces"] == 1 and produced["certificate"].startswith("ERASURE-")
@@ -110,7 +112,7 @@ def test_objection_with_consent_blocks_future_collection(
         photo=gallery["portrait"].read_bytes(),
         analyzer=analyzer,
         consent_to_keep_template=True,
-    )
+    ).reference
     operator.move_rights_request(reference, "verified", None)
     produced = operator.execute_rights_request(reference)
     assert produced["counts"]["faces"] == 2 and produced["do_not_collect_entries"] == 1
@@ -145,17 +147,18 @@ def test_domain_and_prefix_blocks() -> None:
         templates=np.empty((0, 128), np.float32),
         threshold=0.5,
     )
-    assert blocks.blocks_place("https://news.example/people/jane/1.jpg", None)
-    assert not blocks.blocks_place("https://news.example/people/john/1.jpg", None)
-    assert blocks.blocks_place("https://cdn.example/1.jpg", "https://www.private.example/about")
-    assert not blocks.blocks_place("/srv/photos/1.jpg", None)
+    assert blocks.blocks_place("https://news.example/people/jane/1.jpg", None) == "url"
+    assert blocks.blocks_place("https://news.example/people/john/1.jpg", None) is None
+    assert blocks.blocks_place("https://cdn.example/1.jpg", "https://www.private.example/about") == "domain"
+    assert blocks.blocks_place("/srv/photos/1.jpg", None) is None
 
 
 def test_queue_puts_overdue_first_and_refusals_need_a_reason(
     gov_settings: Settings, operator: Governance
 ) -> None:
-    first = operator.file_rights_request("erasure", urls=["https://a.example/1.jpg"])
-    second = operator.file_rights_request("access", urls=["https://a.example/2.jpg"])
+    first = operator.file_rights_request("erasure", urls=["https://a.example/1.jpg"]).reference
+    second = operator.file_rights_request("access", urls=["https://a.example/2.jpg"]).reference
+    operator.move_rights_request(second, "verified", "identity checked")  # unverified, it would expire
     with operator.sessions.begin() as session:
         request = session.scalar(select(RightsRequest).where(RightsRequest.reference == second))
         assert request is not None

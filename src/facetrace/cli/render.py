@@ -114,6 +114,11 @@ def ingest_summary(stats: IngestStats, source: str) -> None:
     table.add_row("faces found", f"{stats.faces:,}")
     table.add_row("new images without a face", f"{stats.images_without_faces:,}")
     table.add_row("failed", f"{len(stats.failures):,}")
+    for rule, count in sorted(stats.do_not_collect_rules.items()):
+        what = "faces dropped" if rule == "template" else "places not read"
+        table.add_row(f"do-not-collect ({rule}): {what}", f"{count:,}")
+    if stats.withheld_do_not_collect:
+        table.add_row("images not stored (every face dropped)", f"{stats.withheld_do_not_collect:,}")
     rate = stats.done / stats.elapsed if stats.elapsed else 0
     table.add_row("time", f"{stats.elapsed:.1f} s ({rate:.1f} images/s)")
     if stats.index_rebuilt_as:

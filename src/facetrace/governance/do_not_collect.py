@@ -3,7 +3,9 @@
 URL prefixes and domains stop an image from being read at all; a purged jurisdiction
 stops any source of that country from collecting. A template (kept
 only with the person's explicit consent, and only for this) drops any face that
-matches it above the strict subject threshold before anything is stored.
+matches it above the strict subject threshold before anything is stored, once the
+DPO has verified and executed the objection that asked for it: inactive entries block nothing.
+Ingest counts what each rule stopped (:class:`facetrace.ingest.pipeline.IngestStats`).
 """
 
 from __future__ import annotations
@@ -27,23 +29,25 @@ class CollectionBlocks:
     templates: np.ndarray  # (n, dim) unit rows of the ingesting model
     threshold: float
 
-    def blocks_place(self, location: str, page_url: str | None) -> bool:
+    def blocks_place(self, location: str, page_url: str | None) -> str | None:
+        """The rule that keeps an image seen at ``location`` (on ``page_url``) from being read:
+        "url" or "domain"; None if none does."""
         for url in (location, page_url):
             if not url:
                 continue
             if url.startswith(self.url_prefixes):
-                return True
+                return "url"
             host = (urlparse(url).hostname or "").lower()
             if host and any(host == d or host.endswith("." + d) for d in self.domains):
-                return True
-        return False
+                return "domain"
+        return None
 
     def blocks_face(self, embedding: np.ndarray) -> bool:
         return bool(len(self.templates)) and float(np.max(self.templates @ embedding)) >= self.threshold
 
 
 def load(session: Session, model_id: str, dim: int, threshold: float) -> CollectionBlocks:
-    entries = list(session.scalars(select(DoNotCollect)))
+    entries = list(session.scalars(select(DoNotCollect).where(DoNotCollect.active)))
     templates = [
         np.frombuffer(e.template, dtype=np.float32)
         for e in entries

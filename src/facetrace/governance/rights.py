@@ -4,15 +4,19 @@ A request names what it is about by the URLs of images or pages, by a photo of t
 person (matched in memory when the request is filed; only the matching face ids are
 kept), or both. Its status goes received → verified → in_progress → done, or refused,
 each step in its history; the answer is due one month after receipt by default
-(GDPR art. 12(3)).
+(GDPR art. 12(3)). A request still unverified at its deadline expires.
+
+Its reference is random and comes with a secret code (:mod:`facetrace.governance.references`):
+following the request needs both. An objection's template, kept with the person's consent, is
+inactive until the request is verified and executed; refusal and expiry delete it.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from facetrace.catalog import repository
@@ -20,11 +24,14 @@ from facetrace.catalog.models import Face, utcnow
 from facetrace.errors import FacetraceError, NotFoundError
 from facetrace.governance.audit import Actor
 from facetrace.governance.models import DoNotCollect, RightsEvent, RightsRequest
-from facetrace.governance.references import next_reference
+from facetrace.governance.references import code_digest, code_matches, random_reference, secret_code
 from facetrace.search import sighting_to_dict
 
 KINDS = ("access", "erasure", "objection")
 OPEN = ("received", "verified", "in_progress")
+CLOSED = ("done", "refused", "expired")
+#: The answer to a reference and code that do not name a request, whichever of the two is wrong.
+NOT_FOUND = "no request matches this reference and code"
 
 
 def file(
@@ -33,19 +40,23 @@ def file(
     kind: str,
     *,
     urls: list[str],
+    with_photo: bool,
     matched_face_ids: list[int],
     contact: str | None,
     deadline_days: int,
-) -> RightsRequest:
+) -> tuple[RightsRequest, str]:
+    """Record a request; returns it and its secret code (only the code's digest is stored).
+
+    Whether the photo matched anything never decides whether a request is accepted."""
     if kind not in KINDS:
         raise FacetraceError(f"a request is one of {', '.join(KINDS)}, not {kind!r}")
-    if not urls and not matched_face_ids:
-        raise FacetraceError(
-            "a request needs the URLs of images or pages, or a photo that matches the gallery"
-        )
+    if not urls and not with_photo:
+        raise FacetraceError("a request needs the URLs of images or pages, or a photo of you")
     now = utcnow()
+    code = secret_code()
     request = RightsRequest(
-        reference=next_reference(session, RightsRequest.id, "RR", now),
+        reference=random_reference("RR", now),
+        code_sha256=code_digest(code),
         kind=kind,
         status="received",
         received_at=now,
@@ -57,7 +68,7 @@ def file(
     )
     session.add(request)
     session.flush()
-    return request
+    return request, code
 
 
 def by_reference(session: Session, reference: str) -> RightsRequest:
@@ -67,13 +78,21 @@ def by_reference(session: Session, reference: str) -> RightsRequest:
     return request
 
 
+def by_reference_and_code(session: Session, reference: str, code: str) -> RightsRequest:
+    """The request, for whoever holds its reference and code; the same refusal whichever is wrong."""
+    request = session.scalar(select(RightsRequest).where(RightsRequest.reference == reference.strip()))
+    if not code_matches(code, request.code_sha256 if request is not None else None) or request is None:
+        raise NotFoundError(NOT_FOUND)
+    return request
+
+
 def move(request: RightsRequest, actor: Actor, status: str, note: str | None) -> None:
     """Record a step; only open requests move."""
     if request.status not in OPEN:
         raise FacetraceError(f"{request.reference} is already {request.status}")
     request.status = status
     request.events.append(RightsEvent(actor=actor.name, status=status, note=note))
-    if status in ("done", "refused"):
+    if status in CLOSED:
         request.closed_at = utcnow()
         request.outcome = note
 
@@ -111,8 +130,46 @@ def access_report(session: Session, request: RightsRequest) -> dict[str, Any]:
 
 
 def keep_template(session: Session, request: RightsRequest, template: bytes, model_id: str | None) -> None:
-    """With the person's explicit consent only: drop faces matching this template at every ingest."""
-    session.add(DoNotCollect(request_id=request.id, kind="template", model_id=model_id, template=template))
+    """With the person's explicit consent only: keep the template to drop faces matching it at every
+    ingest, once the request is verified and executed (:func:`activate_templates`); until then it
+    blocks nothing."""
+    session.add(
+        DoNotCollect(
+            request_id=request.id, kind="template", model_id=model_id, template=template, active=False
+        )
+    )
+
+
+def activate_templates(session: Session, request: RightsRequest) -> int:
+    """The objection is executed: its template now drops matching faces at ingest."""
+    activated = session.execute(
+        update(DoNotCollect)
+        .where(DoNotCollect.request_id == request.id, DoNotCollect.kind == "template")
+        .values(active=True)
+    )
+    return activated.rowcount
+
+
+def delete_templates(session: Session, request: RightsRequest) -> int:
+    """The request is refused or expired: its template, never used, is deleted."""
+    deleted = session.execute(
+        delete(DoNotCollect).where(DoNotCollect.request_id == request.id, DoNotCollect.kind == "template")
+    )
+    return deleted.rowcount
+
+
+def unverified_past_deadline(session: Session, now: datetime) -> list[RightsRequest]:
+    """Requests nobody verified before their deadline: they expire."""
+    query = select(RightsRequest).where(RightsRequest.status == "received", RightsRequest.due_at < now)
+    return list(session.scalars(query.order_by(RightsRequest.id)))
+
+
+def reports_past(session: Session, now: datetime) -> list[RightsRequest]:
+    """Access requests whose report has been kept as long as it may be."""
+    query = select(RightsRequest).where(
+        RightsRequest.report_until.is_not(None), RightsRequest.report_until < now
+    )
+    return list(session.scalars(query.order_by(RightsRequest.id)))
 
 
 def block_urls(session: Session, request: RightsRequest) -> int:

@@ -5,6 +5,12 @@ in one transaction the moment its analysis arrives, and images whose sha256 the
 catalog already holds are not analysed again (their new sighting is recorded).
 Killing an ingest at any point and running it again therefore neither
 duplicates nor loses anything; the index catches up on open (see :mod:`facetrace.gallery`).
+
+The do-not-collect list (:mod:`facetrace.governance.do_not_collect`) is never applied silently:
+places not read and faces dropped are counted per rule, for the summary and the audit entry. An
+image whose every face was dropped is not stored at all (neither its digest nor where it was
+seen), so nothing marks it as ingested: a later ingest analyses it again, and collects it if the
+template that dropped its faces is gone by then.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ class IngestStats:
     images_without_faces: int = 0
     skipped_do_not_collect: int = 0  # places on the do-not-collect list: not even read
     faces_dropped_do_not_collect: int = 0  # faces matching a do-not-collect template: not stored
+    #: Places of analysed images whose every face was dropped: the image is not stored.
+    withheld_do_not_collect: int = 0
+    #: Which rule stopped what: "url" and "domain" count places not read, "template" faces dropped.
+    do_not_collect_rules: dict[str, int] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)
     #: The index structure this ingest switched to on reaching FACETRACE_INDEX_COMPRESS_AT faces.
     index_rebuilt_as: str | None = None
@@ -52,7 +62,21 @@ class IngestStats:
 
     @property
     def done(self) -> int:
-        return self.new_images + self.known_images + len(self.failures)
+        return self.new_images + self.known_images + self.withheld_do_not_collect + len(self.failures)
+
+    def do_not_collect_summary(self) -> dict[str, int]:
+        """What the do-not-collect list stopped, for the ingest's audit entry."""
+        return {
+            "places_skipped_by_url": self.do_not_collect_rules.get("url", 0),
+            "places_skipped_by_domain": self.do_not_collect_rules.get("domain", 0),
+            "faces_dropped_by_template": self.do_not_collect_rules.get("template", 0),
+            "images_not_stored": self.withheld_do_not_collect,
+        }
+
+    def count_do_not_collect(self, rule: str, n: int = 1) -> None:
+        """``n`` more places or faces stopped by ``rule``."""
+        if n:
+            self.do_not_collect_rules[rule] = self.do_not_collect_rules.get(rule, 0) + n
 
     @property
     def elapsed(self) -> float:
@@ -152,8 +176,10 @@ class _IngestRun:
             if isinstance(item, InputProblem):
                 self._fail(item.location, item.message)
                 continue
-            if self.blocks.blocks_place(item.location, item.page_url):
+            rule = self.blocks.blocks_place(item.location, item.page_url)
+            if rule is not None:
                 self.stats.skipped_do_not_collect += 1
+                self.stats.count_do_not_collect(rule)
                 self.report(self.stats)
                 continue
             if isinstance(item, FetchedImage):
@@ -185,7 +211,13 @@ class _IngestRun:
                 f"a worker embedded with {result.model_id}, the gallery holds {self.gallery.model_id}"
             )
         kept = [f for f in result.faces if not self.blocks.blocks_face(f.embedding)]
-        self.stats.faces_dropped_do_not_collect += len(result.faces) - len(kept)
+        dropped = len(result.faces) - len(kept)
+        self.stats.faces_dropped_do_not_collect += dropped
+        self.stats.count_do_not_collect("template", dropped)
+        if dropped and not kept:  # stored with no face, it would be skipped by its digest for good
+            self.stats.withheld_do_not_collect += 1 + len(later_places)
+            self.report(self.stats)
+            return
         result = replace(result, faces=kept)
         with self.gallery.sessions() as session:
             faces = repository.add_analyzed_image(

@@ -152,10 +152,15 @@ class _FormReader:
 
 
 async def read_form(
-    request: Request, *, max_file_bytes: int, file_types: tuple[str, ...] = ("image/",)
+    request: Request,
+    *,
+    max_file_bytes: int,
+    file_types: tuple[str, ...] = ("image/",),
+    max_body_bytes: int | None = None,
 ) -> UploadedForm:
     """Read a ``multipart/form-data`` body into memory, refusing it at the first limit crossed.
 
+    The whole body may hold ``max_body_bytes`` (default: a file's limit and room for the fields).
     A form without files may come URL-encoded, as browsers send those.
     """
     media_type, options = parse_options_header(request.headers.get("content-type"))
@@ -163,8 +168,10 @@ async def read_form(
         return await _read_urlencoded(request)
     if media_type != b"multipart/form-data" or b"boundary" not in options:
         raise HTTPException(415, "send the form as multipart/form-data")
-    max_body = max_file_bytes + FORM_OVERHEAD_BYTES
-    too_large = HTTPException(413, f"the upload is larger than the limit of {max_file_bytes:,} bytes")
+    max_body = max_body_bytes or max_file_bytes + FORM_OVERHEAD_BYTES
+    too_large = HTTPException(
+        413, f"the upload is larger than the limit of {min(max_file_bytes, max_body):,} bytes"
+    )
     declared = request.headers.get("content-length", "")
     reader = _FormReader(max_file_bytes, file_types)
     parser = MultipartParser(options[b"boundary"], reader.callbacks())
@@ -186,6 +193,13 @@ async def read_form(
         await _discard(chunks, max_body)
         raise
     return reader.form
+
+
+async def refuse_unread(request: Request, refusal: HTTPException, budget: int) -> HTTPException:
+    """``refusal``, for a request whose body is not to be read: what the client is still sending
+    is dropped unseen, up to ``budget`` bytes, so that it can read the answer."""
+    await _discard(request.stream(), budget)
+    return refusal
 
 
 async def _read_urlencoded(request: Request) -> UploadedForm:

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from facetrace.catalog.models import utcnow
-from facetrace.errors import FacetraceError
-from facetrace.governance import audit, erasure, rights
+from facetrace.errors import FacetraceError, NoFaceError, NotFoundError
+from facetrace.governance import access_reports, audit, erasure, rights
 from facetrace.governance.audit import Record
 from facetrace.governance.erasure import ErasurePlan, ErasureScope
 from facetrace.governance.models import DoNotCollect, RightsRequest
 from facetrace.governance.roles import Action
 from facetrace.governance.services.erasing import ErasureService
 from facetrace.vision.analyzer import FaceAnalyzer
+
+
+@dataclass(frozen=True, slots=True)
+class FiledRequest:
+    """What the person who filed a request gets: its reference, and the secret code to follow it."""
+
+    reference: str
+    code: str
 
 
 class RightsService(ErasureService):
@@ -27,27 +36,36 @@ class RightsService(ErasureService):
         analyzer: FaceAnalyzer | None = None,
         contact: str | None = None,
         consent_to_keep_template: bool = False,
-    ) -> str:
+    ) -> FiledRequest:
         """Record a request; a photo is matched in memory, and its template kept only for an
-        objection with the person's explicit consent (to drop their face from future collection).
+        objection with the person's explicit consent (to drop their face from future collection,
+        once the request is verified and executed).
 
         Filed by the DPO for a person, or by the person through the public portal: the reference
-        is all that comes back, never what the photo matched.
+        and its code are all that come back, never what the photo matched. Whether it matched
+        anything decides nothing: a photo is refused only for what it is (not an image, no face,
+        several faces), and the same search runs for every photo accepted.
         """
         self.allow(Action.FILE_RIGHTS_REQUEST)
+        if kind not in rights.KINDS:
+            raise FacetraceError(f"a request is one of {', '.join(rights.KINDS)}, not {kind!r}")
         matched: list[int] = []
         template = None
         if photo is not None:
             if analyzer is None:
                 raise FacetraceError("matching a photo needs the face analyzer")
-            matched, template = self._match_person(analyzer, photo)
+            try:
+                matched, template = self._match_person(analyzer, photo, one_face=True)
+            except NoFaceError as exc:
+                raise NoFaceError(f"{exc}: send a photo that shows your face") from None
         keep_template = template if kind == "objection" and consent_to_keep_template else None
         with self.sessions.begin() as session:
-            request = rights.file(
+            request, code = rights.file(
                 session,
                 self.actor,
                 kind,
                 urls=urls,
+                with_photo=photo is not None,
                 matched_face_ids=matched,
                 contact=contact,
                 deadline_days=self.settings.rights_deadline_days,
@@ -69,17 +87,79 @@ class RightsService(ErasureService):
                     },
                 ),
             )
-            return request.reference
+            return FiledRequest(request.reference, code)
 
-    def rights_request_status(self, reference: str) -> dict[str, str]:
-        """What the person who filed a request may know of it: its status and deadline."""
+    def rights_request_status(self, reference: str, code: str) -> dict[str, Any]:
+        """What the person who filed a request may know of it, given its reference and code: its
+        status and dates, and whether an access report is there to download."""
         self.allow(Action.FILE_RIGHTS_REQUEST)
         with self.sessions() as session:
-            return _status(rights.by_reference(session, reference))
+            request = rights.by_reference_and_code(session, reference, code)
+            return {**_status(request), "report": request.report_until is not None}
+
+    def access_report(self, reference: str, code: str | None = None) -> bytes:
+        """An access request's report (JSON): for the DPO by its reference; for the person who filed
+        it, through the portal, with its code too. Every download is recorded."""
+        if code is None:
+            self.allow(Action.HANDLE_RIGHTS)
+        else:
+            self.allow(Action.FILE_RIGHTS_REQUEST)
+        with self.sessions() as session:
+            request = (
+                rights.by_reference(session, reference)
+                if code is None
+                else rights.by_reference_and_code(session, reference, code)
+            )
+            reference, available = request.reference, request.report_until is not None
+        report = access_reports.read(self.settings, reference) if available else None
+        if report is None:
+            raise NotFoundError(f"{reference} has no access report (none was made, or it was deleted)")
+        self.record(Record(action="rights.report.download", case_ref=reference))
+        return report
+
+    def rights_housekeeping(self) -> dict[str, int]:
+        """Expire the requests left unverified past their deadline (their templates are deleted) and
+        delete the access reports kept FACETRACE_RIGHTS_REPORT_DAYS; each is recorded. Runs when the
+        DPO opens the queue and with every retention run."""
+        self.allow(Action.HANDLE_RIGHTS)
+        now = utcnow()
+        done = {"requests_expired": 0, "templates_deleted": 0, "reports_deleted": 0}
+        with self.sessions.begin() as session:
+            for request in rights.unverified_past_deadline(session, now):
+                rights.move(request, self.actor, "expired", "not verified by its deadline")
+                templates = rights.delete_templates(session, request)
+                done["requests_expired"] += 1
+                done["templates_deleted"] += templates
+                audit.append(
+                    session,
+                    self.actor,
+                    Record(
+                        action="rights.expire",
+                        case_ref=request.reference,
+                        details={"templates_deleted": templates},
+                    ),
+                )
+            for request in rights.reports_past(session, now):
+                deleted = access_reports.delete(self.settings, request.reference)
+                request.report_until = None
+                done["reports_deleted"] += 1
+                audit.append(
+                    session,
+                    self.actor,
+                    Record(
+                        action="rights.report.delete",
+                        case_ref=request.reference,
+                        details={"file_deleted": deleted, "kept_days": self.settings.rights_report_days},
+                    ),
+                )
+        if done["templates_deleted"]:
+            erasure.scrub_sqlite(self.sessions)
+        return done
 
     def rights_queue(self, include_closed: bool = False) -> list[dict[str, Any]]:
-        """The DPO's queue: overdue first."""
+        """The DPO's queue: overdue first (expired requests and old reports are dealt with first)."""
         self.allow(Action.HANDLE_RIGHTS)
+        self.rights_housekeeping()
         now = utcnow()
         with self.sessions() as session:
             return [_described(r, now) for r in rights.queue(session, include_closed)]
@@ -98,10 +178,21 @@ class RightsService(ErasureService):
         if status == "refused" and not (note or "").strip():
             raise FacetraceError("a refusal needs its reason (--note)")
         with self.sessions.begin() as session:
-            rights.move(rights.by_reference(session, reference), self.actor, status, note)
+            request = rights.by_reference(session, reference)
+            rights.move(request, self.actor, status, note)
+            templates = rights.delete_templates(session, request) if status == "refused" else 0
             audit.append(
-                session, self.actor, Record(action=f"rights.{status}", case_ref=reference, purpose=note)
+                session,
+                self.actor,
+                Record(
+                    action=f"rights.{status}",
+                    case_ref=reference,
+                    purpose=note,
+                    details={"templates_deleted": templates} if templates else None,
+                ),
             )
+        if templates:
+            erasure.scrub_sqlite(self.sessions)
 
     def execute_rights_request(self, reference: str) -> dict[str, Any]:
         """Answer a verified request: an access report, or erasure (and, for an objection, blocks on
@@ -116,9 +207,7 @@ class RightsService(ErasureService):
             kind, urls, faces = request.kind, list(request.urls), list(request.matched_face_ids)
             access = rights.access_report(session, request) if kind == "access" else None
         if access is not None:
-            path = self.settings.data_dir / "rights" / f"{reference}-access.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(access, indent=2, ensure_ascii=False))
+            path = access_reports.write(self.settings, reference, access)
             produced: dict[str, Any] = {"access_report": str(path), "faces_held": access["faces_held"]}
         else:
             scope = self._erasure_scope(faces, urls)
@@ -136,6 +225,9 @@ class RightsService(ErasureService):
             request = rights.by_reference(session, reference)
             if kind == "objection":
                 produced["do_not_collect_entries"] = rights.block_urls(session, request)
+                produced["templates_activated"] = rights.activate_templates(session, request)
+            if access is not None:
+                request.report_until = utcnow() + timedelta(days=self.settings.rights_report_days)
             rights.move(request, self.actor, "done", json.dumps(produced))
             audit.append(
                 session, self.actor, Record(action="rights.execute", case_ref=reference, details=produced)
@@ -189,4 +281,6 @@ def _described(request: RightsRequest, now: datetime) -> dict[str, Any]:
             for e in request.events
         ],
         "outcome": request.outcome,
+        "photo_matches": len(request.matched_face_ids),  # for the DPO alone
+        "report_until": request.report_until.isoformat(timespec="seconds") if request.report_until else None,
     }

@@ -30,6 +30,10 @@ class RightsForm(BaseModel):
 
 class Reference(BaseModel):
     reference: str
+    code: str = Field(
+        description="The secret code to give the person with the reference: both are needed "
+        "to follow the request on the public portal. Shown only now."
+    )
 
 
 class Move(BaseModel):
@@ -42,14 +46,6 @@ class Event(BaseModel):
     by: str
     status: str
     note: str | None
-
-
-class RequestStatus(BaseModel):
-    reference: str
-    kind: str
-    status: str
-    received_at: str
-    due_at: str
 
 
 class RightsDryRun(BaseModel):
@@ -68,6 +64,8 @@ class RightsRequest(BaseModel):
     overdue: bool
     history: list[Event]
     outcome: str | None
+    photo_matches: int = Field(description="Gallery faces the person's photo matched when it was filed.")
+    report_until: str | None = Field(description="An access report is downloadable until then.")
 
 
 @router.post(
@@ -86,7 +84,7 @@ def file_request(
     fields = form.parse(RightsForm)
     photo = form.files.get("photo")
     with state.vision_lock if photo else nullcontext():
-        reference = gov.file_rights_request(
+        filed = gov.file_rights_request(
             fields.kind,
             urls=fields.url,
             photo=photo.data if photo else None,
@@ -94,7 +92,7 @@ def file_request(
             contact=fields.contact,
             consent_to_keep_template=fields.consent_template,
         )
-    return Reference(reference=reference)
+    return Reference(reference=filed.reference, code=filed.code)
 
 
 @router.get("", response_model=list[RightsRequest])
@@ -103,10 +101,27 @@ def queue(gov: Acting, include_closed: Annotated[bool, Query(alias="all")] = Fal
     return gov.rights_queue(include_closed)
 
 
-@router.get("/{reference}", response_model=RequestStatus)
-def request_status(gov: Acting, reference: str) -> dict[str, str]:
-    """What the person who filed a request may know of it: its status and deadline (DPO, public portal)."""
-    return gov.rights_request_status(reference)
+@router.get("/{reference}", response_model=RightsRequest)
+def request_status(gov: Acting, reference: str) -> dict[str, Any]:
+    """One request, with its history and outcome (DPO)."""
+    return gov.rights_request(reference)
+
+
+@router.get(
+    "/{reference}/report",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}, "description": "The access report."}},
+)
+def access_report(gov: Acting, reference: str) -> Response:
+    """An executed access request's report, while it is kept (FACETRACE_RIGHTS_REPORT_DAYS) (DPO)."""
+    return Response(
+        gov.access_report(reference),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="{reference}-access.json"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.post("/{reference}/status", status_code=status.HTTP_204_NO_CONTENT)

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from facetrace.governance import rights
 from facetrace.governance.erasure import ErasureScope
 from facetrace.web.errors import page_router
 from facetrace.web.rendering import back_to, page, reported
@@ -40,8 +41,21 @@ def queue(request: Request, gov: SignedIn) -> HTMLResponse:
 @router.get("/dpo/requests/{reference}", response_class=HTMLResponse)
 def request_detail(request: Request, reference: str, gov: SignedIn) -> HTMLResponse:
     entry = gov.rights_request(reference)
-    plan = gov.rights_request_plan(reference) if entry["status"] != "done" else None
+    plan = gov.rights_request_plan(reference) if entry["status"] in rights.OPEN else None
     return page(request, "dpo_request.html", gov, entry=entry, plan=plan)
+
+
+@router.get("/dpo/requests/{reference}/report", response_model=None)
+def access_report(reference: str, gov: SignedIn) -> Response:
+    """An executed access request's report, as the person gets it."""
+    return Response(
+        gov.access_report(reference),
+        media_type="application/json",
+        headers={
+            "content-disposition": f'attachment; filename="{reference}-access.json"',
+            "cache-control": "no-store",
+        },
+    )
 
 
 @router.post("/dpo/requests/{reference}/{step}")

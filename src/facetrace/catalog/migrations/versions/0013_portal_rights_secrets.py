@@ -1,10 +1,14 @@
-"""portal rights secrets
+"""portal rights secrets: a request's code (as a digest), its report's deletion date, and do-not-collect
+entries that wait for the request to be verified and executed
 
 Revision ID: 0013
 Revises: 0012
 """
 
 from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0013"
 down_revision = "0012"
@@ -13,8 +17,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("rights_requests") as batch:
+        batch.add_column(sa.Column("code_sha256", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("report_until", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("do_not_collect") as batch:
+        batch.add_column(sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("do_not_collect") as batch:
+        batch.drop_column("active")
+    with op.batch_alter_table("rights_requests") as batch:
+        batch.drop_column("report_until")
+        batch.drop_column("code_sha256")
