@@ -10,12 +10,15 @@ import pytest
 from sqlalchemy import select, update
 
 from facetrace.config import Settings
-from facetrace.errors import AuthorisationError, FacetraceError, PermissionDeniedError
+from facetrace.errors import AuthorisationError, FacetraceError, NotFoundError, PermissionDeniedError
 from facetrace.governance.models import AuditEntry, Authorisation, CaseResult
 from facetrace.governance.searches import Purpose
 from facetrace.governance.service import Governance
 from facetrace.ingest.pipeline import ingest
 from facetrace.vision.analyzer import FaceAnalyzer
+
+#: Every test user's password (long enough, and in no list of common passwords).
+PASSWORD = "staff-password-for-tests-9Qx"
 
 
 @pytest.fixture
@@ -25,20 +28,24 @@ def unit(gov_settings: Settings, operator: Governance, tmp_path: Path, astronaut
     photo.parent.mkdir()
     photo.write_bytes(astronaut_jpeg)
     ingest(gov_settings, [str(photo.parent)], source_name="nasa")
-    people = {}
+    for unit_name in ("north", "south"):
+        operator.add_unit(unit_name)
     for name, role, unit_name in [
         ("ivy", "investigator", "north"),
         ("ian", "investigator", "north"),
         ("sue", "supervisor", "north"),
         ("sol", "supervisor", "south"),
     ]:
-        operator.add_user(name, [role], unit_name, password=None)
-        people[name] = operator.issue_token(name, "test", 1).token
-    return {"tokens": people, "probe": astronaut_jpeg}
+        operator.add_user(name, [role], unit_name, password=PASSWORD)
+    return {"probe": astronaut_jpeg, "operator": operator}
 
 
-def acting(settings: Settings, unit: dict, name: str, **policy: object) -> Governance:
-    return Governance.open(settings.model_copy(update=policy), unit["tokens"][name])
+def acting(settings: Settings, unit: dict, name: str, **policy: str) -> Governance:
+    """``name``'s governance layer, after the admin set ``policy`` in the catalog (the environment
+    of a process no longer sets it)."""
+    for setting, value in policy.items():
+        unit["operator"].change_policy(setting, value)
+    return Governance.with_password(settings, unit["operator"].sessions, name, PASSWORD)
 
 
 def purpose(reference: str | None) -> Purpose:
@@ -55,7 +62,7 @@ def test_required_policy_needs_a_granted_authorisation_for_the_case(
     with pytest.raises(AuthorisationError, match="still pending"):
         ivy.search(analyzer, unit["probe"], purpose(reference), k=1)
 
-    with pytest.raises(PermissionDeniedError, match="unit 'north'"):
+    with pytest.raises(NotFoundError, match="of your unit"):
         acting(gov_settings, unit, "sol").decide_authorisation(reference, grant=True, note=None)
     with pytest.raises(PermissionDeniedError):  # an investigator cannot decide at all
         acting(gov_settings, unit, "ian").decide_authorisation(reference, grant=True, note=None)
@@ -73,9 +80,12 @@ def test_required_policy_needs_a_granted_authorisation_for_the_case(
 
 
 def test_nobody_decides_their_own_request(gov_settings: Settings, operator: Governance) -> None:
-    reference = operator.request_authorisation("CASE-1", "the bootstrap operator holds every role")
+    operator.add_unit("north")
+    operator.add_user("sid", ["supervisor", "investigator"], "north", password=PASSWORD)
+    sid = Governance.with_password(gov_settings, operator.sessions, "sid", PASSWORD)
+    reference = sid.request_authorisation("CASE-1", "a supervisor who also investigates")
     with pytest.raises(PermissionDeniedError, match="their own request"):
-        operator.decide_authorisation(reference, grant=True, note=None)
+        sid.decide_authorisation(reference, grant=True, note=None)
 
 
 def test_urgent_search_results_are_deleted_when_the_authorisation_is_refused(
@@ -97,10 +107,12 @@ def test_urgent_search_results_are_deleted_when_the_authorisation_is_refused(
     with ivy.sessions() as session:
         kept = session.scalars(select(CaseResult)).one()
         assert kept.results is None and kept.deleted_reason == f"authorisation {reference} refused"
-        decision = session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "authorisation.decide")
-        ).one()
-        assert decision.outcome == "refused" and decision.details["search_results_deleted"] == 1
+        attempts = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "authorisation.decide").order_by(AuditEntry.id)
+        ).all()
+        assert [a.outcome for a in attempts] == ["denied", "refused"]  # the refusal without a reason too
+        assert "reason" in attempts[0].details["error"]
+        assert attempts[1].details["search_results_deleted"] == 1
     with pytest.raises(AuthorisationError, match="was refused"):
         ivy.search(analyzer, unit["probe"], purpose(reference), k=1)
 
@@ -120,8 +132,9 @@ def test_external_authorisation_and_who_sees_what(
     gov_settings: Settings, unit: dict, analyzer: FaceAnalyzer
 ) -> None:
     sue = acting(gov_settings, unit, "sue")
+    decided_on = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     made = sue.record_external_authorisation(
-        "CASE-9", "Tribunal judiciaire de Lille", "JLD-2026-114", datetime(2026, 11, 2, tzinfo=UTC)
+        "CASE-9", "Tribunal judiciaire de Lille", "JLD-2026-114", decided_on
     )
     ivy = acting(gov_settings, unit, "ivy", authorisation_policy="required")
     assert ivy.search(analyzer, unit["probe"], purpose(made), k=1).hits

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -157,12 +157,37 @@ class Settings(BaseSettings):
     portal_requests_per_hour: int = Field(
         5, ge=1, description="Requests one address may file through the public rights portal per hour."
     )
+    # The deployment's policy: these only seed a new catalog (facetrace.governance.deployment_policy);
+    # after that the catalog's values bind every process, and only an admin changes them
+    # ('facetrace policy set'). Like them, max_expected_false_matches above and offence_categories below.
     authorisation_policy: Literal["none", "required", "urgent"] = Field(
         "none",
         description="none: optional; required: a granted authorisation per search; urgent: a pending one "
         "requested within authorisation_grace_hours is enough, and its results go if it is refused.",
     )
     authorisation_grace_hours: int = Field(48, ge=0)
+    authorisation_valid_days: int = Field(
+        30, ge=1, le=3650, description="A granted authorisation may be searched on for this many days."
+    )
+    portal_max_upload_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=64 * 1024,
+        description="The largest request body the public rights portal reads (photo and fields together); "
+        "a larger one is refused with 413 while it is read.",
+    )
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (comma-separated, e.g. 10.0.0.5,10.1.0.0/16) of the reverse "
+        "proxies whose X-Forwarded-For is believed; from anyone else the header is ignored.",
+    )
+    rights_report_days: int = Field(
+        30, ge=1, description="Days an access report stays downloadable before it is deleted."
+    )
+    authorisation_scope: Literal["unit", "requester"] = Field(
+        "unit",
+        description="Who may search on an authorisation: its requester and the members of their unit, "
+        "or its requester only.",
+    )
     searches_per_day: int = Field(50, ge=1, description="Searches one user may run per day (UTC).")
     burst_searches_per_hour: int = Field(
         15, ge=1, description="More searches than this within an hour raise an alarm for the supervisor."
@@ -201,6 +226,14 @@ class Settings(BaseSettings):
         return self.model_copy(update={"data_dir": self.data_dir / "demo", "database_url": None})
 
     @property
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """``FACETRACE_TRUSTED_PROXIES=10.0.0.5,10.1.0.0/16`` (a list is taken as it is)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     def index_dir(self) -> Path:
         return self.data_dir / "index"
 

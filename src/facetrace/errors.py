@@ -47,6 +47,10 @@ class QuotaError(FacetraceError):
     """The acting user has used up their searches for the day (the refusal is audited)."""
 
 
+class InvalidValueError(FacetraceError):
+    """A value given for a setting is of the wrong type, out of range, not allowed, or not finite."""
+
+
 class AuthorisationError(FacetraceError):
     """A search's authorisation is missing, unknown, for another case, pending or refused."""
 

@@ -11,6 +11,7 @@ from facetrace.cli.account_commands import audit_app, token_app, user_app
 from facetrace.cli.authorisation_commands import authorisation_app
 from facetrace.cli.bench_commands import bench_app
 from facetrace.cli.erasure_commands import certificate_app, erasure_app, retention_app, rights_app
+from facetrace.cli.policy_commands import policy_app
 from facetrace.cli.report_commands import report_app
 from facetrace.cli.serve_command import serve
 from facetrace.cli.source_commands import crawl, source_app
@@ -146,7 +147,7 @@ def search(
     ],
     case_ref: Annotated[str | None, typer.Option("--case-ref", help="The case this search serves.")] = None,
     offence: Annotated[
-        str | None, typer.Option("--offence", help="Offence category (FACETRACE_OFFENCE_CATEGORIES).")
+        str | None, typer.Option("--offence", help="Offence category ('facetrace policy show' lists them).")
     ] = None,
     purpose: Annotated[
         str | None, typer.Option("--purpose", help="Why this search is necessary, in words.")
@@ -358,6 +359,7 @@ app.add_typer(erasure_app)
 app.add_typer(certificate_app, name="erasure")
 app.add_typer(retention_app, name="retention")
 app.add_typer(authorisation_app, name="authorisation")
+app.add_typer(policy_app, name="policy")
 app.add_typer(report_app, name="report")
 app.add_typer(rights_app, name="rights")
 app.add_typer(source_app, name="source")

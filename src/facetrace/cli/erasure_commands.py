@@ -113,8 +113,19 @@ def retention_run(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what has expired.")] = False,
 ) -> None:
-    """Delete every sighting older than its source's retention period, and images nobody else saw."""
+    """Delete every sighting older than its source's retention period, and images nobody else saw;
+    expire rights requests left unverified past their deadline, and delete old access reports."""
     run_erasure(ctx, ErasureScope(expired=True), "retention period over", execute=not dry_run)
+    if not dry_run:
+        from facetrace.cli.render import console
+
+        done = governance(ctx).rights_housekeeping()
+        console.print(
+            f"Rights requests: {done['requests_expired']} expired unverified "
+            f"({done['templates_deleted']} template(s) deleted), "
+            f"{done['reports_deleted']} access report(s) deleted.",
+            highlight=False,
+        )
 
 
 rights_app = typer.Typer(help="Data-subject requests: access, erasure, objection.", no_args_is_help=True)
@@ -141,7 +152,7 @@ def rights_file(
     from facetrace.vision.factory import build_analyzer
 
     analyzer = build_analyzer(settings_of(ctx)) if photo is not None else None
-    reference = governance(ctx).file_rights_request(
+    filed = governance(ctx).file_rights_request(
         kind,
         urls=list(url or ()),
         photo=photo.read_bytes() if photo else None,
@@ -149,7 +160,11 @@ def rights_file(
         contact=contact,
         consent_to_keep_template=consent_template,
     )
-    console.print(f"Filed {reference} ({kind}).")
+    console.print(
+        f"Filed {filed.reference} ({kind}). Its code, for the person to follow it on the portal "
+        f"(shown only now): {filed.code}",
+        highlight=False,
+    )
 
 
 @rights_app.command("list")

@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from facetrace.catalog.models import Base, BigId, utcnow
@@ -114,7 +115,9 @@ class Authorisation(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     reference: Mapped[str] = mapped_column(String(100), unique=True)
     case_ref: Mapped[str] = mapped_column(String(200), index=True)
-    unit: Mapped[str | None] = mapped_column(String(200))
+    unit: Mapped[str | None] = mapped_column(String(200))  # its name when requested, for display
+    #: The unit whose members may search on it (with the requester): compared by id, never by name.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     requested_by: Mapped[str] = mapped_column(String(200))
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     justification: Mapped[str] = mapped_column(Text)
@@ -124,6 +127,19 @@ class Authorisation(Base):
     note: Mapped[str | None] = mapped_column(Text)
     external_authority: Mapped[str | None] = mapped_column(String(200))  # e.g. a court; its reference
     external_reference: Mapped[str | None] = mapped_column(String(200))  # and date are kept too
+    #: Set when granted (or recorded as granted); a granted authorisation without it is not usable.
+    expires_at: Mapped[datetime | None]
+
+
+class DeploymentSetting(Base):
+    """One setting of the deployment's policy (see :mod:`facetrace.governance.deployment_policy`)."""
+
+    __tablename__ = "deployment_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_by: Mapped[str | None] = mapped_column(String(200))  # None: seeded from the environment
 
 
 class CaseResult(Base):
@@ -195,3 +211,9 @@ class DoNotCollect(Base):
     model_id: Mapped[str | None] = mapped_column(String(100))
     template: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The sha256 of the secret code given with the reference: both are needed to follow the request.
+    code_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: An access request's report can be downloaded until then, and is deleted after (None: no report).
+    report_until: Mapped[datetime | None]
+    #: False while the request that asked for it is not yet verified and executed: nothing is blocked.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from facetrace.config import Settings
 from facetrace.governance.audit import Actor
+from facetrace.governance.deployment_policy import DeploymentPolicy
 from facetrace.governance.models import AuditEntry
 
 
@@ -40,14 +40,14 @@ def usage(session: Session, actor: Actor, now: datetime) -> Usage:
     return Usage(today=since(midnight), last_hour=since(now - timedelta(hours=1)))
 
 
-def over_quota(settings: Settings, used: Usage) -> str | None:
-    if used.today >= settings.searches_per_day:
+def over_quota(policy: DeploymentPolicy, used: Usage) -> str | None:
+    if used.today >= policy.searches_per_day:
         return (
-            f"the daily quota of {settings.searches_per_day} searches per user is used up "
-            "(FACETRACE_SEARCHES_PER_DAY); ask your supervisor"
+            f"the daily quota of {policy.searches_per_day} searches per user is used up "
+            "(the deployment's policy, searches_per_day); ask your supervisor"
         )
     return None
 
 
-def is_burst(settings: Settings, used: Usage) -> bool:
-    return used.last_hour + 1 > settings.burst_searches_per_hour
+def is_burst(policy: DeploymentPolicy, used: Usage) -> bool:
+    return used.last_hour + 1 > policy.burst_searches_per_hour

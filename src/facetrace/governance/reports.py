@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from facetrace.catalog import repository
 from facetrace.catalog.models import Source
-from facetrace.config import Settings
 from facetrace.governance import audit
+from facetrace.governance.deployment_policy import DeploymentPolicy
 from facetrace.governance.models import AuditEntry, Authorisation, Unit
 
 MONTHS = [f"{m:02d}" for m in range(1, 13)]
@@ -117,7 +117,7 @@ def usage(session: Session, year: int, unit: str | None = None) -> list[dict[str
     return result
 
 
-def annual(session: Session, settings: Settings, year: int, unit: str | None = None) -> dict[str, Any]:
+def annual(session: Session, policy: DeploymentPolicy, year: int, unit: str | None = None) -> dict[str, Any]:
     """The annual usage report: searches by month, outcome, offence and user; authorisations; erasures."""
     searches = _year_entries(session, year, unit, ("search",))
     done = [e for e in searches if e.outcome == "done"]
@@ -155,14 +155,14 @@ def annual(session: Session, settings: Settings, year: int, unit: str | None = N
         },
         "gallery": repository.totals(session),
         "policy": {
-            "authorisation_policy": settings.authorisation_policy,
-            "searches_per_day": settings.searches_per_day,
-            "max_expected_false_matches": settings.max_expected_false_matches,
+            "authorisation_policy": policy.authorisation_policy,
+            "searches_per_day": policy.searches_per_day,
+            "max_expected_false_matches": policy.max_expected_false_matches,
         },
     }
 
 
-def records_of_processing(session: Session, settings: Settings) -> dict[str, Any]:
+def records_of_processing(session: Session, policy: DeploymentPolicy) -> dict[str, Any]:
     """GDPR art. 30 records, generated from the catalog and the configuration."""
     stats = {s.name: s for s in repository.source_stats(session)}
     sources = []
@@ -187,8 +187,8 @@ def records_of_processing(session: Session, settings: Settings) -> dict[str, Any
         "purposes": {
             "description": "identification leads in criminal investigations, searched one case at a time "
             "with a purpose record and, by policy, an authorisation",
-            "offence_categories": settings.offence_categories,
-            "authorisation_policy": settings.authorisation_policy,
+            "offence_categories": list(policy.offence_categories),
+            "authorisation_policy": policy.authorisation_policy,
             "cases_with_authorisations": authorised_cases,
         },
         "categories_of_data_subjects": "people whose face appears in images of the registered sources",

@@ -6,9 +6,9 @@ The probe's sha256 is logged, never the probe.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from facetrace.config import Settings
 from facetrace.governance.audit import Record
 from facetrace.governance.roles import Action
 
@@ -22,16 +22,16 @@ class Purpose:
     justification: str | None
     authorisation_ref: str | None = None
 
-    def problems(self, settings: Settings) -> list[str]:
+    def problems(self, offence_categories: Sequence[str]) -> list[str]:
+        """What the record lacks; ``offence_categories``: those the deployment's policy lists."""
         found = []
         if not (self.case_ref or "").strip():
             found.append("a case reference (--case-ref)")
         if not (self.offence or "").strip():
-            found.append(f"an offence category (--offence: one of {', '.join(settings.offence_categories)})")
-        elif self.offence not in settings.offence_categories:
+            found.append(f"an offence category (--offence: one of {', '.join(offence_categories)})")
+        elif self.offence not in offence_categories:
             found.append(
-                f"an offence category from the list ({', '.join(settings.offence_categories)}), "
-                f"not {self.offence!r}"
+                f"an offence category from the list ({', '.join(offence_categories)}), not {self.offence!r}"
             )
         if len((self.justification or "").strip()) < 10:
             found.append("a justification of at least 10 characters (--purpose)")

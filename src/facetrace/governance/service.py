@@ -15,6 +15,7 @@ from facetrace.config import Settings
 from facetrace.governance import accounts
 from facetrace.governance.services.accounts import AccountService, IssuedToken
 from facetrace.governance.services.authorising import AuthorisationService
+from facetrace.governance.services.configuring import PolicyService
 from facetrace.governance.services.gallery import GalleryService
 from facetrace.governance.services.oversight import OversightService
 from facetrace.governance.services.rights_requests import RightsService
@@ -32,6 +33,7 @@ class Governance(
     RightsService,
     SourceService,
     GalleryService,
+    PolicyService,
 ):
     """What the acting user may do with the catalog at ``settings``, with an audit entry per action."""
 

@@ -19,6 +19,7 @@ from facetrace.server.routes import (
     erasure,
     health,
     jobs,
+    policy,
     reports,
     rights,
     search,
@@ -55,7 +56,8 @@ def create_app(settings: Settings, *, on_first_admin: FirstAdminHook | None = No
     app.state.metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     problems.install(app)
-    for area in (health, accounts, search, authorisations, sources, jobs, audit, rights, erasure, reports):
+    areas = (health, accounts, search, authorisations, policy, sources, jobs, audit, rights, erasure, reports)
+    for area in areas:
         app.include_router(area.router)
     web.install(app, settings)
     return app

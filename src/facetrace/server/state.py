@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
 from facetrace.governance.services.accounts import ensure_first_admin
+from facetrace.governance.services.configuring import seed_at_start
 from facetrace.server.jobs import JobRunner
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.factory import build_analyzer
@@ -43,6 +44,7 @@ class ServerState:
         created = ensure_first_admin(sessions, password)
         if created and on_first_admin:
             on_first_admin(created, None if given else password)
+        seed_at_start(settings, sessions)
         return cls(settings, sessions, build_analyzer(settings))
 
     @property

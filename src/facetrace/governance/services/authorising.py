@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 
+from facetrace.errors import FacetraceError
 from facetrace.governance import audit, authorisations
 from facetrace.governance.audit import Record
 from facetrace.governance.models import Authorisation
@@ -34,8 +37,11 @@ class AuthorisationService(ServiceBase):
     def decide_authorisation(self, reference: str, *, grant: bool, note: str | None) -> int:
         """Grant or refuse; returns how many searches' kept results a refusal deleted."""
         self.allow(Action.DECIDE_AUTHORISATION)
-        with self.sessions.begin() as session:
-            decided = authorisations.decide(session, self.actor, reference, grant=grant, note=note)
+        valid_days = self.deployment_policy().authorisation_valid_days
+        with self._refusals_recorded("authorisation.decide", reference), self.sessions.begin() as session:
+            decided = authorisations.decide(
+                session, self.actor, reference, grant=grant, note=note, valid_days=valid_days
+            )
             deleted = 0 if grant else authorisations.delete_results(session, decided)
             audit.append(
                 session,
@@ -46,7 +52,11 @@ class AuthorisationService(ServiceBase):
                     case_ref=decided.case_ref,
                     authorisation_ref=reference,
                     purpose=note,
-                    details={"requested_by": decided.requested_by, "search_results_deleted": deleted},
+                    details={
+                        "requested_by": decided.requested_by,
+                        "search_results_deleted": deleted,
+                        "expires_at": decided.expires_at.isoformat() if decided.expires_at else None,
+                    },
                 ),
             )
         return deleted
@@ -55,9 +65,10 @@ class AuthorisationService(ServiceBase):
         self, case_ref: str, authority: str, external_reference: str, decided_on: datetime
     ) -> str:
         self.allow(Action.DECIDE_AUTHORISATION)
-        with self.sessions.begin() as session:
+        days = self.deployment_policy().authorisation_valid_days
+        with self._refusals_recorded("authorisation.external"), self.sessions.begin() as session:
             made = authorisations.record_external(
-                session, self.actor, case_ref, authority, external_reference, decided_on
+                session, self.actor, case_ref, authority, external_reference, decided_on, valid_days=days
             )
             audit.append(
                 session,
@@ -71,23 +82,37 @@ class AuthorisationService(ServiceBase):
                         "authority": authority,
                         "reference": external_reference,
                         "decided_on": decided_on.date().isoformat(),
+                        "expires_at": made.expires_at.isoformat() if made.expires_at else None,
                     },
                 ),
             )
             return made.reference
 
+    @contextmanager
+    def _refusals_recorded(self, action: str, reference: str | None = None) -> Iterator[None]:
+        """A decision refused (no unit, not of this unit, one's own...) leaves an audit entry too,
+        with the same message the user saw and nothing more."""
+        try:
+            yield
+        except FacetraceError as exc:
+            details = {"error": str(exc)}
+            self.record(Record(action=action, outcome="denied", authorisation_ref=reference, details=details))
+            raise
+
     def authorisations(self, pending_only: bool = False) -> list[dict[str, Any]]:
-        """Supervisors see their unit's, investigators their own requests, auditors and DPOs all."""
+        """Supervisors see their unit's (none without a unit), investigators their own requests,
+        auditors and DPOs all."""
         query = select(Authorisation).order_by(Authorisation.requested_at.desc())
         if pending_only:
             query = query.where(Authorisation.status == "requested")
         roles = self.actor.roles
-        if not {Role.AUDITOR, Role.DPO, Role.SUPERVISOR} & roles:
-            self.allow(Action.REQUEST_AUTHORISATION)
-            query = query.where(Authorisation.requested_by == self.actor.name)
-        elif not {Role.AUDITOR, Role.DPO} & roles:
-            query = query.where(Authorisation.unit == self.actor.unit)
         with self.sessions() as session:
+            if not {Role.AUDITOR, Role.DPO, Role.SUPERVISOR} & roles:
+                self.allow(Action.REQUEST_AUTHORISATION)
+                query = query.where(Authorisation.requested_by == self.actor.name)
+            elif not {Role.AUDITOR, Role.DPO} & roles:
+                unit_id = authorisations.unit_id_of(session, self.actor)
+                query = query.where(Authorisation.unit_id == unit_id if unit_id is not None else false())
             return [
                 {
                     "reference": a.reference,
@@ -98,6 +123,7 @@ class AuthorisationService(ServiceBase):
                     "unit": a.unit,
                     "decided_by": a.decided_by,
                     "justification": a.justification,
+                    "expires_at": a.expires_at.isoformat() if a.expires_at else None,
                 }
                 for a in session.scalars(query)
             ]

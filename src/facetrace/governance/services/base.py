@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.config import Settings
 from facetrace.errors import PermissionDeniedError
+from facetrace.governance import deployment_policy
 from facetrace.governance.audit import Actor, Record
+from facetrace.governance.deployment_policy import DeploymentPolicy
 from facetrace.governance.policy import authorize, record
 from facetrace.governance.roles import Action, Role
 
@@ -28,6 +30,10 @@ class ServiceBase:
 
     def record(self, entry: Record) -> None:
         record(self.sessions, self.actor, entry)
+
+    def deployment_policy(self) -> DeploymentPolicy:
+        """The deployment's policy as the catalog holds it (never this process's environment)."""
+        return deployment_policy.load(self.sessions, self.settings, self.actor)
 
     @contextmanager
     def action(self, action: Action, **details: Any) -> Iterator[dict[str, Any]]:

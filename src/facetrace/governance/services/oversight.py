@@ -72,8 +72,9 @@ class OversightService(ServiceBase):
     def annual_report(self, year: int, folder: Path) -> list[Path]:
         """Write the annual usage report (JSON, CSV, plot, HTML) to ``folder``."""
         unit = self._reader_unit(Action.VIEW_REPORTS)
+        policy = self.deployment_policy()
         with self.sessions() as session:
-            report = reports.annual(session, self.settings, year, unit)
+            report = reports.annual(session, policy, year, unit)
         from facetrace.governance import report_files  # Jinja2: only the commands that render load it
 
         written = report_files.write_annual(report, folder)
@@ -90,7 +91,8 @@ class OversightService(ServiceBase):
 
     def records_of_processing(self) -> dict[str, Any]:
         self.allow(Action.VIEW_RECORDS)
+        policy = self.deployment_policy()
         with self.sessions() as session:
-            records = reports.records_of_processing(session, self.settings)
+            records = reports.records_of_processing(session, policy)
         self.record(Record(action="records.view"))
         return records

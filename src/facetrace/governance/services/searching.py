@@ -21,8 +21,9 @@ from facetrace.errors import (
 )
 from facetrace.evaluation import calibration
 from facetrace.gallery import Gallery
-from facetrace.governance import audit, authorisations, quotas, reports
+from facetrace.governance import audit, authorisations, deployment_policy, quotas, reports
 from facetrace.governance.audit import Record
+from facetrace.governance.deployment_policy import DeploymentPolicy
 from facetrace.governance.models import CaseResult
 from facetrace.governance.roles import Action
 from facetrace.governance.searches import Purpose, search_record
@@ -50,11 +51,11 @@ class SearchService(ServiceBase):
         after the gallery was searched and before anything is returned: if it cannot be
         written, there are no results.
         """
-        authorisation_id = self._admit_search(purpose, probe)
+        authorisation_id, policy = self._admit_search(purpose, probe)
         gallery = Gallery.for_search(self.settings, analyzer.model_id, analyzer.embedder.dim, self.sessions)
         try:
             outcome = search_photo(
-                self.settings,
+                deployment_policy.applied(self.settings, policy),
                 analyzer,
                 probe,
                 k=k,
@@ -171,7 +172,7 @@ class SearchService(ServiceBase):
         So that nobody "tries it out" on colleagues' photos against the production gallery.
         """
         self.allow(Action.SEARCH)
-        demo = self.settings.demo()
+        demo = deployment_policy.applied(self.settings.demo(), self.deployment_policy())
         gallery = Gallery.open(demo, analyzer.model_id, analyzer.embedder.dim)
         if len(gallery.index) == 0:
             raise FacetraceError(
@@ -194,31 +195,32 @@ class SearchService(ServiceBase):
         )
         return outcome
 
-    def _admit_search(self, purpose: Purpose, probe: bytes) -> int | None:
-        """Role, purpose, quota and authorisation checks; each refusal is recorded. Returns the
-        id of the authorisation the search relies on, if any."""
+    def _admit_search(self, purpose: Purpose, probe: bytes) -> tuple[int | None, DeploymentPolicy]:
+        """Role, purpose, quota and authorisation checks under the deployment's policy; each refusal
+        is recorded. Returns the id of the authorisation the search relies on, if any, and the policy."""
         self.allow(Action.SEARCH)
 
         def refuse(error: type[FacetraceError], message: str, reason: str) -> NoReturn:
             self.record(search_record(purpose, probe, "refused", details={reason: message}))
             raise error(message + ". The refusal was recorded.")
 
-        missing = purpose.problems(self.settings)
+        policy = self.deployment_policy()
+        missing = purpose.problems(policy.offence_categories)
         if missing:
             refuse(PurposeError, "a search needs " + "; ".join(missing), "missing")
         with self.sessions() as session:
             used = quotas.usage(session, self.actor, utcnow())
             try:
                 authorisation = authorisations.check_for_search(
-                    session, self.settings, purpose.case_ref or "", purpose.authorisation_ref
+                    session, self.actor, policy, purpose.case_ref or "", purpose.authorisation_ref
                 )
             except AuthorisationError as exc:
                 refuse(AuthorisationError, str(exc), "authorisation")
-        refusal = quotas.over_quota(self.settings, used)
+        refusal = quotas.over_quota(policy, used)
         if refusal:
             refuse(QuotaError, refusal, "quota")
-        if quotas.is_burst(self.settings, used):
-            limit = self.settings.burst_searches_per_hour
+        if quotas.is_burst(policy, used):
+            limit = policy.burst_searches_per_hour
             self.record(
                 Record(
                     action="alarm.burst",
@@ -227,7 +229,7 @@ class SearchService(ServiceBase):
                     details={"searches_last_hour": used.last_hour + 1, "limit": limit},
                 )
             )
-        return authorisation.id if authorisation else None
+        return (authorisation.id if authorisation else None), policy
 
     def calibrate(
         self,

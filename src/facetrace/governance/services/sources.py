@@ -112,6 +112,7 @@ class SourceService(ServiceBase):
                 faces=stats.faces,
                 failures=len(stats.failures),
                 stopped=stopped,
+                do_not_collect=stats.do_not_collect_summary(),
             )
         return stats, stopped
 
@@ -161,6 +162,7 @@ class SourceService(ServiceBase):
                 failures=len(stats.failures),
                 skipped_do_not_collect=stats.skipped_do_not_collect,
                 faces_dropped_do_not_collect=stats.faces_dropped_do_not_collect,
+                do_not_collect=stats.do_not_collect_summary(),
             )
         return stats
 
@@ -211,6 +213,7 @@ class SourceService(ServiceBase):
                 fetch_errors=len(crawled.errors),
                 new_images=ingested.new_images,
                 faces=ingested.faces,
+                do_not_collect=ingested.do_not_collect_summary(),
                 completed=crawled.completed,
                 stopped=crawled.stopped,
                 gone=crawled.gone,

@@ -175,7 +175,10 @@ def retention(gov: Acting, order: RetentionOrder) -> ErasureDryRun | JSONRespons
     """Delete every sighting older than its source's retention period, and images nobody else saw;
     a dry run unless dry_run is false (DPO)."""
     execution = Execution(dry_run=order.dry_run, reason=RETENTION_REASON)
-    return carry_out(gov, ErasureScope(expired=True), execution)
+    answer = carry_out(gov, ErasureScope(expired=True), execution)
+    if not order.dry_run:  # and what rights requests keep past their time (each step audited)
+        gov.rights_housekeeping()
+    return answer
 
 
 @router.get("/erasures/certificates/{reference}", response_model=Certificate)

@@ -24,7 +24,7 @@ class SearchForm(BaseModel):
     service refuses (and records) a search without them, with a message saying what is missing."""
 
     case_ref: str | None = Field(None, description="The case this search serves.")
-    offence: str | None = Field(None, description="Offence category (FACETRACE_OFFENCE_CATEGORIES).")
+    offence: str | None = Field(None, description="Offence category (GET /api/v1/policy lists them).")
     justification: str | None = Field(None, description="Why this search is necessary, in words.")
     authorisation_ref: str | None = Field(None, description="Reference of the authorisation, if any.")
     k: int | None = Field(None, ge=1, le=1000, description="How many results (default FACETRACE_SEARCH_K).")

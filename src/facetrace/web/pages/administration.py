@@ -35,7 +35,18 @@ def administration(request: Request, gov: SignedIn, state: State) -> HTMLRespons
         roles=[role.value for role in STAFF_ROLES],
         kinds=KINDS,
         import_dir=state.settings.import_dir,
+        policy=gov.show_policy(),
     )
+
+
+@router.post("/admin/policy")
+def change_policy(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
+    """One setting of the deployment's policy, as typed (a list: comma-separated; 'none': no limit)."""
+    name = field(form, "name")
+    with reported(request):
+        old, new = gov.change_policy(name, field(form, "value"))
+        flash(request, f"Policy {name}: {old} → {new}.")
+    return back_to("/admin#policy-title")
 
 
 @router.post("/admin/users")

@@ -25,12 +25,13 @@ State = Annotated[ServerState, Depends(server_state)]
 
 
 def _search_page(request: Request, gov: SignedIn, state: ServerState, **context: Any) -> HTMLResponse:
+    policy = gov.deployment_policy()
     return page(
         request,
         "search.html",
         gov,
-        offences=state.settings.offence_categories,
-        policy=state.settings.authorisation_policy,
+        offences=policy.offence_categories,
+        policy=policy.authorisation_policy,
         authorisations=[a for a in gov.authorisations() if a["status"] in ("requested", "granted")]
         if may(gov.actor.roles, Action.REQUEST_AUTHORISATION)
         else [],
