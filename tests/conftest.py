@@ -16,6 +16,7 @@ import pwd
 import shlex
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -372,6 +373,39 @@ def gov_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings for a fresh install, once on SQLite and once on a throwaway PostgreSQL database."""
     url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
     return Settings(data_dir=tmp_path / "var", database_url=url, workers=1)
+
+
+@pytest.fixture
+def tamper(gov_settings: Settings) -> Iterator[Callable[..., None]]:
+    """Run SQL on the database behind Facetrace's back, the append-only triggers bypassed.
+
+    SQLite: straight on the database file with the sqlite3 module. PostgreSQL: as the superuser.
+    """
+    if gov_settings.database_url is None:
+
+        def run_sqlite(*statements: str) -> None:
+            connection = sqlite3.connect(gov_settings.data_dir / "facetrace.db")
+            for statement in (
+                "DROP TRIGGER IF EXISTS audit_entries_no_update",
+                "DROP TRIGGER IF EXISTS audit_entries_no_delete",
+                *statements,
+            ):
+                connection.execute(statement)
+            connection.commit()
+            connection.close()
+
+        yield run_sqlite
+        return
+    engine = create_engine(gov_settings.database_url)
+
+    def run_postgres(*statements: str) -> None:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+            for statement in statements:
+                connection.exec_driver_sql(statement)  # as written: no bind parameters parsed
+
+    yield run_postgres
+    engine.dispose()
 
 
 @pytest.fixture

@@ -109,6 +109,8 @@ def test_openapi_describes_every_route_with_models(api: Api) -> None:
         "/api/v1/audit/verify",
         "/api/v1/audit/entries",
         "/api/v1/audit/export",
+        "/api/v1/audit/public-key",
+        "/api/v1/audit/anchor",
         "/api/v1/rights",
         "/api/v1/rights/{reference}",
         "/api/v1/rights/{reference}/status",
@@ -469,7 +471,7 @@ def test_audit_verify_and_an_export_an_outside_body_can_check(api: Api) -> None:
     assert verified["ok"] is True
     assert verified["entries"] > 0
     document = auditor.get("/api/v1/audit/export").json()
-    assert document["format"] == "facetrace-audit-export/1"
+    assert document["format"] == "facetrace-audit-export/2"
     assert audit.check_export(document).ok
     part = auditor.get("/api/v1/audit/export", params={"from": 2, "to": 3}).json()
     assert [e["id"] for e in part["entries"]] == [2, 3]

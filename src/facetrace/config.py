@@ -18,7 +18,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 class Settings(BaseSettings):
     """Facetrace configuration (environment variables ``FACETRACE_*``)."""
 
-    model_config = SettingsConfigDict(env_prefix="FACETRACE_", env_file=".env", extra="ignore")
+    # allow_inf_nan=False: NaN and infinities are no setting (e.g. "inf" false matches, "nan" rates).
+    model_config = SettingsConfigDict(
+        env_prefix="FACETRACE_", env_file=".env", extra="ignore", allow_inf_nan=False
+    )
+
 
     data_dir: Path = Field(Path("var"), description="Where the catalog, index and caches live.")
     database_url: str | None = Field(
@@ -150,6 +154,13 @@ class Settings(BaseSettings):
         "name what was erased (none: <data_dir>/erasure.key, created 0600 at first use). Back it up: "
         "without it no URL can be checked against a certificate.",
     )
+    audit_key_file: Path | None = Field(
+        None,
+        description="The Ed25519 private key that signs every audit entry (none: "
+        "<data_dir>/audit/signing.key, created 0600 in a 0700 folder at first start; PEM or the raw "
+        "32-byte seed). Keep it off the database machine's backups of the catalog; every server "
+        "writing one catalog needs the same key.",
+    )
     session_hours: int = Field(8, ge=1, le=24 * 7, description="A web login lasts this long.")
     secure_cookies: bool = Field(
         False, description="Send session cookies over HTTPS only (set it when serving behind TLS)."
@@ -236,6 +247,11 @@ class Settings(BaseSettings):
 
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def audit_key_path(self) -> Path:
+        """Where the audit log's signing key lives (outside the catalog)."""
+        return self.audit_key_file or self.data_dir / "audit" / "signing.key"
 
     @property
     def worker_count(self) -> int:

@@ -14,7 +14,9 @@ import typer
 from facetrace.cli.state import governance
 from facetrace.errors import FacetraceError
 
-audit_app = typer.Typer(help="Verify and export the hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Verify, export and anchor the signed, hash-chained audit log.", no_args_is_help=True
+)
 
 
 user_app = typer.Typer(help="User accounts and their roles.", no_args_is_help=True)
@@ -30,21 +32,102 @@ def audit_verify(
         Path | None,
         typer.Option("--export", exists=True, dir_okay=False, help="Check an exported JSON file instead."),
     ] = None,
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--public-key",
+            exists=True,
+            dir_okay=False,
+            help="Trust the key(s) in this PEM file (from 'facetrace audit public-key') instead of the "
+            "key file's; repeat for several.",
+        ),
+    ] = None,
+    anchor_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchor",
+            exists=True,
+            dir_okay=False,
+            help="A signed head from 'facetrace audit anchor': the log must still hold that entry.",
+        ),
+    ] = None,
 ) -> None:
-    """Check every entry's hash and link; report the first broken entry (exit 1 if any)."""
+    """Check every entry's hash, link and signature; report the first broken entry (exit 1 if any)."""
     from facetrace.cli.render import console
-    from facetrace.governance import audit
+    from facetrace.governance import audit, signing
 
+    keys = [k for path in public_key or [] for k in signing.read_public_keys(path.read_bytes())] or None
+    anchor = audit.read_anchor(json.loads(anchor_file.read_text())) if anchor_file else None
     if export_file is not None:
-        report = audit.check_export(json.loads(export_file.read_text()))
+        report = audit.check_export(json.loads(export_file.read_text()), keys, anchor)
     else:
-        report = governance(ctx).verify_audit()
+        report = governance(ctx).verify_audit(keys, anchor)
+    source = "the given public key(s)" if keys else "the key file" if export_file is None else "the export"
+    trusted = ", ".join(k[:16] for k in report.trusted_keys) or "none"
+    console.print(f"Trusted keys ({source}): {trusted}", highlight=False)
+    if report.note:
+        console.print(f"[yellow]Note[/]: {report.note}")
     if report.ok:
         head = f"head {report.head_seq} {report.head_hash}"
-        console.print(f"[green]audit log intact[/]: {report.entries:,} entries, {head}")
+        signed = f"{report.signed:,} signed"
+        anchored = f"; still holds the anchored entry {report.anchor_seq}" if report.anchor_seq else ""
+        console.print(f"[green]audit log intact[/]: {report.entries:,} entries ({signed}), {head}{anchored}")
         return
-    console.print(f"[red]audit log broken at entry {report.first_broken}[/]: {report.problem}")
+    where = f" at entry {report.first_broken}" if report.first_broken is not None else ""
+    console.print(f"[red]audit log broken{where}[/]: {report.problem}")
     raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the signed head.")],
+) -> None:
+    """Write a small signed head of the log (sequence number, hash, time, key). Keep it elsewhere:
+    'audit verify --anchor FILE' later shows whether entries up to it were cut off or rewritten."""
+    from facetrace.cli.render import console
+
+    anchor = governance(ctx).audit_anchor()
+    out.write_text(json.dumps(anchor, indent=2) + "\n")
+    console.print(f"Wrote the anchor of entry {anchor['seq']} ({anchor['hash']}) to {out}.")
+
+
+@audit_app.command("public-key")
+def audit_public_key(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the PEM here instead of printing it.")
+    ] = None,
+) -> None:
+    """Print the public key the log is signed with (PEM), for anyone to verify exports without a
+    secret; every earlier key, with the entries it signed, is listed too."""
+    from facetrace.cli.render import console
+
+    keys = governance(ctx).audit_public_keys()
+    signing_key = keys["signing_key"]
+    for key in keys["keys"]:
+        now = " (signs now)" if key["key_id"] == signing_key["key_id"] else ""
+        last = key["last_seq"] if key["last_seq"] is not None else "…"
+        console.print(f"key {key['key_id']}: entries {key['first_seq']}–{last}{now}", highlight=False)
+    if out is None:
+        print(signing_key["pem"], end="")
+        return
+    out.write_text(signing_key["pem"])
+    console.print(f"Wrote the public key {signing_key['key_id']} to {out}.")
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(ctx: typer.Context) -> None:
+    """Replace the signing key (admin). The old private key is destroyed; the rotation entry, signed
+    by the old key and countersigned by the new one, keeps old entries verifiable with either."""
+    from facetrace.cli.render import console
+
+    rotated = governance(ctx).rotate_audit_key()
+    console.print(
+        f"Entry {rotated['seq']}: key {rotated['old_key_id']} replaced by {rotated['new_key_id']}. "
+        "Publish the new public key ('facetrace audit public-key').",
+        highlight=False,
+    )
 
 
 @audit_app.command("export")

@@ -11,6 +11,7 @@ from facetrace.cli.account_commands import audit_app, token_app, user_app
 from facetrace.cli.authorisation_commands import authorisation_app
 from facetrace.cli.bench_commands import bench_app
 from facetrace.cli.erasure_commands import certificate_app, erasure_app, retention_app, rights_app
+from facetrace.cli.numbers import finite
 from facetrace.cli.policy_commands import policy_app
 from facetrace.cli.report_commands import report_app
 from facetrace.cli.serve_command import serve
@@ -158,7 +159,8 @@ def search(
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many results.")] = 10,
     face: Annotated[int, typer.Option("--face", min=1, help="Which probe face: 1 = the largest.")] = 1,
     min_score: Annotated[
-        float | None, typer.Option("--min-score", help="Hide results below this score.")
+        float | None,
+        typer.Option("--min-score", callback=finite, help="Hide results below this score."),
     ] = None,
     sources: Annotated[
         list[str] | None,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from facetrace.cli.numbers import finite
 from facetrace.cli.state import governance
 
 source_app = typer.Typer(
@@ -31,7 +32,9 @@ def source_add(
     retention_days: Annotated[int | None, typer.Option("--retention-days", min=1)] = None,
     max_pages: Annotated[int | None, typer.Option("--max-pages", min=1)] = None,
     max_depth: Annotated[int | None, typer.Option("--max-depth", min=1)] = None,
-    rate: Annotated[float | None, typer.Option("--rate", help="Requests per second per host.")] = None,
+    rate: Annotated[
+        float | None, typer.Option("--rate", callback=finite, help="Requests per second per host.")
+    ] = None,
 ) -> None:
     """Register a source (admin). Social networks are refused; there is no crawl-the-web mode."""
     from facetrace.cli.render import console
@@ -116,7 +119,9 @@ def crawl(
     max_pages: Annotated[
         int | None, typer.Option("--max-pages", min=1, help="Stop after this many pages.")
     ] = None,
-    rate: Annotated[float | None, typer.Option("--rate", help="Requests per second per host.")] = None,
+    rate: Annotated[
+        float | None, typer.Option("--rate", callback=finite, help="Requests per second per host.")
+    ] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1)] = None,
     delete_gone: Annotated[
         bool, typer.Option("--delete-gone", help="After a complete crawl, delete what the source took down.")

@@ -8,6 +8,7 @@
 * ``audit_head``     — one row: the newest entry's sequence number and hash. Appenders
   update it first, which serialises them on every database, and a log whose tail was
   cut off no longer ends where the head says it does.
+* ``audit_keys``     — the public keys that have signed the log, with the entries each signed.
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ class AuditEntry(Base):
     details: Mapped[dict | None] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Ed25519 signature (base64) over the hash, by the key ``key_id`` names; none on entries
+    #: written before the log was signed (the entry that sealed them signs their head).
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(String(100))
 
 
 class AuditHead(Base):
@@ -104,6 +109,24 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
     seq: Mapped[int] = mapped_column(BigId)
     hash: Mapped[str] = mapped_column(String(64))
+    #: The key that signs the next entry (changed by a rotation); none until the log is sealed.
+    key_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditKey(Base):
+    """A public key of the audit log, kept for exports and for verifying old entries.
+
+    Only a convenience: verification trusts a key because it comes from outside the catalog
+    (the key file, ``--public-key``) or is linked to such a key by a signed rotation entry.
+    """
+
+    __tablename__ = "audit_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the raw public key
+    public_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32 bytes
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_seq: Mapped[int | None] = mapped_column(BigId)  # the first entry it signs
+    last_seq: Mapped[int | None] = mapped_column(BigId)  # the rotation entry it signed last
 
 
 class Authorisation(Base):

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
-from facetrace.governance import accounts
+from facetrace.governance import accounts, audit_keys
 from facetrace.governance.services.accounts import AccountService, IssuedToken
+from facetrace.governance.services.audit_keys import AuditKeyService
 from facetrace.governance.services.authorising import AuthorisationService
 from facetrace.governance.services.configuring import PolicyService
 from facetrace.governance.services.gallery import GalleryService
@@ -30,6 +31,7 @@ class Governance(
     AuthorisationService,
     AccountService,
     OversightService,
+    AuditKeyService,
     RightsService,
     SourceService,
     GalleryService,
@@ -41,6 +43,7 @@ class Governance(
     def open(cls, settings: Settings, token: str | None = None) -> Governance:
         """Act as the token's user, or as the bootstrap operator where the deployment allows it."""
         sessions = open_catalog(settings.catalog_url)
+        audit_keys.attach(sessions, settings)
         with sessions.begin() as session:
             actor = accounts.identify(session, token, allow_bootstrap=settings.allow_bootstrap)
         return cls(settings, sessions, actor)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
+from facetrace.governance import audit_keys
 from facetrace.governance.services.accounts import ensure_first_admin
 from facetrace.governance.services.configuring import seed_at_start
 from facetrace.server.jobs import JobRunner
@@ -39,6 +40,7 @@ class ServerState:
     def start(cls, settings: Settings, on_first_admin: FirstAdminHook | None = None) -> ServerState:
         """Open the catalog (migrating it), load the models, and create the first admin if none exists."""
         sessions = open_catalog(settings.catalog_url)
+        audit_keys.attach(sessions, settings)  # the audit log's signing key, before anything is recorded
         given = settings.admin_password.get_secret_value() if settings.admin_password else None
         password = given or secrets.token_urlsafe(18)
         created = ensure_first_admin(sessions, password)

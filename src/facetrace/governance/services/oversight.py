@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from facetrace.governance import audit, reports
 from facetrace.governance.audit import ChainReport, Record
 from facetrace.governance.roles import Action
@@ -12,15 +14,25 @@ from facetrace.governance.services.base import ServiceBase
 
 
 class OversightService(ServiceBase):
-    def verify_audit(self) -> ChainReport:
-        """Check the whole chain (any reader may: it reveals no entry, only whether it holds)."""
+    def verify_audit(
+        self, public_keys: list[Ed25519PublicKey] | None = None, anchor: dict[str, Any] | None = None
+    ) -> ChainReport:
+        """Check the whole chain and its signatures (any reader may: it reveals no entry, only whether
+        it holds). ``public_keys``: trust these instead of the key file's; ``anchor``: a signed head
+        kept elsewhere, which the log must still hold."""
         self.allow(Action.READ_AUDIT)
         with self.sessions() as session:
-            report = audit.verify(session)
+            report = audit.verify(session, public_keys, anchor)
         self.record(
             Record(
                 action="audit.verify",
-                details={"ok": report.ok, "entries": report.entries, "first_broken": report.first_broken},
+                details={
+                    "ok": report.ok,
+                    "entries": report.entries,
+                    "first_broken": report.first_broken,
+                    "trusted_keys": list(report.trusted_keys),
+                    "anchor_seq": anchor["seq"] if anchor else None,
+                },
             )
         )
         return report

@@ -29,7 +29,7 @@ class SearchForm(BaseModel):
     authorisation_ref: str | None = Field(None, description="Reference of the authorisation, if any.")
     k: int | None = Field(None, ge=1, le=1000, description="How many results (default FACETRACE_SEARCH_K).")
     face: int = Field(1, ge=1, description="Which probe face: 1 = the largest.")
-    min_score: float | None = Field(None, description="Hide results below this score.")
+    min_score: float | None = Field(None, allow_inf_nan=False, description="Hide results below this score.")
     source: list[str] = Field(
         [], description="Only faces seen in these sources (by name; repeat the field for several)."
     )

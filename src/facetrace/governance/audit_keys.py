@@ -1,0 +1,162 @@
+"""The audit log's keys over time: loaded at start, sealing what came before, rotated on request.
+
+At start (:func:`attach`) the key file is read, or created when the log has never been
+signed, and the catalog sessions get a signer. A log that already holds unsigned entries
+(written before entries were signed: a migration holds no key and cannot sign them) gets one
+signed ``audit.sealed`` entry whose link covers their head; from then on editing any of them
+breaks that signed link. A rotation writes the new key beside the old file, appends an entry
+signed by the old key that names the new one and carries the new key's countersignature, and
+only after that entry is committed puts the new key in place of the old, which is destroyed.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from facetrace.config import Settings
+from facetrace.errors import AuditWriteError
+from facetrace.governance import audit, signing
+from facetrace.governance.audit import SIGNER, Actor, Record
+from facetrace.governance.audit_format import ROTATE_ACTION, SEAL_ACTION, rotation_message
+from facetrace.governance.audit_trust import short
+from facetrace.governance.models import AuditEntry, AuditHead, AuditKey
+
+#: Who seals a log kept before signing: Facetrace itself, at the first start that has a key.
+STARTUP = Actor(user_id=0, name="facetrace", roles=frozenset(), unit=None)
+
+
+def staged_path(path: Path) -> Path:
+    """Where a rotation leaves the new key until its entry is committed."""
+    return path.with_name(path.name + ".next")
+
+
+class KeyFileSigner:
+    """Signs with the key in the key file; follows a rotation made by another process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._key, self.created = signing.load_or_create(path)
+        self._lock = threading.Lock()
+
+    def key_for(self, key_id: str | None) -> signing.SigningKey:
+        """The key that signs now: the one the head names (``None``: the key file's)."""
+        key = self._key
+        if key_id is None or key.key_id == key_id:
+            return key
+        with self._lock:
+            staged = staged_path(self.path)
+            if staged.exists() and signing.SigningKey.read(staged).key_id == key_id:
+                staged.replace(self.path)  # a rotation committed, and stopped before moving its key
+            self._key = signing.SigningKey.read(self.path)
+        if self._key.key_id != key_id:
+            raise AuditWriteError(
+                f"the audit log is signed with key {short(key_id)}, but {self.path} holds key "
+                f"{short(self._key.key_id)}: restore the log's key file; nothing was recorded"
+            )
+        return self._key
+
+
+def signer_of(sessions: sessionmaker[Session]) -> KeyFileSigner:
+    signer = sessions.kw.get("info", {}).get(SIGNER)
+    if signer is None:
+        raise AuditWriteError("no audit signing key is loaded for this catalog")
+    return signer
+
+
+def _lock_head(session: Session) -> AuditHead:
+    """The head row, locked against concurrent appenders (see audit.append)."""
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))
+    head = session.get(AuditHead, 1, populate_existing=True)
+    if head is None:
+        raise AuditWriteError("the audit log has no head row: the database was not created by Facetrace")
+    return head
+
+
+def attach(sessions: sessionmaker[Session], settings: Settings) -> KeyFileSigner:
+    """Give the catalog's sessions the signing key (once per session factory); register the key
+    and seal unsigned entries the first time."""
+    signer = sessions.kw.get("info", {}).get(SIGNER)
+    if signer is not None:
+        return signer
+    path = settings.audit_key_path
+    with sessions() as session:
+        signed_with = session.scalar(select(AuditHead.key_id).where(AuditHead.id == 1))
+    if signed_with is not None and not path.exists():
+        raise AuditWriteError(
+            f"the audit log is signed with key {short(signed_with)}, but its key file {path} is "
+            "missing: restore it (FACETRACE_AUDIT_KEY_FILE); a new key would not be trusted"
+        )
+    signer = KeyFileSigner(path)
+    sessions.configure(info={**sessions.kw.get("info", {}), SIGNER: signer})
+    audit.register_signer(sessions.kw["bind"].url.render_as_string(hide_password=False), signer)
+    with sessions.begin() as session:
+        head = _lock_head(session)
+        if head.key_id is not None:
+            signer.key_for(head.key_id)  # the key file must hold the key the log is signed with
+            return signer
+        key = signer.key_for(None)
+        if session.get(AuditKey, key.key_id) is None:
+            session.add(
+                AuditKey(
+                    key_id=key.key_id, public_key=signing.public_to_text(key.public), first_seq=head.seq + 1
+                )
+            )
+        if head.seq > 0:
+            audit.append(
+                session,
+                STARTUP,
+                Record(
+                    action=SEAL_ACTION,
+                    details={
+                        "unsigned_entries": head.seq,
+                        "their_head_hash": head.hash,
+                        "key_id": key.key_id,
+                        "public_key": signing.public_to_text(key.public),
+                    },
+                ),
+            )
+        head.key_id = key.key_id
+    return signer
+
+
+def rotate(session: Session, signer: KeyFileSigner, actor: Actor) -> AuditEntry:
+    """Stage a new key and append the rotation entry, in the caller's transaction.
+
+    The new key waits beside the key file; the caller commits, then calls :func:`install`: the
+    new key only replaces the old once the entry that introduces it is in the log.
+    """
+    head = _lock_head(session)
+    old = signer.key_for(head.key_id)
+    new = signing.SigningKey.generate()
+    staged = staged_path(signer.path)
+    new.write(staged)
+    entry = audit.append(
+        session,
+        actor,
+        Record(
+            action=ROTATE_ACTION,
+            details={
+                "old_key_id": old.key_id,
+                "new_key_id": new.key_id,
+                "new_public_key": signing.public_to_text(new.public),
+                "new_key_signature": new.sign(rotation_message(old.key_id, new.key_id)),
+            },
+        ),
+    )
+    retired = session.get(AuditKey, old.key_id)
+    if retired is not None:
+        retired.last_seq = entry.id
+    session.add(
+        AuditKey(key_id=new.key_id, public_key=signing.public_to_text(new.public), first_seq=entry.id + 1)
+    )
+    head.key_id = new.key_id
+    return entry
+
+
+def install(signer: KeyFileSigner, new_key_id: str) -> None:
+    """Put the committed rotation's key in place of the old one (which is gone for good)."""
+    signer.key_for(new_key_id)
