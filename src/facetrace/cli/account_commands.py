@@ -1,4 +1,5 @@
-"""``facetrace audit|user|token``: the audit log, accounts and tokens, over the governance service."""
+"""``facetrace audit|unit|user|token``: the audit log, units, accounts and tokens, over the governance
+service."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from facetrace.cli.state import governance
+from facetrace.cli.state import governance, settings_of
 from facetrace.errors import FacetraceError
 
 audit_app = typer.Typer(
@@ -19,7 +20,10 @@ audit_app = typer.Typer(
 )
 
 
-user_app = typer.Typer(help="User accounts and their roles.", no_args_is_help=True)
+unit_app = typer.Typer(help="Units (teams or agencies) that users belong to.", no_args_is_help=True)
+
+
+user_app = typer.Typer(help="User accounts, their roles and life cycle.", no_args_is_help=True)
 
 
 token_app = typer.Typer(help="API tokens (stored hashed; shown once).", no_args_is_help=True)
@@ -166,6 +170,21 @@ def audit_export(
     )
 
 
+@unit_app.command("add")
+def unit_add(ctx: typer.Context, name: str) -> None:
+    """Create a unit (a name that differs from an existing one by case only is refused)."""
+    from facetrace.cli.render import console
+
+    console.print(f"Created unit {governance(ctx).add_unit(name)}.")
+
+
+@unit_app.command("list")
+def unit_list(ctx: typer.Context) -> None:
+    """Every unit."""
+    for name in governance(ctx).units():
+        print(name)
+
+
 @user_app.command("add")
 def user_add(
     ctx: typer.Context,
@@ -174,18 +193,25 @@ def user_add(
         list[str], typer.Option("--role", "-r", help="admin, investigator, supervisor, dpo, auditor")
     ],
     unit: Annotated[
-        str | None, typer.Option("--unit", help="The team or agency the user belongs to.")
+        str | None, typer.Option("--unit", help="An existing unit (facetrace unit add creates one).")
     ] = None,
     password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read a password for web log-in from standard input.")
+        bool, typer.Option("--password-stdin", help="Read a password for logging in from standard input.")
+    ] = False,
+    service: Annotated[
+        bool,
+        typer.Option(
+            "--service", help="A machine's account: investigator only, no password, admin-issued tokens."
+        ),
     ] = False,
 ) -> None:
-    """Create a user with one or more roles."""
+    """Create a user with one or more roles, or a service account."""
     from facetrace.cli.render import console
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    governance(ctx).add_user(name, role, unit, password)
-    console.print(f"Created user {name} ({', '.join(role)}{f', unit {unit}' if unit else ''}).")
+    governance(ctx).add_user(name, role, unit, password, service=service)
+    kind = "service account" if service else "user"
+    console.print(f"Created {kind} {name} ({', '.join(role)}{f', unit {unit}' if unit else ''}).")
 
 
 @user_app.command("list")
@@ -199,15 +225,90 @@ def user_list(ctx: typer.Context) -> None:
     for column in ("name", "roles", "unit", "note"):
         table.add_column(column)
     for user in governance(ctx).users():
-        note = "bootstrap operator" if user["bootstrap"] else ("disabled" if user["disabled"] else "")
-        table.add_row(user["name"], ", ".join(user["roles"]), user["unit"] or "—", note)
+        notes = [
+            label
+            for label, key in (
+                ("service account", "service"),
+                ("disabled", "disabled"),
+                ("must change password", "must_change_password"),
+                ("old bootstrap row", "bootstrap"),
+            )
+            if user[key]
+        ]
+        table.add_row(user["name"], ", ".join(user["roles"]), user["unit"] or "—", ", ".join(notes))
     console.print(table)
+
+
+@user_app.command("disable")
+def user_disable(ctx: typer.Context, name: str) -> None:
+    """Disable a user: their tokens stop working and their web logins end at once."""
+    from facetrace.cli.render import console
+
+    governance(ctx).set_disabled(name, disabled=True)
+    console.print(f"User {name} disabled.")
+
+
+@user_app.command("enable")
+def user_enable(ctx: typer.Context, name: str) -> None:
+    """Re-enable a disabled user."""
+    from facetrace.cli.render import console
+
+    governance(ctx).set_disabled(name, disabled=False)
+    console.print(f"User {name} enabled.")
+
+
+@user_app.command("roles")
+def user_roles(
+    ctx: typer.Context,
+    name: str,
+    role: Annotated[list[str], typer.Option("--role", "-r", help="The roles the user holds from now on.")],
+) -> None:
+    """Replace a user's roles."""
+    from facetrace.cli.render import console
+
+    governance(ctx).set_roles(name, role)
+    console.print(f"User {name} now holds: {', '.join(role)}.")
+
+
+@user_app.command("unit")
+def user_unit(
+    ctx: typer.Context,
+    name: str,
+    unit: Annotated[str | None, typer.Argument(help="An existing unit; leave out for none.")] = None,
+) -> None:
+    """Move a user to another unit (or to none)."""
+    from facetrace.cli.render import console
+
+    governance(ctx).set_unit(name, unit)
+    console.print(f"User {name} is now in {f'unit {unit}' if unit else 'no unit'}.")
+
+
+@user_app.command("reset-password")
+def user_reset_password(ctx: typer.Context, name: str) -> None:
+    """Give a user a temporary password (printed once) that they must change at their next login."""
+    from facetrace.cli.render import console
+
+    temporary = governance(ctx).reset_password(name)
+    console.print(f"Temporary password for {name} (hand it over; it opens only its own change):")
+    print(temporary)
+
+
+@user_app.command("password")
+def user_password(ctx: typer.Context, name: str) -> None:
+    """Change one's own password: the current one, then the new one, on two lines of standard input."""
+    from facetrace.catalog.db import open_catalog
+    from facetrace.cli.render import console
+    from facetrace.governance.services.accounts import change_password
+
+    current, new = (sys.stdin.readline().rstrip("\n") for _ in range(2))
+    change_password(open_catalog(settings_of(ctx).catalog_url), name, current, new, "command line")
+    console.print(f"Password of {name} changed.")
 
 
 @token_app.command("create")
 def token_create(
     ctx: typer.Context,
-    user: Annotated[str, typer.Argument(help="Whose token (an admin may create one for anybody).")],
+    user: Annotated[str, typer.Argument(help="Whose token: one's own, or (admin) a service account's.")],
     name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "cli",
     days: Annotated[int, typer.Option("--days", min=1, max=3650, help="Valid for this many days.")] = 90,
 ) -> None:
@@ -217,6 +318,22 @@ def token_create(
     issued = governance(ctx).issue_token(user, name, days)
     console.print(f"Token {issued.id} for {issued.user}, valid until {issued.expires_at}:", highlight=False)
     print(issued.token)
+
+
+@token_app.command("list")
+def token_list(ctx: typer.Context, user: str) -> None:
+    """Every token of a user, revoked and expired ones too (one's own, or anybody's for an admin)."""
+    from rich.table import Table
+
+    from facetrace.cli.render import console
+
+    table = Table(title=f"Tokens of {user}")
+    for column in ("id", "name", "created", "expires", "revoked"):
+        table.add_column(column)
+    for token in governance(ctx).tokens(user):
+        row = (token["created_at"], token["expires_at"], token["revoked_at"] or "—")
+        table.add_row(str(token["id"]), token["name"], *row)
+    console.print(table)
 
 
 @token_app.command("revoke")

@@ -1,9 +1,11 @@
 """Who is signed in to the web app, and proof that a form came from one of its pages.
 
-Logging in with a password issues an ordinary API token (``facetrace.governance.accounts``) for
-the session's length; the signed session cookie carries it, so every page acts through
-:meth:`Governance.with_token` like an API client, and logging out revokes it. Every form carries
-the session's CSRF token, compared in constant time before anything is done (the cookie is also
+Logging in with a password begins a web login kept on the server
+(:mod:`facetrace.governance.web_logins`): the signed session cookie carries only its random id (and
+the CSRF token), never an API token, so every page acts through :meth:`Governance.with_web_login`.
+The login ends after ``FACETRACE_SESSION_HOURS``, at logout (replaying the old cookie then opens
+nothing), or when an admin disables the user or resets their password. Every form carries the
+session's CSRF token, compared in constant time before anything is done (the cookie is also
 ``SameSite=Strict``).
 """
 
@@ -19,6 +21,7 @@ from fastapi import Depends, HTTPException, Request
 from facetrace.config import Settings
 from facetrace.errors import AuthenticationError
 from facetrace.governance.service import Governance
+from facetrace.server.client_address import client_address
 from facetrace.server.state import ServerState, server_state
 from facetrace.server.uploads import UploadedForm, read_form
 
@@ -44,37 +47,52 @@ def session_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def sign_in(request: Request, state: ServerState, name: str, password: str) -> Governance:
-    """Check the password, issue a token for the session, and keep it in the session cookie."""
-    gov = Governance.with_password(state.settings, state.sessions, name, password)
-    days = max(1, -(-state.settings.session_hours // 24))
-    issued = gov.issue_token(name, "web session", days)
+#: The session cookie's key holding the web login's id.
+LOGIN_KEY = "login"
+
+
+def begin(request: Request, gov: Governance) -> Governance:
+    """Begin a web login for ``gov``'s user (who just gave their password): a fresh cookie holding
+    only the login's id and a new CSRF token."""
+    session_id = gov.begin_web_login()
     request.session.clear()
-    request.session.update(token=issued.token, token_id=issued.id, csrf=secrets.token_urlsafe(24))
+    request.session.update({LOGIN_KEY: session_id, "csrf": secrets.token_urlsafe(24)})
     return gov
 
 
+def sign_in(request: Request, state: ServerState, name: str, password: str) -> Governance:
+    """Check the password (throttled and audited like the API's) and begin a web login."""
+    gov = Governance.with_password(state.settings, state.sessions, name, password, client_address(request))
+    return begin(request, gov)
+
+
 def sign_out(request: Request, state: ServerState) -> None:
-    """Revoke the session's token (whatever happens to the cookie later, it opens nothing)."""
-    token = request.session.get("token")
-    if token:
-        try:
-            gov = Governance.with_token(state.settings, state.sessions, token)
-            gov.revoke_token(int(request.session["token_id"]))
-        except AuthenticationError:
-            pass  # already expired or revoked
-    request.session.clear()
+    """End the web login on the server (whatever happens to the cookie later, it opens nothing)."""
+    try:
+        gov = viewer(request, state)
+        if gov is not None:
+            gov.end_web_login(request.session[LOGIN_KEY])
+    finally:
+        request.session.clear()
+
+
+def viewer(request: Request, state: ServerState) -> Governance | None:
+    """Who is signed in: None without a login, or when it ended (the cookie is then cleared)."""
+    session_id = request.session.get(LOGIN_KEY)
+    if not session_id:
+        return None
+    try:
+        return Governance.with_web_login(state.settings, state.sessions, str(session_id))
+    except AuthenticationError:
+        request.session.clear()
+        return None
 
 
 def signed_in(request: Request, state: Annotated[ServerState, Depends(server_state)]) -> Governance:
-    token = request.session.get("token")
-    if not token:
+    gov = viewer(request, state)
+    if gov is None:
         raise LoginRequiredError
-    try:
-        return Governance.with_token(state.settings, state.sessions, token)
-    except AuthenticationError:
-        request.session.clear()
-        raise LoginRequiredError from None
+    return gov
 
 
 #: A page parameter of this type is the signed-in user's governance layer.

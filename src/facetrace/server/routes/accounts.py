@@ -1,25 +1,53 @@
-"""Logging in, who am I, users and API tokens (``facetrace user|token``)."""
+"""Logging in, changing one's password, who am I, units, users and their life cycle, API tokens
+(``facetrace unit|user|token``)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from facetrace.governance.roles import Role
 from facetrace.governance.service import Governance
-from facetrace.server.auth import TOKEN_URL, Acting
+from facetrace.governance.services.accounts import change_password
+from facetrace.server.auth import FORM_TYPE, TOKEN_URL, Acting, PasswordForm
+from facetrace.server.client_address import client_address
 from facetrace.server.params import MAX_ID
-from facetrace.server.problems import PROBLEM_RESPONSES
+from facetrace.server.problems import PROBLEM_RESPONSES, documented
 from facetrace.server.state import ServerState, server_state
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=PROBLEM_RESPONSES)
+State = Annotated[ServerState, Depends(server_state)]
 
 #: How long a token obtained by logging in with a password stays valid.
 LOGIN_TOKEN_DAYS = 1
+
+_LOGIN_RESPONSES = documented(
+    (413, "The form is larger than a login needs"),
+    (415, f"The body is not {FORM_TYPE}"),
+    (429, "Too many failed logins for this account or from this address (see Retry-After)"),
+    (503, "Too many logins at once (see Retry-After)"),
+)
+
+
+def _form_body(*fields: str) -> dict[str, Any]:
+    """OpenAPI for a url-encoded form of required string ``fields`` (read by :data:`PasswordForm`)."""
+    schema = {
+        "type": "object",
+        "required": list(fields),
+        "properties": {name: {"type": "string"} for name in fields},
+    }
+    return {"requestBody": {"required": True, "content": {FORM_TYPE: {"schema": schema}}}}
+
+
+def _field(form: dict[str, str], name: str) -> str:
+    if name not in form:
+        raise RequestValidationError([{"loc": ("body", name), "msg": "Field required", "type": "missing"}])
+    return form[name]
 
 
 class LoginToken(BaseModel):
@@ -37,19 +65,44 @@ class Me(BaseModel):
     unit: str | None
 
 
+class NewUnit(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="Told apart from others ignoring case.")
+
+
 class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     roles: list[Role] = Field(min_length=1)
-    unit: str | None = Field(None, description="The team or agency the user belongs to.")
-    password: str | None = Field(None, description="For logging in at /api/v1/auth/token.")
+    unit: str | None = Field(None, description="An existing unit (POST /api/v1/units creates one).")
+    password: str | None = Field(
+        None, description="For logging in (at least 12 characters, not a common password)."
+    )
+    service: bool = Field(
+        False,
+        description="A machine's account: investigator role only, no password, tokens issued by an admin.",
+    )
+
+
+class UserChange(BaseModel):
+    """What to change; fields left out stay as they are."""
+
+    roles: list[Role] | None = Field(None, min_length=1)
+    unit: str | None = Field(None, description="An existing unit, or null for none.")
+    disabled: bool | None = Field(None, description="Disabled users' tokens and web logins stop at once.")
 
 
 class User(BaseModel):
     name: str
     roles: list[Role]
     unit: str | None
-    bootstrap: bool = Field(description="The local CLI's bootstrap operator.")
+    bootstrap: bool = Field(description="A bootstrap operator left by an older version (it opens nothing).")
+    service: bool = Field(description="A service account (a machine's).")
     disabled: bool
+    must_change_password: bool = Field(description="An admin reset the password; not changed yet.")
+
+
+class TemporaryPassword(BaseModel):
+    user: str
+    temporary_password: str = Field(description="Shown once; it opens nothing but its own change.")
 
 
 class NewToken(BaseModel):
@@ -65,15 +118,50 @@ class IssuedToken(BaseModel):
     token: str = Field(description="Shown once; stored only as its sha256 digest.")
 
 
-@router.post(TOKEN_URL.removeprefix("/api/v1"), response_model=LoginToken, tags=["auth"])
-def log_in(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    state: Annotated[ServerState, Depends(server_state)],
-) -> LoginToken:
-    """Exchange a user name and password for an API token of one day (OAuth2 password flow)."""
-    gov = Governance.with_password(state.settings, state.sessions, form.username, form.password)
-    issued = gov.issue_token(form.username, "login", LOGIN_TOKEN_DAYS)
-    return LoginToken(access_token=issued.token, token_id=issued.id, expires_at=issued.expires_at)
+class TokenInfo(BaseModel):
+    id: int
+    user: str
+    name: str
+    created_at: str
+    expires_at: str
+    revoked_at: str | None
+
+
+@router.post(
+    TOKEN_URL.removeprefix("/api/v1"),
+    response_model=LoginToken,
+    tags=["auth"],
+    responses=_LOGIN_RESPONSES,
+    openapi_extra=_form_body("username", "password"),
+)
+async def log_in(request: Request, form: PasswordForm, state: State) -> LoginToken:
+    """Exchange one's user name and password for an API token of one day (OAuth2 password flow).
+
+    Failures are audited and throttled per account and per address (429 with Retry-After)."""
+    name, password = _field(form, "username"), _field(form, "password")
+    address = client_address(request)
+
+    def issue() -> LoginToken:
+        gov = Governance.with_password(state.settings, state.sessions, name, password, address)
+        issued = gov.issue_token(name, "login", LOGIN_TOKEN_DAYS)
+        return LoginToken(access_token=issued.token, token_id=issued.id, expires_at=issued.expires_at)
+
+    return await run_in_threadpool(issue)
+
+
+@router.post(
+    "/auth/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["auth"],
+    responses=_LOGIN_RESPONSES,
+    openapi_extra=_form_body("username", "password", "new_password"),
+)
+async def change_own_password(request: Request, form: PasswordForm, state: State) -> Response:
+    """Replace one's password (required after an admin reset it); one's web logins end."""
+    name, password, new = _field(form, "username"), _field(form, "password"), _field(form, "new_password")
+    address = client_address(request)
+    await run_in_threadpool(change_password, state.sessions, name, password, new, address)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", response_model=Me)
@@ -82,11 +170,24 @@ def me(gov: Acting) -> Me:
     return Me(name=gov.actor.name, roles=sorted(gov.actor.roles), unit=gov.actor.unit)
 
 
+@router.get("/units", response_model=list[str])
+def list_units(gov: Acting) -> list[str]:
+    """Every unit (admin)."""
+    return gov.units()
+
+
+@router.post("/units", status_code=status.HTTP_201_CREATED, response_model=str)
+def add_unit(gov: Acting, body: NewUnit) -> str:
+    """Create a unit (admin); a name that differs from an existing one by case only is refused."""
+    return gov.add_unit(body.name)
+
+
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=User)
 def add_user(gov: Acting, body: NewUser) -> dict:
-    """Create a user with one or more roles (admin)."""
-    gov.add_user(body.name, [role.value for role in body.roles], body.unit, body.password)
-    return next(user for user in gov.users() if user["name"] == body.name)
+    """Create a user with one or more roles in an existing unit, or a service account (admin)."""
+    roles = [role.value for role in body.roles]
+    gov.add_user(body.name, roles, body.unit, body.password, service=body.service)
+    return gov.user(body.name)
 
 
 @router.get("/users", response_model=list[User])
@@ -95,9 +196,33 @@ def list_users(gov: Acting) -> list[dict]:
     return gov.users()
 
 
+@router.patch("/users/{name}", response_model=User)
+def change_user(gov: Acting, name: str, body: UserChange) -> dict:
+    """Change a user's roles, unit, or disable and re-enable them (admin); each change is audited."""
+    if body.roles is not None:
+        gov.set_roles(name, [role.value for role in body.roles])
+    if "unit" in body.model_fields_set:
+        gov.set_unit(name, body.unit)
+    if body.disabled is not None:
+        gov.set_disabled(name, disabled=body.disabled)
+    return gov.user(name)
+
+
+@router.post("/users/{name}/password-reset", response_model=TemporaryPassword)
+def reset_password(gov: Acting, name: str) -> TemporaryPassword:
+    """Give a user a temporary password that they must change at their next login (admin)."""
+    return TemporaryPassword(user=name, temporary_password=gov.reset_password(name))
+
+
+@router.get("/users/{name}/tokens", response_model=list[TokenInfo])
+def list_tokens(gov: Acting, name: str) -> list[dict]:
+    """Every token of a user, revoked and expired ones too: one's own, or anybody's for an admin."""
+    return gov.tokens(name)
+
+
 @router.post("/users/{name}/tokens", status_code=status.HTTP_201_CREATED, response_model=IssuedToken)
 def issue_token(gov: Acting, name: str, body: NewToken) -> dict:
-    """Create an API token: one's own for anybody, another user's for an admin."""
+    """Create an API token: one's own, or (admin) a service account's. Nobody gets another person's."""
     return asdict(gov.issue_token(name, body.name, body.days))
 
 
