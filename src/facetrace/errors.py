@@ -35,6 +35,26 @@ class AuthenticationError(FacetraceError):
     """No valid identity: unknown or expired token, wrong password, or the bootstrap account disabled."""
 
 
+class PasswordChangeRequiredError(AuthenticationError):
+    """The password is right, but an admin reset it: the user must choose a new one before anything else."""
+
+
+class RetryLaterError(FacetraceError):
+    """Refused for now; ``retry_after_s`` says when to try again (sent as ``Retry-After``)."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class LoginThrottledError(RetryLaterError):
+    """Too many failed logins for this account or from this address: wait before trying again."""
+
+
+class BusyError(RetryLaterError):
+    """Too many requests of a costly kind at once (e.g. password hashes): try again shortly."""
+
+
 class PurposeError(FacetraceError):
     """A search without the purpose record policy requires (case reference, offence, justification)."""
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from facetrace.cli.account_commands import audit_app, token_app, user_app
+from facetrace.cli.account_commands import audit_app, token_app, unit_app, user_app
 from facetrace.cli.authorisation_commands import authorisation_app
 from facetrace.cli.bench_commands import bench_app
 from facetrace.cli.erasure_commands import certificate_app, erasure_app, retention_app, rights_app
@@ -355,6 +355,7 @@ def make_pairs_command(
 
 
 app.add_typer(audit_app, name="audit")
+app.add_typer(unit_app, name="unit")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(erasure_app)

@@ -4,6 +4,8 @@
 * ``users``          — an account with a password hash (argon2) and one or more roles.
 * ``user_roles``     — the roles a user holds.
 * ``api_tokens``     — bearer tokens, stored as sha256 digests, with expiry and revocation.
+* ``web_sessions``   — web logins, by the sha256 of the cookie's session id, with expiry and logout.
+* ``login_throttle`` — failed logins per account and per address, and how long each must wait.
 * ``audit_entries``  — the append-only, hash-chained log of every governed action.
 * ``audit_head``     — one row: the newest entry's sequence number and hash. Appenders
   update it first, which serialises them on every database, and a log whose tail was
@@ -27,6 +29,8 @@ class Unit(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    #: The name with spacing collapsed and case folded: "North" and "north " are one unit.
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -40,6 +44,10 @@ class User(Base):
     #: The local operator account the CLI uses on a fresh install; every audit entry says so.
     is_bootstrap: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A machine's account: no password, limited roles, tokens issued by an admin only.
+    is_service: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Set by an admin's password reset: the next login must choose a new password first.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     unit: Mapped[Unit | None] = relationship()
@@ -72,6 +80,33 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
+
+
+class WebSession(Base):
+    """A web login: the cookie carries a random id, stored here as its sha256 digest only."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class LoginThrottle(Base):
+    """Failed logins of one account (``user:<name>``) or one address (``addr:<ip>``), shared by every
+    server process of the deployment and kept over restarts."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]
 
 
 class AuditEntry(Base):
@@ -202,6 +237,10 @@ class RightsRequest(Base):
     matched_face_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     closed_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(Text)  # e.g. the certificate or report reference
+    #: The sha256 of the secret code given with the reference: both are needed to follow the request.
+    code_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: An access request's report can be downloaded until then, and is deleted after (None: no report).
+    report_until: Mapped[datetime | None]
 
     events: Mapped[list[RightsEvent]] = relationship(
         cascade="all, delete-orphan", order_by="RightsEvent.id", lazy="selectin"
@@ -233,10 +272,6 @@ class DoNotCollect(Base):
     value: Mapped[str | None] = mapped_column(Text)  # the URL prefix or domain
     model_id: Mapped[str | None] = mapped_column(String(100))
     template: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    #: The sha256 of the secret code given with the reference: both are needed to follow the request.
-    code_sha256: Mapped[str | None] = mapped_column(String(64))
-    #: An access request's report can be downloaded until then, and is deleted after (None: no report).
-    report_until: Mapped[datetime | None]
     #: False while the request that asked for it is not yet verified and executed: nothing is blocked.
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

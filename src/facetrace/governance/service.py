@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
-from facetrace.governance import accounts, audit_keys
-from facetrace.governance.services.accounts import AccountService, IssuedToken
+from facetrace.governance import accounts, audit_keys, web_logins
+from facetrace.governance.services.accounts import AccountService, IssuedToken, log_in
 from facetrace.governance.services.audit_keys import AuditKeyService
 from facetrace.governance.services.authorising import AuthorisationService
 from facetrace.governance.services.configuring import PolicyService
@@ -34,8 +34,8 @@ class Governance(
     AuditKeyService,
     RightsService,
     SourceService,
-    GalleryService,
     PolicyService,
+    GalleryService,
 ):
     """What the acting user may do with the catalog at ``settings``, with an audit entry per action."""
 
@@ -65,9 +65,22 @@ class Governance(
 
     @classmethod
     def with_password(
-        cls, settings: Settings, sessions: sessionmaker[Session], name: str, password: str
+        cls,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        name: str,
+        password: str,
+        address: str | None = None,
     ) -> Governance:
-        """Act as the user whose password this is (to log in and get a token)."""
+        """Act as the user whose password this is (to log in), from ``address``: failures are throttled
+        per account and per address, and audited."""
+        return cls(settings, sessions, log_in(sessions, name, password, address))
+
+    @classmethod
+    def with_web_login(
+        cls, settings: Settings, sessions: sessionmaker[Session], session_id: str
+    ) -> Governance:
+        """Act as the user signed in to the web app with this (server-side) session id."""
         with sessions.begin() as session:
-            actor = accounts.actor_of(accounts.check_password(session, name, password))
+            actor = accounts.actor_of(web_logins.user_of(session, session_id))
         return cls(settings, sessions, actor)

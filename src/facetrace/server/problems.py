@@ -24,17 +24,21 @@ from facetrace.errors import (
     AuditWriteError,
     AuthenticationError,
     AuthorisationError,
+    BusyError,
     ConflictError,
     FacetraceError,
     ImageError,
     InvalidValueError,
+    LoginThrottledError,
     ModelIntegrityError,
     ModelMismatchError,
     NoFaceError,
     NotFoundError,
+    PasswordChangeRequiredError,
     PermissionDeniedError,
     PurposeError,
     QuotaError,
+    RetryLaterError,
 )
 
 MEDIA_TYPE = "application/problem+json"
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 #: Each Facetrace error class: (HTTP status, slug of its problem type, title). A subclass not
 #: listed takes its nearest listed base class's entry (FacetraceError itself: 400).
 FACETRACE_ERRORS: dict[type[FacetraceError], tuple[int, str, str]] = {
+    PasswordChangeRequiredError: (403, "password-change-required", "The password must be changed first"),
     AuthenticationError: (401, "authentication", "No valid API token"),
     PermissionDeniedError: (403, "permission-denied", "The role does not allow this"),
     AuthorisationError: (403, "authorisation", "No valid authorisation for this search"),
@@ -53,6 +58,8 @@ FACETRACE_ERRORS: dict[type[FacetraceError], tuple[int, str, str]] = {
     ImageError: (400, "unusable-image", "The image cannot be used"),
     NoFaceError: (422, "no-face", "No usable face in the image"),
     QuotaError: (429, "quota-exceeded", "Search quota used up"),
+    LoginThrottledError: (429, "login-throttled", "Too many failed logins"),
+    BusyError: (503, "busy", "Too many requests of this kind at once"),
     AuditWriteError: (503, "audit-unavailable", "The audit log could not be written"),
     ModelIntegrityError: (500, "model-integrity", "The face models failed their checks"),
     ModelMismatchError: (500, "model-mismatch", "The index belongs to another model"),
@@ -127,6 +134,8 @@ async def _facetrace_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FacetraceError)
     status, slug, title = facetrace_status(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, RetryLaterError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return problem_response(
         request, status, str(exc), type_=f"/problems/{slug}", title=title, headers=headers
     )

@@ -23,7 +23,7 @@ from facetrace.governance.service import Governance
 from facetrace.server.problems import facetrace_status
 from facetrace.server.state import server_state
 from facetrace.web.rendering import page
-from facetrace.web.session import LoginRequiredError
+from facetrace.web.session import LoginRequiredError, viewer
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,7 @@ def error_page(
 
 def _viewer(request: Request) -> Governance | None:
     """Who is signed in, for the navigation; nobody when that cannot be told (the error may be why)."""
-    token = request.session.get("token")
-    if not token:
-        return None
-    state = server_state(request)
     try:
-        return Governance.with_token(state.settings, state.sessions, token)
-    except Exception:  # an expired token, or the very failure this page reports
+        return viewer(request, server_state(request))
+    except Exception:  # the very failure this page reports
         return None

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from facetrace.collect.sources import KINDS, SourceSpec
-from facetrace.governance.accounts import STAFF_ROLES
+from facetrace.governance.accounts import SERVICE_ROLES, STAFF_ROLES
 from facetrace.server.routes.jobs import NewJob, submit
 from facetrace.server.state import ServerState, server_state
 from facetrace.web.errors import page_router
@@ -30,6 +31,7 @@ def administration(request: Request, gov: SignedIn, state: State) -> HTMLRespons
         "admin.html",
         gov,
         users=gov.users(),
+        units=gov.units(),
         sources=gov.sources(),
         jobs=[asdict(job) for job in state.jobs.jobs()],
         roles=[role.value for role in STAFF_ROLES],
@@ -49,22 +51,81 @@ def change_policy(request: Request, gov: SignedIn, form: CheckedForm) -> Redirec
     return back_to("/admin#policy-title")
 
 
+@router.post("/admin/units")
+def add_unit(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
+    with reported(request):
+        flash(request, f"Unit {gov.add_unit(field(form, 'name'))} created.")
+    return back_to("/admin#users-title")
+
+
 @router.post("/admin/users")
 def add_user(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
     name = field(form, "name")
-    with reported(request, done=f"User {name} created."):
-        gov.add_user(
-            name, form.fields.get("roles", []), field(form, "unit") or None, field(form, "password") or None
-        )
+    service = field(form, "service") == "yes"
+    with reported(request, done=f"{'Service account' if service else 'User'} {name} created."):
+        password = None if service else field(form, "password") or None
+        roles = form.fields.get("roles", [])
+        gov.add_user(name, roles, field(form, "unit") or None, password, service=service)
     return back_to("/admin")
 
 
-@router.post("/admin/users/{name}/tokens")
+@router.get("/admin/users/{name}", response_class=HTMLResponse)
+def user_page(request: Request, name: str, gov: SignedIn) -> HTMLResponse:
+    """One account: its roles and unit, disabling, a password reset, and every token it holds."""
+    user = gov.user(name)
+    return page(
+        request,
+        "admin_user.html",
+        gov,
+        user=user,
+        tokens=gov.tokens(name),
+        units=gov.units(),
+        roles=sorted(SERVICE_ROLES) if user["service"] else [role.value for role in STAFF_ROLES],
+    )
+
+
+@router.post("/admin/users/{name}")
+def change_user(request: Request, name: str, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
+    with reported(request, done=f"User {name}: roles and unit saved."):
+        gov.set_roles(name, form.fields.get("roles", []))
+        gov.set_unit(name, field(form, "unit") or None)
+    return back_to(f"/admin/users/{quote(name)}")
+
+
+@router.post("/admin/users/{name}/{change}")
+def user_life_cycle(
+    request: Request, name: str, change: str, gov: SignedIn, _form: CheckedForm
+) -> RedirectResponse:
+    """Disable, enable, or reset the password of a user."""
+    with reported(request):
+        if change in ("disable", "enable"):
+            gov.set_disabled(name, disabled=change == "disable")
+            flash(request, f"User {name} {change}d.")
+        elif change == "password-reset":
+            temporary = gov.reset_password(name)
+            flash(
+                request,
+                f"Temporary password for {name} (shown once; it opens only its own change): {temporary}",
+            )
+        else:
+            flash(request, f"unknown change {change!r}", "error")
+    return back_to(f"/admin/users/{quote(name)}")
+
+
+@router.post("/admin/users/{name}/tokens/new")
 def issue_token(request: Request, name: str, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
+    """A token for a service account (nobody is given a token for another person)."""
     with reported(request):
         issued = gov.issue_token(name, field(form, "label") or "api", int(field(form, "days") or 90))
         flash(request, f"Token for {name} (shown once, copy it now): {issued.token}")
-    return back_to("/admin")
+    return back_to(f"/admin/users/{quote(name)}")
+
+
+@router.post("/admin/tokens/{token_id}/revoke")
+def revoke_token(request: Request, token_id: int, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
+    with reported(request, done=f"Token {token_id} revoked."):
+        gov.revoke_token(token_id)
+    return back_to(f"/admin/users/{quote(field(form, 'user'))}")
 
 
 @router.post("/admin/sources")
