@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import USER_PASSWORD
 from facetrace.config import Settings
 from facetrace.errors import PermissionDeniedError, PurposeError
 from facetrace.governance.report_files import write_records
@@ -33,21 +34,24 @@ def busy_unit(gov_settings: Settings, operator: Governance, tmp_path: Path, astr
         legal_basis="test",
         retention_days=90,
     )
-    settings = gov_settings.model_copy(update={"searches_per_day": 1000, "burst_searches_per_hour": 1000})
-    tokens = {}
+    operator.change_policy("searches_per_day", "1000")
+    operator.change_policy("burst_searches_per_hour", "1000")
+    for unit in ("federal", "local"):
+        operator.add_unit(unit)
     for name, role, unit in [
         ("fed", "investigator", "federal"),
         ("loc", "investigator", "local"),
         ("boss", "supervisor", "federal"),
         ("dpo", "dpo", None),
     ]:
-        operator.add_user(name, [role], unit, password=None)
-        tokens[name] = operator.issue_token(name, "test", 1).token
-    return {"settings": settings, "tokens": tokens, "probe": astronaut_jpeg}
+        operator.add_user(name, [role], unit, password=USER_PASSWORD)
+    return {"settings": gov_settings, "operator": operator, "probe": astronaut_jpeg}
 
 
 def as_(busy_unit: dict, name: str) -> Governance:
-    return Governance.open(busy_unit["settings"], busy_unit["tokens"][name])
+    return Governance.with_password(
+        busy_unit["settings"], busy_unit["operator"].sessions, name, USER_PASSWORD
+    )
 
 
 def test_a_unit_that_searched_78_times_shows_78(
