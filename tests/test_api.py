@@ -120,6 +120,7 @@ def test_openapi_describes_every_route_with_models(api: Api) -> None:
         "/api/v1/erasures/certificates/{reference}",
         "/api/v1/erasures/certificates/{reference}/check",
         "/api/v1/purges",
+        "/api/v1/rights/{reference}/report",
         "/api/v1/retention",
         "/api/v1/reports/usage",
         "/api/v1/reports/annual/{year}/{file}",

@@ -190,12 +190,13 @@ def test_search_authorise_erase_through_the_pages(
     page.get_by_role("button", name="Send my request").click()  # type: ignore[attr-defined]
     request_reference = page.locator("#reference").inner_text()  # type: ignore[attr-defined]
     public.shot("portal-filed")
-    assert request_reference.startswith("RR-")
+    assert request_reference.startswith("RR-") and len(request_code) == 16
 
     dpo = Visit(browser, live_server, "dora")
     page = dpo.open("/dpo")
     dpo.shot("dpo-queue")
     page.get_by_role("link", name=request_reference).click()  # type: ignore[attr-defined]
+    request_code = page.locator("#code").inner_text()  # type: ignore[attr-defined]
     dry_run = page.get_by_role("heading", name="Dry run").locator("xpath=following-sibling::ul").inner_text()  # type: ignore[attr-defined]
     assert dry_run.count(PERSON) == 2  # both of her photos, nobody else's
     page.get_by_role("button", name="Identity and scope checked: verify").click()  # type: ignore[attr-defined]
@@ -207,7 +208,10 @@ def test_search_authorise_erase_through_the_pages(
     assert download.value.suggested_filename.startswith("ERASURE-")
     dpo.close()
 
-    page = public.open(f"/portal/status?reference={request_reference}")
+    page = public.open("/portal/status")
+    page.get_by_label("Follow a request: its reference").fill(request_reference)  # type: ignore[attr-defined]
+    page.get_by_label("and its code").fill(request_code)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Check").click()  # type: ignore[attr-defined]
     assert page.locator("#status").inner_text() == "done"  # type: ignore[attr-defined]
     public.close()
 
