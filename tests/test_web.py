@@ -189,6 +189,7 @@ def test_search_authorise_erase_through_the_pages(
     public.shot("portal")
     page.get_by_role("button", name="Send my request").click()  # type: ignore[attr-defined]
     request_reference = page.locator("#reference").inner_text()  # type: ignore[attr-defined]
+    request_code = page.locator("#code").inner_text()  # type: ignore[attr-defined]
     public.shot("portal-filed")
     assert request_reference.startswith("RR-") and len(request_code) == 16
 
@@ -196,7 +197,6 @@ def test_search_authorise_erase_through_the_pages(
     page = dpo.open("/dpo")
     dpo.shot("dpo-queue")
     page.get_by_role("link", name=request_reference).click()  # type: ignore[attr-defined]
-    request_code = page.locator("#code").inner_text()  # type: ignore[attr-defined]
     dry_run = page.get_by_role("heading", name="Dry run").locator("xpath=following-sibling::ul").inner_text()  # type: ignore[attr-defined]
     assert dry_run.count(PERSON) == 2  # both of her photos, nobody else's
     page.get_by_role("button", name="Identity and scope checked: verify").click()  # type: ignore[attr-defined]

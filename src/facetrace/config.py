@@ -225,6 +225,14 @@ class Settings(BaseSettings):
         description="The offence categories a search may name (env: a JSON list).",
     )
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """``FACETRACE_TRUSTED_PROXIES=10.0.0.5,10.1.0.0/16`` (a list is taken as it is)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @property
     def catalog_url(self) -> str:
         """The catalog's SQLAlchemy URL, defaulting to a SQLite file in the data dir."""
@@ -237,14 +245,6 @@ class Settings(BaseSettings):
         return self.model_copy(update={"data_dir": self.data_dir / "demo", "database_url": None})
 
     @property
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        """``FACETRACE_TRUSTED_PROXIES=10.0.0.5,10.1.0.0/16`` (a list is taken as it is)."""
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
     def index_dir(self) -> Path:
         return self.data_dir / "index"
 
