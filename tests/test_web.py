@@ -348,3 +348,20 @@ def test_an_admin_registers_a_source_and_follows_its_crawl(
     assert "import · archive · press" in row.inner_text()
     admin.shot("admin-jobs")
     admin.close()
+
+
+def test_an_admin_changes_the_deployments_policy_on_the_administration_page(
+    browser: object, live_server: str, staffed: Settings
+) -> None:
+    admin = Visit(browser, live_server, "admin")
+    page = admin.open("/admin")
+    page.get_by_role("textbox", name="searches_per_day", exact=True).fill("5")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Change searches_per_day").click()  # type: ignore[attr-defined]
+    assert "Policy searches_per_day: 50 → 5." in page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+    page.get_by_role("textbox", name="max_expected_false_matches", exact=True).fill("nan")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Change max_expected_false_matches").click()  # type: ignore[attr-defined]
+    assert "finite" in page.get_by_role("alert").inner_text()  # type: ignore[attr-defined]
+    assert page.get_by_role("textbox", name="max_expected_false_matches", exact=True).input_value() == "1.0"  # type: ignore[attr-defined]
+    admin.shot("admin-policy")
+    admin.close()
+    assert as_admin(staffed).show_policy()["searches_per_day"] == 5
