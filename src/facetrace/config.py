@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     max_expected_false_matches: float | None = Field(
         1.0,
         ge=0,
+        le=1_000_000,
         description="Hide results at scores where the calibration expects more false matches than this "
         "in a gallery of this size (none: show all).",
     )
@@ -176,7 +177,7 @@ class Settings(BaseSettings):
         description="none: optional; required: a granted authorisation per search; urgent: a pending one "
         "requested within authorisation_grace_hours is enough, and its results go if it is refused.",
     )
-    authorisation_grace_hours: int = Field(48, ge=0)
+    authorisation_grace_hours: int = Field(48, ge=0, le=24 * 365)
     authorisation_valid_days: int = Field(
         30, ge=1, le=3650, description="A granted authorisation may be searched on for this many days."
     )
@@ -199,9 +200,14 @@ class Settings(BaseSettings):
         description="Who may search on an authorisation: its requester and the members of their unit, "
         "or its requester only.",
     )
-    searches_per_day: int = Field(50, ge=1, description="Searches one user may run per day (UTC).")
+    searches_per_day: int = Field(
+        50, ge=1, le=10_000_000, description="Searches one user may run per day (UTC)."
+    )
     burst_searches_per_hour: int = Field(
-        15, ge=1, description="More searches than this within an hour raise an alarm for the supervisor."
+        15,
+        ge=1,
+        le=10_000_000,
+        description="More searches than this within an hour raise an alarm for the supervisor.",
     )
     rights_deadline_days: int = Field(30, ge=1, description="Days to answer a data-subject request.")
     subject_match_threshold: float = Field(

@@ -71,13 +71,13 @@ def authorisation_list(
     ctx: typer.Context,
     pending: Annotated[bool, typer.Option("--pending", help="Only undecided ones.")] = False,
 ) -> None:
-    """Authorisations you may see: your own requests, or your unit's as a supervisor."""
+    """Authorisations you may see: your own requests, your unit's as a supervisor, all as auditor or DPO."""
     from rich.table import Table
 
     from facetrace.cli.render import console
 
     table = Table(title="Authorisations")
-    for column in ("reference", "case", "status", "requested by", "requested at", "decided by"):
+    for column in ("reference", "case", "status", "requested by", "requested at", "decided by", "expires"):
         table.add_column(column)
     for a in governance(ctx).authorisations(pending_only=pending):
         table.add_row(
@@ -87,5 +87,6 @@ def authorisation_list(
             a["requested_by"],
             a["requested_at"][:16],
             a["decided_by"] or "—",
+            (a["expires_at"] or "—")[:16],
         )
     console.print(table)

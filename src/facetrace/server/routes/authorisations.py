@@ -49,6 +49,7 @@ class Authorisation(BaseModel):
     unit: str | None
     decided_by: str | None
     justification: str | None
+    expires_at: str | None = Field(description="A granted one may be searched on until then.")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Reference)
