@@ -74,6 +74,8 @@ def init(ctx: typer.Context) -> None:
                 "embedder": f"{analyzer.embedder.model_id} ({analyzer.embedder.dim}-d)",
                 "images": stats["images"],
                 "faces": stats["faces"],
+                # Created at first start (0600): keep it off the catalog's backups; publish its public key.
+                "audit signing key": f"{settings.audit_key_path} (public: facetrace audit public-key)",
             },
         )
     )
