@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from conftest import ADMIN_PASSWORD, assert_problem, serving_api
 from facetrace.config import Settings
 from facetrace.errors import AuditWriteError, PermissionDeniedError
-from facetrace.governance import audit, signing
+from facetrace.governance import audit, audit_keys, signing
 from facetrace.governance.audit_format import entry_hash, entry_message
 from facetrace.governance.service import Governance
 
@@ -256,6 +256,22 @@ def test_rotation_keeps_old_entries_verifiable_and_is_audited(
         rotated["seq"],
         rotated["seq"] + 1,
     )
+
+
+def test_a_rotation_stopped_before_its_key_was_moved_in_is_completed_at_the_next_start(
+    gov_settings: Settings, operator: Governance
+) -> None:
+    path = gov_settings.audit_key_path
+    old_key = path.read_bytes()
+    rotated = operator.rotate_audit_key()
+    # As if the process died between committing the rotation entry and moving the new key in.
+    path.replace(audit_keys.staged_path(path))
+    path.write_bytes(old_key)
+    again = Governance.open(gov_settings)
+    fill(again, 1)
+    assert signing.SigningKey.read(path).key_id == rotated["new_key_id"]
+    assert not audit_keys.staged_path(path).exists()
+    assert again.verify_audit().ok
 
 
 def test_an_old_key_cannot_sign_after_its_rotation(operator: Governance, tamper: Tamper) -> None:

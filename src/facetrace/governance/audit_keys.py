@@ -11,6 +11,7 @@ only after that entry is committed puts the new key in place of the old, which i
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -48,9 +49,12 @@ class KeyFileSigner:
         if key_id is None or key.key_id == key_id:
             return key
         with self._lock:
-            staged = staged_path(self.path)
-            if staged.exists() and signing.SigningKey.read(staged).key_id == key_id:
-                staged.replace(self.path)  # a rotation committed, and stopped before moving its key
+            # A rotation committed and has not moved its key in yet (or stopped before it could);
+            # another process may be doing it at this very moment.
+            with contextlib.suppress(AuditWriteError, FileNotFoundError):
+                staged = staged_path(self.path)
+                if signing.SigningKey.read(staged).key_id == key_id:
+                    staged.replace(self.path)
             self._key = signing.SigningKey.read(self.path)
         if self._key.key_id != key_id:
             raise AuditWriteError(

@@ -101,7 +101,10 @@ class SigningKey:
     @classmethod
     def read(cls, path: Path) -> SigningKey:
         """Read a key file: PEM (PKCS#8, unencrypted) or the raw 32-byte seed."""
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise AuditWriteError(f"cannot read the audit signing key {path}: {exc.strerror}") from exc
         if len(data) == 32:
             return cls(Ed25519PrivateKey.from_private_bytes(data))
         try:
