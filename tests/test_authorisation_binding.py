@@ -9,8 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from alembic import command
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
 
+from facetrace.catalog.db import alembic_config, create_catalog_engine
 from facetrace.config import Settings
 from facetrace.errors import AuthorisationError, NotFoundError, PermissionDeniedError
 from facetrace.governance.models import AuditEntry, Authorisation
@@ -173,3 +176,59 @@ def test_supervisors_of_no_unit_decide_nothing(people: dict[str, Governance]) ->
             select(AuditEntry).where(AuditEntry.user_name == "uma", AuditEntry.outcome == "denied")
         ).all()
     assert {e.action for e in denied} == {"authorisation.decide", "authorisation.external"}
+
+
+@pytest.mark.empty_catalog
+def test_existing_authorisations_get_their_units_id_and_an_expiry_when_migrated(
+    gov_settings: Settings,
+) -> None:
+    """Authorisations from before the binding: bound to their unit (the oldest of units typed twice)
+    and, when granted, valid for 30 days from their decision; the case results that name them stay."""
+    engine = create_catalog_engine(gov_settings.catalog_url)
+    config = alembic_config(engine)
+
+    def upgrade(revision: str) -> None:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+    upgrade("0013")
+    decided = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO units (id, name, created_at) VALUES (1, 'North', :at), (2, 'north ', :at)"),
+            {"at": decided},
+        )
+        for number, (unit, status) in enumerate(
+            [("north", "granted"), ("North", "requested"), (None, "granted")], 1
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO authorisations (id, reference, case_ref, unit, requested_by, requested_at, "
+                    "justification, status, decided_at) "
+                    "VALUES (:id, :ref, 'C', :unit, 'ivy', :at, 'why', :status, :decided)"
+                ),
+                {
+                    "id": number,
+                    "ref": f"AUTH-{number}",
+                    "unit": unit,
+                    "at": decided,
+                    "status": status,
+                    "decided": decided if status == "granted" else None,
+                },
+            )
+        connection.execute(
+            text(
+                "INSERT INTO case_results (id, audit_seq, user_name, case_ref, authorisation_id, created_at) "
+                "VALUES (1, 1, 'ivy', 'C', 1, :at)"
+            ),
+            {"at": decided},
+        )
+    upgrade("0014")
+    with Session(engine) as session:
+        rows = session.scalars(select(Authorisation).order_by(Authorisation.id)).all()
+        assert [row.unit_id for row in rows] == [1, 1, None]
+        expiry = decided + timedelta(days=30)
+        assert [row.expires_at for row in rows] == [expiry, None, expiry]
+        assert session.scalar(text("SELECT authorisation_id FROM case_results")) == 1
+    engine.dispose()

@@ -28,12 +28,18 @@ def _unit_key(name: str) -> str:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("authorisations") as batch:
-        batch.add_column(sa.Column("unit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")))
-        batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
-        batch.create_foreign_key("fk_authorisations_unit_id_units", "units", ["unit_id"], ["id"])
-        batch.create_index("ix_authorisations_unit_id", ["unit_id"])
     connection = op.get_bind()
+    # Columns added in place, never by copying the table: SQLite checks foreign keys, and dropping
+    # the old copy of a table that case results refer to would fail (or lose them).
+    if connection.dialect.name == "sqlite":
+        op.execute("ALTER TABLE authorisations ADD COLUMN unit_id INTEGER REFERENCES units (id)")
+    else:
+        op.add_column("authorisations", sa.Column("unit_id", sa.BigInteger(), nullable=True))
+        op.create_foreign_key(
+            "fk_authorisations_unit_id_units", "authorisations", "units", ["unit_id"], ["id"]
+        )
+    op.add_column("authorisations", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_authorisations_unit_id", "authorisations", ["unit_id"])
     authorisations = sa.table(
         "authorisations",
         sa.column("id", sa.Integer),
@@ -75,8 +81,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("deployment_settings")
-    with op.batch_alter_table("authorisations") as batch:
-        batch.drop_index("ix_authorisations_unit_id")
-        batch.drop_constraint("fk_authorisations_unit_id_units", type_="foreignkey")
-        batch.drop_column("expires_at")
-        batch.drop_column("unit_id")
+    op.drop_index("ix_authorisations_unit_id", "authorisations")
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table("authorisations") as batch:  # SQLite drops no column with a reference
+            batch.drop_column("expires_at")
+            batch.drop_column("unit_id")
+    else:
+        op.drop_constraint("fk_authorisations_unit_id_units", "authorisations", type_="foreignkey")
+        op.drop_column("authorisations", "expires_at")
+        op.drop_column("authorisations", "unit_id")
