@@ -6,6 +6,7 @@ Real ``facetrace`` processes on a real data folder (SQLite, or PostgreSQL under 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import stat
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from conftest import ADMIN_PASSWORD, assert_problem, catalog_rows, serving_api
+from facetrace import cli as cli_package
 from facetrace.config import Settings
 
 LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, press archive", "--jurisdiction", "FR")
@@ -38,6 +40,34 @@ def ok(data_dir: Path, *arguments: str) -> str:
     done = facetrace(data_dir, *arguments)
     assert done.returncode == 0, (arguments, done.stderr)
     return done.stdout
+
+
+#: The layers below governance that hold or change the gallery (DESIGN.md's layers).
+BELOW_GOVERNANCE = (
+    "facetrace.catalog",
+    "facetrace.gallery",
+    "facetrace.ingest",
+    "facetrace.stats",
+    "facetrace.collect",
+    "facetrace.index",
+    "facetrace.near_duplicates",
+)
+#: What the CLI may take from them: values it builds or shows, never a call that reads or writes. The
+#: catalog's sessions serve one command, 'user password', which needs no token: the user proves who
+#: they are with their current password to governance's change_password, which records it.
+VALUES_FROM_BELOW = {"SearchScope", "IndexKind", "SourceSpec", "IngestStats", "CrawlStats", "open_catalog"}
+
+
+@pytest.mark.no_catalog
+def test_no_command_reaches_the_gallery_around_governance() -> None:
+    taken = {
+        (path.name, node.module, alias.name)
+        for path in Path(cli_package.__file__).parent.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(BELOW_GOVERNANCE)
+        for alias in node.names
+    }
+    assert {name for _, _, name in taken} <= VALUES_FROM_BELOW, sorted(taken)
 
 
 def audit_trail(data_dir: Path, tmp_path: Path) -> list[dict]:
