@@ -486,6 +486,20 @@ def running(app: FastAPI) -> Iterator[str]:
 
 #: The first admin's password in the API tests' settings.
 ADMIN_PASSWORD = "correct horse battery staple"
+#: The password the tests' other users get (it meets the password policy).
+USER_PASSWORD = "a-test-user's-password"
+
+
+def staff_token(
+    settings: Settings, admin: Governance, name: str, roles: list[str], unit: str | None = None
+) -> str:
+    """A new user with ``roles`` in ``unit`` (created first if missing), created by ``admin`` with a
+    password, and the API token the user then made for themselves by logging in with it."""
+    if unit is not None and unit.casefold() not in {known.casefold() for known in admin.units()}:
+        admin.add_unit(unit)
+    admin.add_user(name, roles, unit, USER_PASSWORD)
+    person = Governance.with_password(settings, open_catalog(settings.catalog_url), name, USER_PASSWORD)
+    return person.issue_token(name, "test", 1).token
 PROBLEM = "application/problem+json"
 
 
@@ -513,14 +527,20 @@ class Api:
         return self.client(self.log_in("admin", ADMIN_PASSWORD).json()["access_token"])
 
     def new_user(self, *roles: str, unit: str | None = "north") -> tuple[str, httpx.Client]:
-        """A fresh user with ``roles``, created by the admin over HTTP, and a client acting as them."""
+        """A fresh user with ``roles`` (in ``unit``, created first if missing), created by the admin over
+        HTTP with a password, and a client acting with the token the user got by logging in."""
         name = f"{'-'.join(roles)}-{next(self.names)}"
         admin = self.admin
-        created = admin.post("/api/v1/users", json={"name": name, "roles": list(roles), "unit": unit})
+        known = {existing.casefold() for existing in admin.get("/api/v1/units").json()}
+        if unit is not None and unit.casefold() not in known:
+            added = admin.post("/api/v1/units", json={"name": unit})
+            assert added.status_code == 201, added.text
+        person = {"name": name, "roles": list(roles), "unit": unit, "password": USER_PASSWORD}
+        created = admin.post("/api/v1/users", json=person)
         assert created.status_code == 201, created.text
-        issued = admin.post(f"/api/v1/users/{name}/tokens", json={"name": "test", "days": 1})
-        assert issued.status_code == 201, issued.text
-        return name, self.client(issued.json()["token"])
+        logged_in = self.log_in(name, USER_PASSWORD)
+        assert logged_in.status_code == 200, logged_in.text
+        return name, self.client(logged_in.json()["access_token"])
 
     def as_role(self, *roles: str, unit: str | None = "north") -> httpx.Client:
         return self.new_user(*roles, unit=unit)[1]

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, update
 
-from conftest import encode
+from conftest import encode, staff_token
 from facetrace.catalog.models import Face
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError, PermissionDeniedError
@@ -175,11 +175,6 @@ def test_queue_puts_overdue_first_and_refusals_need_a_reason(
         operator.move_rights_request(first, "refused", "")
     operator.move_rights_request(first, "refused", "not about a person in the gallery")
     assert [r["reference"] for r in operator.rights_queue()] == [second]
-    investigator = Governance.open(gov_settings, _token(operator, "ivy", "investigator"))
+    investigator = Governance.open(gov_settings, staff_token(gov_settings, operator, "ivy", ["investigator"]))
     with pytest.raises(PermissionDeniedError):
         investigator.rights_queue()
-
-
-def _token(operator: Governance, name: str, role: str) -> str:
-    operator.add_user(name, [role], "north", password=None)
-    return operator.issue_token(name, "test", 1).token

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from conftest import staff_token
 from facetrace.collect.sources import SourceSpec, validate, within
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError, PermissionDeniedError
@@ -89,8 +90,7 @@ def test_register_pause_resume_remove(
 
 
 def test_only_an_admin_registers(gov_settings: Settings, operator: Governance) -> None:
-    operator.add_user("ivy", ["investigator"], "north", password=None)
-    ivy = Governance.open(gov_settings, operator.issue_token("ivy", "t", 1).token)
+    ivy = Governance.open(gov_settings, staff_token(gov_settings, operator, "ivy", ["investigator"]))
     with pytest.raises(PermissionDeniedError):
         ivy.add_source(NEWS)
     assert ivy.sources() == []  # reading the registry is open to every role

@@ -156,7 +156,7 @@ class AccountService(ServiceBase):
 
     def issue_token(self, user_name: str, name: str, days: int) -> IssuedToken:
         """A token for ``user_name``: a person's for themselves only; a service account's for an admin."""
-        if self.actor.bootstrap:
+        if self.actor.bootstrap or user_name == accounts.BOOTSTRAP_USER:
             refusal: str | None = (
                 "The bootstrap operator is a command-line identity: it neither gets nor issues tokens."
             )
