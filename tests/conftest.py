@@ -500,6 +500,8 @@ def staff_token(
     admin.add_user(name, roles, unit, USER_PASSWORD)
     person = Governance.with_password(settings, open_catalog(settings.catalog_url), name, USER_PASSWORD)
     return person.issue_token(name, "test", 1).token
+
+
 PROBLEM = "application/problem+json"
 
 
