@@ -92,7 +92,11 @@ class _NewImage:
 
 def ingest(settings: Settings, arguments: Sequence[str], **options: Any) -> IngestStats:
     """Ingest every image named by ``arguments`` (files, folders, list files, file:// URLs) into the
-    gallery; ``options`` are those of :func:`ingest_items` (``source_name`` is required)."""
+    gallery; ``options`` are those of :func:`ingest_items` (``source_name`` is required).
+
+    This is the library below governance: it checks no role, records no audit entry and creates a
+    source it does not know (for tests and benchmarks that build a gallery). Every interface goes
+    through :meth:`Governance.ingest_files` instead, which refuses a source nobody registered."""
     items = list(expand_inputs(arguments))
     return ingest_items(settings, items, total=len(items), **options)
 

@@ -103,9 +103,10 @@ class Certificate(BaseModel):
     scope: dict[str, Any] = Field(description="How many faces and places were named, never which.")
     counts: ErasureCounts
     blocked_sources: list[str]
-    erased: Erased
-    sha256_of_erased: str
-    how_to_check: str
+    # None in a certificate written before erasures were recorded by keyed hash.
+    erased: Erased | None = None
+    sha256_of_erased: str | None = None
+    how_to_check: str | None = None
     index_files_rewritten: list[str]
     audit_entry: AuditLink
 
