@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import catalog_rows, encode
+from conftest import USER_PASSWORD, catalog_rows, encode
 from facetrace.catalog.db import SCHEMA_HEAD
 from facetrace.config import Settings
 
@@ -155,9 +155,16 @@ def test_acting_as_a_user_and_the_audit_trail(
 ) -> None:
     probe = tmp_path / "probe.jpg"
     probe.write_bytes(astronaut_jpeg)
-    done = facetrace(gallery_dir, "user", "add", "ivy", "--role", "investigator", "--unit", "north")
+    assert facetrace(gallery_dir, "unit", "add", "north").returncode == 0
+    add = ("user", "add", "ivy", "--role", "investigator", "--unit", "north", "--password-stdin")
+    done = facetrace(gallery_dir, *add, stdin=f"{USER_PASSWORD}\n")
     assert done.returncode == 0, done.stderr
-    token = facetrace(gallery_dir, "token", "create", "ivy", "--days", "7").stdout.strip().splitlines()[-1]
+    minted = facetrace(gallery_dir, "token", "create", "ivy")  # the operator mints no token for her
+    assert minted.returncode == 1 and "command-line identity" in minted.stderr
+    mine = facetrace(
+        gallery_dir, "token", "create", "ivy", "--days", "7", "--password-stdin", stdin=USER_PASSWORD
+    )
+    token = mine.stdout.strip().splitlines()[-1]
     assert token.startswith("ftk_")
 
     assert facetrace(gallery_dir, "search", str(probe), *PURPOSE, "--json", token=token).returncode == 0

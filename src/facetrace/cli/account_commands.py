@@ -20,6 +20,9 @@ audit_app = typer.Typer(
 )
 
 
+#: Where a password typed on the command line came from, as the audit log and the throttle record it.
+COMMAND_LINE = "command line"
+
 unit_app = typer.Typer(help="Units (teams or agencies) that users belong to.", no_args_is_help=True)
 
 
@@ -301,7 +304,7 @@ def user_password(ctx: typer.Context, name: str) -> None:
     from facetrace.governance.services.accounts import change_password
 
     current, new = (sys.stdin.readline().rstrip("\n") for _ in range(2))
-    change_password(open_catalog(settings_of(ctx).catalog_url), name, current, new, "command line")
+    change_password(open_catalog(settings_of(ctx).catalog_url), name, current, new, COMMAND_LINE)
     console.print(f"Password of {name} changed.")
 
 
@@ -311,11 +314,24 @@ def token_create(
     user: Annotated[str, typer.Argument(help="Whose token: one's own, or (admin) a service account's.")],
     name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "cli",
     days: Annotated[int, typer.Option("--days", min=1, max=3650, help="Valid for this many days.")] = 90,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Act as USER by their password, read from standard input."),
+    ] = False,
 ) -> None:
     """Create an API token; it is printed once (use it as FACETRACE_TOKEN or --token)."""
+    from facetrace.catalog.db import open_catalog
     from facetrace.cli.render import console
+    from facetrace.governance.service import Governance
 
-    issued = governance(ctx).issue_token(user, name, days)
+    if password_stdin:
+        settings = settings_of(ctx)
+        password = sys.stdin.readline().rstrip("\n")
+        sessions = open_catalog(settings.catalog_url)
+        gov = Governance.with_password(settings, sessions, user, password, COMMAND_LINE)
+    else:
+        gov = governance(ctx)
+    issued = gov.issue_token(user, name, days)
     console.print(f"Token {issued.id} for {issued.user}, valid until {issued.expires_at}:", highlight=False)
     print(issued.token)
 
