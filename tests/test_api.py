@@ -103,6 +103,7 @@ def test_openapi_describes_every_route_with_models(api: Api) -> None:
         "/api/v1/authorisations",
         "/api/v1/authorisations/{reference}/decision",
         "/api/v1/authorisations/external",
+        "/api/v1/policy",
         "/api/v1/sources",
         "/api/v1/sources/{name}",
         "/api/v1/sources/{name}/pause",

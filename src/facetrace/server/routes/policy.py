@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, JsonValue
 
+from facetrace.governance.deployment_policy import DeploymentPolicy
 from facetrace.server.auth import Acting
 from facetrace.server.problems import PROBLEM_RESPONSES
 
@@ -24,7 +25,7 @@ class PolicyChanged(BaseModel):
     new: JsonValue
 
 
-@router.get("", response_model=dict[str, Any])
+@router.get("", response_model=DeploymentPolicy)
 def show(gov: Acting) -> dict[str, Any]:
     """Every setting of the deployment's policy, as every process of the deployment applies it."""
     return gov.show_policy()
