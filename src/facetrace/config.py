@@ -23,7 +23,6 @@ class Settings(BaseSettings):
         env_prefix="FACETRACE_", env_file=".env", extra="ignore", allow_inf_nan=False
     )
 
-
     data_dir: Path = Field(Path("var"), description="Where the catalog, index and caches live.")
     database_url: str | None = Field(
         None,
