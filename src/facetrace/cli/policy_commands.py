@@ -27,7 +27,7 @@ def policy_show(
     if as_json:
         print_json(policy)
         return
-    rows = {name: json.dumps(value) if isinstance(value, list) else value for name, value in policy.items()}
+    rows = {name: ", ".join(value) if isinstance(value, list) else value for name, value in policy.items()}
     console.print(key_value_table("Deployment policy", rows))
 
 
