@@ -20,7 +20,7 @@ from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.governance.erasure import ErasureScope
 from facetrace.governance.keyed_hashes import ErasureKey
-from facetrace.governance.models import AuditEntry
+from facetrace.governance.models import AuditEntry, RightsRequest
 from facetrace.governance.service import Governance
 from facetrace.ingest.pipeline import ingest
 
@@ -128,3 +128,21 @@ def test_an_image_left_with_no_face_loses_its_sightings_page_title_and_alt_text(
         assert len(session.scalars(select(Image)).all()) == 1
     for needle in (PAGE_TITLE, ALT_TEXT, str(group_photo)):
         assert files_holding(gov_settings.data_dir, needle.encode()) == []
+
+
+def test_an_executed_erasure_request_keeps_the_places_it_named_by_keyed_hash_only(
+    gov_settings: Settings, operator: Governance, two_people: dict[str, Path]
+) -> None:
+    named = str(two_people["us"])
+    filed = operator.file_rights_request("erasure", urls=[named], contact="by post")
+    operator.move_rights_request(filed.reference, "verified", "identity checked at the desk")
+    produced = operator.execute_rights_request(filed.reference)
+    assert produced["counts"]["images"] == 1
+
+    key = ErasureKey.of(gov_settings)
+    with operator.sessions() as session:
+        query = select(RightsRequest).where(RightsRequest.reference == filed.reference)
+        request = session.scalars(query).one()
+        assert (request.urls, request.matched_face_ids) == ([f"HMAC-SHA256:{key.hash(named)}"], [])
+    assert operator.erasure_check(produced["certificate"], named) == "erased"
+    assert files_holding(gov_settings.data_dir, named.encode()) == []

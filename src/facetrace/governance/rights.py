@@ -23,6 +23,7 @@ from facetrace.catalog import repository
 from facetrace.catalog.models import Face, utcnow
 from facetrace.errors import FacetraceError, NotFoundError
 from facetrace.governance.audit import Actor
+from facetrace.governance.keyed_hashes import ALGORITHM, ErasureKey
 from facetrace.governance.models import DoNotCollect, RightsEvent, RightsRequest
 from facetrace.governance.references import code_digest, code_matches, random_reference, secret_code
 from facetrace.search import sighting_to_dict
@@ -170,6 +171,13 @@ def reports_past(session: Session, now: datetime) -> list[RightsRequest]:
         RightsRequest.report_until.is_not(None), RightsRequest.report_until < now
     )
     return list(session.scalars(query.order_by(RightsRequest.id)))
+
+
+def forget_places(request: RightsRequest, key: ErasureKey) -> None:
+    """Once its erasure is done, the request keeps the places the person named by keyed hash only
+    (as the certificate does: ``facetrace erasure check`` still answers for them), and no face id."""
+    request.urls = [f"{ALGORITHM}:{key.hash(url)}" for url in request.urls]
+    request.matched_face_ids = []
 
 
 def block_urls(session: Session, request: RightsRequest) -> int:

@@ -12,6 +12,7 @@ from facetrace.errors import FacetraceError, NoFaceError, NotFoundError
 from facetrace.governance import access_reports, audit, erasure, rights
 from facetrace.governance.audit import Record
 from facetrace.governance.erasure import ErasurePlan, ErasureScope
+from facetrace.governance.keyed_hashes import ErasureKey
 from facetrace.governance.models import DoNotCollect, RightsRequest
 from facetrace.governance.roles import Action
 from facetrace.governance.services.erasing import ErasureService
@@ -226,12 +227,16 @@ class RightsService(ErasureService):
             if kind == "objection":
                 produced["do_not_collect_entries"] = rights.block_urls(session, request)
                 produced["templates_activated"] = rights.activate_templates(session, request)
+            if kind != "access":
+                rights.forget_places(request, ErasureKey.of(self.settings))
             if access is not None:
                 request.report_until = utcnow() + timedelta(days=self.settings.rights_report_days)
             rights.move(request, self.actor, "done", json.dumps(produced))
             audit.append(
                 session, self.actor, Record(action="rights.execute", case_ref=reference, details=produced)
             )
+        if kind != "access":
+            erasure.scrub_sqlite(self.sessions)  # the places the request named, in the write-ahead log
         return produced
 
     def rights_request_plan(self, reference: str) -> ErasurePlan | None:
