@@ -159,6 +159,8 @@ def test_everything_written_to_the_data_folder_is_its_owners_alone(
 
 
 def test_metrics_need_a_token_that_may_read_them(tmp_path: Path) -> None:
+    """Anonymous scrapes are refused; a monitoring server gets a service account of role monitor,
+    which reads the metrics and nothing else."""
     settings = Settings(data_dir=tmp_path / "var", workers=1, admin_password=ADMIN_PASSWORD)
     with serving_api(settings) as api:
         anonymous = httpx.get(f"{api.url}/metrics")
@@ -167,8 +169,15 @@ def test_metrics_need_a_token_that_may_read_them(tmp_path: Path) -> None:
         name, investigator = api.new_user("investigator")
         denied = investigator.get("/metrics")
         assert "metrics.read" in assert_problem(denied, 403, "/problems/permission-denied")["detail"]
-        scraped = api.admin.get("/metrics")
+
+        admin = api.admin
+        bot = {"name": "prometheus", "roles": ["monitor"], "service": True}
+        assert admin.post("/api/v1/users", json=bot).status_code == 201
+        issued = admin.post("/api/v1/users/prometheus/tokens", json={"name": "scrape", "days": 365})
+        prometheus = api.client(issued.json()["token"])
+        scraped = prometheus.get("/metrics")
         assert scraped.status_code == 200 and 'facetrace_gallery{kind="faces"} 0.0' in scraped.text
+        assert_problem(prometheus.get("/api/v1/sources"), 403, "/problems/permission-denied")
         trail = api.as_role("auditor").get("/api/v1/audit/export").json()["entries"]
     reads = [(e["user_name"], e["outcome"]) for e in trail if e["action"] == "metrics.read"]
-    assert reads == [(name, "denied"), ("admin", "done")]
+    assert reads == [(name, "denied"), ("prometheus", "done")]

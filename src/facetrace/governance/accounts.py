@@ -40,8 +40,8 @@ PORTAL_USER = "public-portal"
 RESERVED_NAMES = frozenset({BOOTSTRAP_USER, PORTAL_USER})
 #: The roles a service account may hold. A machine may run searches (each with its own case, purpose
 #: and audit entry); deciding about people (authorisations, erasures, accounts) and overseeing them
-#: (audit, reports) stays with named people who answer for it.
-SERVICE_ROLES = frozenset({Role.INVESTIGATOR})
+#: (audit, reports) stays with named people who answer for it. A monitoring server reads the metrics.
+SERVICE_ROLES = frozenset({Role.INVESTIGATOR, Role.MONITOR})
 TOKEN_PREFIX = "ftk_"
 
 #: The bootstrap operator, as the audit log records it: no row in ``users``, hence ``user_id`` 0.

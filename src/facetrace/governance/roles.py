@@ -15,6 +15,9 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"  # the unit's audit trail (authorisations and reports later)
     DPO = "dpo"  # data-subject rights, purges, retention, records of processing
     AUDITOR = "auditor"  # read-only: the audit log and its verification
+    #: Reads the server's metrics (request counts, what the gallery holds: numbers, never data); the
+    #: one role besides searching that a service account (a Prometheus server) may hold.
+    MONITOR = "monitor"
     #: The public rights portal's own account (no password): files a person's request and tells
     #: them its status by reference; nothing else.
     PUBLIC = "public"
@@ -51,8 +54,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.ERASE: frozenset({Role.DPO}),
     Action.HANDLE_RIGHTS: frozenset({Role.DPO}),
     Action.FILE_RIGHTS_REQUEST: frozenset({Role.DPO, Role.PUBLIC}),
-    Action.VIEW_STATS: frozenset(Role) - {Role.PUBLIC},
-    Action.READ_METRICS: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Action.VIEW_STATS: frozenset(Role) - {Role.PUBLIC, Role.MONITOR},
+    Action.READ_METRICS: frozenset({Role.ADMIN, Role.AUDITOR, Role.MONITOR}),
 }
 
 
