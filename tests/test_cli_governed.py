@@ -19,7 +19,9 @@ import pytest
 
 from conftest import ADMIN_PASSWORD, assert_problem, catalog_rows, serving_api
 from facetrace import cli as cli_package
+from facetrace.atomic import atomic_write_text
 from facetrace.config import Settings
+from facetrace.private_files import secret
 
 LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, press archive", "--jurisdiction", "FR")
 
@@ -181,3 +183,17 @@ def test_metrics_need_a_token_that_may_read_them(tmp_path: Path) -> None:
         trail = api.as_role("auditor").get("/api/v1/audit/export").json()["entries"]
     reads = [(e["user_name"], e["outcome"]) for e in trail if e["action"] == "metrics.read"]
     assert reads == [(name, "denied"), ("prometheus", "done")]
+
+
+@pytest.mark.no_catalog
+def test_atomic_writes_are_private_whatever_the_process_umask(tmp_path: Path) -> None:
+    """Code that writes through facetrace.atomic (index files, certificates, reports) sets the modes
+    itself: a library caller that never set the umask still gets private files and folders."""
+    previous = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "certificates" / "ERASURE-1.json", "{}")
+        key = secret(tmp_path / "keys" / "erasure.key")
+    finally:
+        os.umask(previous)
+    assert len(key) == 64 and secret(tmp_path / "keys" / "erasure.key") == key  # created once
+    assert modes(tmp_path / "certificates") == {} and modes(tmp_path / "keys") == {}

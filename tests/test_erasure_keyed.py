@@ -18,6 +18,7 @@ from conftest import encode
 from facetrace.catalog.models import Face, Image, Sighting
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
+from facetrace.governance import erasure
 from facetrace.governance.erasure import ErasureScope
 from facetrace.governance.keyed_hashes import ErasureKey
 from facetrace.governance.models import AuditEntry, RightsRequest
@@ -146,3 +147,18 @@ def test_an_executed_erasure_request_keeps_the_places_it_named_by_keyed_hash_onl
         assert (request.urls, request.matched_face_ids) == ([f"HMAC-SHA256:{key.hash(named)}"], [])
     assert operator.erasure_check(produced["certificate"], named) == "erased"
     assert files_holding(gov_settings.data_dir, named.encode()) == []
+
+
+@pytest.mark.no_catalog
+def test_a_very_large_erasure_keeps_the_digest_of_its_hashes_in_the_audit_entry() -> None:
+    """A jurisdiction's purge may delete millions of images: the audit entry then holds the digest of
+    the certificate's keyed hashes (its 'sha256_of_erased'), not the hashes themselves."""
+    key = ErasureKey(b"a test deployment's erasure key")
+    small = {"keyed_hash": "HMAC-SHA256", "key_id": key.id, "locations": key.hashes(["a", "b"])}
+    assert erasure.audited_hashes(small) == small
+    large = small | {"image_sha256": key.hashes(range(erasure.AUDIT_LISTED_HASHES))}
+    assert erasure.audited_hashes(large) == {
+        "keyed_hash": "HMAC-SHA256",
+        "key_id": key.id,
+        "hashes": erasure.AUDIT_LISTED_HASHES + 2,
+    }

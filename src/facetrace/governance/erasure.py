@@ -252,7 +252,7 @@ def _erased(session: Session, erasure: ErasurePlan, key: ErasureKey) -> dict[str
     }
 
 
-def _audited(erased: dict[str, Any]) -> dict[str, Any]:
+def audited_hashes(erased: dict[str, Any]) -> dict[str, Any]:
     """The erased hashes as the audit entry keeps them: in full, or (a very large erasure) their digest."""
     listed = sum(len(v) for v in erased.values() if isinstance(v, list))
     if listed <= AUDIT_LISTED_HASHES:
@@ -330,7 +330,7 @@ def execute(
                     purpose=reason,
                     result_count=len(erasure.face_ids),
                     details={
-                        k: _audited(v) if k == "erased" else v
+                        k: audited_hashes(v) if k == "erased" else v
                         for k, v in certificate.items()
                         if k not in ("executed_and_approved_by", "how_to_check")
                     },
