@@ -271,3 +271,52 @@ def test_governance_commands_are_wired(gallery_dir: Path, tmp_path: Path, astron
     ok("source", "resume", "news")
     ok("source", "remove", "news")
     assert "news" not in ok("source", "list")
+
+
+def test_units_accounts_and_their_life_cycle_from_the_command_line(gallery_dir: Path) -> None:
+    def run(*arguments: str, token: str | None = None, stdin: str | None = None) -> str:
+        done = facetrace(gallery_dir, *arguments, token=token, stdin=stdin)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def refused(*arguments: str, token: str | None = None) -> str:
+        done = facetrace(gallery_dir, *arguments, token=token)
+        assert done.returncode == 1, done.stdout
+        return " ".join(done.stderr.split())  # as one line, however the console wrapped it
+
+    run("unit", "add", "North")
+    assert "differs only by case" in refused("unit", "add", "north")
+    assert "facetrace unit add South" in refused(
+        "user", "add", "ivy", "-r", "investigator", "--unit", "South"
+    )
+    run(
+        "user", "add", "ivy", "-r", "investigator", "--unit", "north", "--password-stdin", stdin=USER_PASSWORD
+    )
+    run("user", "add", "root", "-r", "admin", "--password-stdin", stdin=USER_PASSWORD)
+    # An admin with a password exists: the bootstrap operator is off, the command line needs a token.
+    assert "bootstrap operator is off" in refused("user", "list")
+    root = run("token", "create", "root", "--password-stdin", stdin=USER_PASSWORD).strip().splitlines()[-1]
+
+    run("user", "add", "scanner", "-r", "investigator", "--service", token=root)
+    assert (
+        run("token", "create", "scanner", "--days", "30", token=root)
+        .strip()
+        .splitlines()[-1]
+        .startswith("ftk_")
+    )
+    assert "another person" in refused("token", "create", "ivy", token=root)
+    run("user", "disable", "ivy", token=root)
+    assert (
+        "wrong user name or password"
+        in facetrace(gallery_dir, "token", "create", "ivy", "--password-stdin", stdin=USER_PASSWORD).stderr
+    )
+    run("user", "enable", "ivy", token=root)
+    run("user", "roles", "ivy", "-r", "supervisor", token=root)
+    run("user", "unit", "ivy", token=root)
+    temporary = run("user", "reset-password", "ivy", token=root).strip().splitlines()[-1]
+    listing = run("user", "list", token=root)
+    assert "must change password" in listing and "service account" in listing
+    assert "scanner" in run("token", "list", "scanner", token=root)
+    run("user", "password", "ivy", stdin=f"{temporary}\nivy's brand new passphrase\n")
+    ivy = run("token", "create", "ivy", "--password-stdin", stdin="ivy's brand new passphrase").strip()
+    assert ivy.splitlines()[-1].startswith("ftk_")

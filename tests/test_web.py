@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import serve
+from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
 from facetrace.governance.service import Governance
 from facetrace.ingest.pipeline import ingest
@@ -43,16 +44,22 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
+def as_admin(settings: Settings) -> Governance:
+    """The admin that ``facetrace serve`` created, logged in with the password the settings gave it."""
+    return Governance.with_password(settings, open_catalog(settings.catalog_url), "admin", PASSWORD)
+
+
 @pytest.fixture
-def staffed(web_settings: Settings) -> Settings:
-    """Accounts for every role (the admin is the one ``facetrace serve`` creates)."""
-    operator = Governance.open(web_settings)
+def staffed(web_settings: Settings, live_server: str) -> Settings:
+    """Accounts for every role, made by the admin the server created at start."""
+    admin = as_admin(web_settings)
+    admin.add_unit("unit-a")
     for name, roles in (
         ("ines", ["investigator"]),
         ("sam", ["supervisor"]),
         ("dora", ["dpo"]),
     ):
-        operator.add_user(name, roles, "unit-a", password=PASSWORD)
+        admin.add_user(name, roles, "unit-a", password=PASSWORD)
     return web_settings
 
 
@@ -271,7 +278,7 @@ def test_dpo_purges_start_with_a_dry_run_and_reports_open_in_the_browser(
 def test_an_auditor_checks_the_chain_and_queries_the_log(
     browser: object, live_server: str, staffed: Settings
 ) -> None:
-    Governance.open(staffed).add_user("alex", ["auditor"], None, password=PASSWORD)
+    as_admin(staffed).add_user("alex", ["auditor"], None, password=PASSWORD)
     investigator = Visit(browser, live_server, "ines")
     page = investigator.open("/search")
     form = page.locator("form[action='/authorisations']")  # type: ignore[attr-defined]
@@ -365,3 +372,46 @@ def test_an_admin_changes_the_deployments_policy_on_the_administration_page(
     admin.shot("admin-policy")
     admin.close()
     assert as_admin(staffed).show_policy()["searches_per_day"] == 5
+
+
+def test_an_admin_manages_accounts_and_a_reset_password_is_changed_at_the_next_login(
+    browser: object, live_server: str, staffed: Settings
+) -> None:
+    admin = Visit(browser, live_server, "admin")
+    page = admin.open("/admin")
+    for typed in ("Unit-B", "unit-b "):
+        page.get_by_label("New unit").fill(typed)  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Add unit").click()  # type: ignore[attr-defined]
+    assert "differs only by case" in page.get_by_role("alert").inner_text()  # type: ignore[attr-defined]
+    form = page.locator("form[action='/admin/users']")  # type: ignore[attr-defined]
+    form.get_by_label("Name").fill("carl")
+    form.get_by_label("supervisor").check()
+    form.get_by_label("Unit").select_option("Unit-B")
+    form.get_by_label("Password (for logging in here)").fill(PASSWORD)
+    form.get_by_role("button", name="Add user").click()
+    assert "User carl created." in page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+
+    page.get_by_role("link", name="ines").click()  # type: ignore[attr-defined]
+    assert "nobody is given a credential for another person" in page.content()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Reset password").click()  # type: ignore[attr-defined]
+    shown = page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+    temporary = shown.rsplit(": ", 1)[1].strip()
+    page.get_by_role("button", name="Disable").click()  # type: ignore[attr-defined]
+    assert "User ines disabled." in page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Enable").click()  # type: ignore[attr-defined]
+    admin.shot("admin-user")
+    admin.close()
+
+    ines = Visit(browser, live_server, None)
+    page = ines.open("/login")
+    page.get_by_label("User name").fill("ines")  # type: ignore[attr-defined]
+    page.get_by_label("Password").fill(temporary)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Log in").click()  # type: ignore[attr-defined]
+    assert page.get_by_role("heading", level=1).inner_text() == "Change your password"  # type: ignore[attr-defined]
+    ines.shot("password-change")
+    page.get_by_label("Current password").fill(temporary)  # type: ignore[attr-defined]
+    page.get_by_label("New password", exact=True).fill("ines chose this one")  # type: ignore[attr-defined]
+    page.get_by_label("New password, again").fill("ines chose this one")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Change password").click()  # type: ignore[attr-defined]
+    assert page.url.endswith("/search")  # type: ignore[attr-defined]
+    ines.close()

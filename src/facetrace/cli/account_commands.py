@@ -304,7 +304,8 @@ def user_password(ctx: typer.Context, name: str) -> None:
     from facetrace.governance.services.accounts import change_password
 
     current, new = (sys.stdin.readline().rstrip("\n") for _ in range(2))
-    change_password(open_catalog(settings_of(ctx).catalog_url), name, current, new, COMMAND_LINE)
+    settings = settings_of(ctx)
+    change_password(settings, open_catalog(settings.catalog_url), name, current, new, COMMAND_LINE)
     console.print(f"Password of {name} changed.")
 
 

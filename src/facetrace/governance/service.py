@@ -74,7 +74,7 @@ class Governance(
     ) -> Governance:
         """Act as the user whose password this is (to log in), from ``address``: failures are throttled
         per account and per address, and audited."""
-        return cls(settings, sessions, log_in(sessions, name, password, address))
+        return cls(settings, sessions, log_in(settings, sessions, name, password, address))
 
     @classmethod
     def with_web_login(

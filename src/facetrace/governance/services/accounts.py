@@ -16,13 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog.models import utcnow
+from facetrace.config import Settings
 from facetrace.errors import (
     AuthenticationError,
     FacetraceError,
     PasswordChangeRequiredError,
     PermissionDeniedError,
 )
-from facetrace.governance import accounts, audit, login_throttle, web_logins
+from facetrace.governance import accounts, audit, audit_keys, login_throttle, web_logins
 from facetrace.governance.audit import Actor, Record
 from facetrace.governance.models import ApiToken, User, UserRole
 from facetrace.governance.roles import Action, Role
@@ -235,10 +236,17 @@ class AccountService(ServiceBase):
 
 
 def log_in(
-    sessions: sessionmaker[Session], name: str, password: str, address: str | None, *, changing: bool = False
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    name: str,
+    password: str,
+    address: str | None,
+    *,
+    changing: bool = False,
 ) -> Actor:
     """Who ``name`` is, if ``password`` is theirs: throttled per account and per address, and every
-    failure audited with the name as typed and the address."""
+    failure audited (signed like every entry) with the name as typed and the address."""
+    audit_keys.attach(sessions, settings)
     with sessions.begin() as session:
         login_throttle.check(session, name, address)
     try:
@@ -259,10 +267,15 @@ def log_in(
 
 
 def change_password(
-    sessions: sessionmaker[Session], name: str, password: str, new_password: str, address: str | None
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    name: str,
+    password: str,
+    new_password: str,
+    address: str | None,
 ) -> Actor:
     """A user replaces their password (the only thing a reset one opens); their other web logins end."""
-    actor = log_in(sessions, name, password, address, changing=True)
+    actor = log_in(settings, sessions, name, password, address, changing=True)
     if new_password == password:
         raise FacetraceError("the new password must differ from the old one")
     with sessions.begin() as session:

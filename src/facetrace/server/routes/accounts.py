@@ -160,7 +160,7 @@ async def change_own_password(request: Request, form: PasswordForm, state: State
     """Replace one's password (required after an admin reset it); one's web logins end."""
     name, password, new = _field(form, "username"), _field(form, "password"), _field(form, "new_password")
     address = client_address(request)
-    await run_in_threadpool(change_password, state.sessions, name, password, new, address)
+    await run_in_threadpool(change_password, state.settings, state.sessions, name, password, new, address)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

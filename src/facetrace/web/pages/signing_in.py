@@ -72,7 +72,7 @@ def change_own_password(request: Request, form: CheckedForm, state: State) -> HT
         if new != field(form, "confirm_password"):
             raise FacetraceError("the two new passwords differ")
         address = client_address(request)
-        actor = change_password(state.sessions, name, field(form, "password"), new, address)
+        actor = change_password(state.settings, state.sessions, name, field(form, "password"), new, address)
     except FacetraceError as exc:
         return _refused(request, "password.html", exc, username=name)
     return _home(begin(request, Governance(state.settings, state.sessions, actor)))
