@@ -134,9 +134,12 @@ class Settings(BaseSettings):
     )
 
     # Accountability.
-    allow_bootstrap: bool = Field(
-        True,
-        description="Let the CLI act as the local bootstrap operator (every role) when no token is given.",
+    allow_bootstrap: bool | None = Field(
+        None,
+        description="Let the CLI act as the local bootstrap operator (every role, command line only) "
+        "when no token is given. None (default): only while no enabled admin account with a password "
+        "exists, i.e. until the first 'facetrace serve' creates one; false: never; true: always "
+        "(break-glass, on the host).",
     )
     admin_password: SecretStr | None = Field(
         None,
@@ -168,18 +171,6 @@ class Settings(BaseSettings):
     portal_requests_per_hour: int = Field(
         5, ge=1, description="Requests one address may file through the public rights portal per hour."
     )
-    # The deployment's policy: these only seed a new catalog (facetrace.governance.deployment_policy);
-    # after that the catalog's values bind every process, and only an admin changes them
-    # ('facetrace policy set'). Like them, max_expected_false_matches above and offence_categories below.
-    authorisation_policy: Literal["none", "required", "urgent"] = Field(
-        "none",
-        description="none: optional; required: a granted authorisation per search; urgent: a pending one "
-        "requested within authorisation_grace_hours is enough, and its results go if it is refused.",
-    )
-    authorisation_grace_hours: int = Field(48, ge=0, le=24 * 365)
-    authorisation_valid_days: int = Field(
-        30, ge=1, le=3650, description="A granted authorisation may be searched on for this many days."
-    )
     portal_max_upload_bytes: int = Field(
         8 * 1024 * 1024,
         ge=64 * 1024,
@@ -193,6 +184,18 @@ class Settings(BaseSettings):
     )
     rights_report_days: int = Field(
         30, ge=1, description="Days an access report stays downloadable before it is deleted."
+    )
+    # The deployment's policy: these only seed a new catalog (facetrace.governance.deployment_policy);
+    # after that the catalog's values bind every process, and only an admin changes them
+    # ('facetrace policy set'). Like them, max_expected_false_matches above and offence_categories below.
+    authorisation_policy: Literal["none", "required", "urgent"] = Field(
+        "none",
+        description="none: optional; required: a granted authorisation per search; urgent: a pending one "
+        "requested within authorisation_grace_hours is enough, and its results go if it is refused.",
+    )
+    authorisation_grace_hours: int = Field(48, ge=0, le=24 * 365)
+    authorisation_valid_days: int = Field(
+        30, ge=1, le=3650, description="A granted authorisation may be searched on for this many days."
     )
     authorisation_scope: Literal["unit", "requester"] = Field(
         "unit",
