@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import select, text
 
 from conftest import ADMIN_PASSWORD, USER_PASSWORD, Api, assert_problem, serving_api
-from facetrace.catalog.db import open_catalog
+from facetrace.catalog.db import alembic_config, create_catalog_engine, open_catalog
 from facetrace.config import Settings
 from facetrace.errors import AuthenticationError, BusyError
 from facetrace.governance import accounts, passwords
@@ -331,3 +332,40 @@ def test_units_are_created_by_an_admin_and_told_apart_ignoring_case(api: Api) ->
     assert admin.post("/api/v1/users", json=person).json()["unit"] == "North"
     assert_problem(api.as_role("investigator").post("/api/v1/units", json={"name": "Mine"}), 403, FORBIDDEN)
     assert [e.details["unit"] for e in audit_entries(api.settings, "units.create")] == ["North"]
+
+
+def test_the_migration_merges_units_typed_twice_and_kills_the_bootstrap_operators_tokens(
+    gov_settings: Settings,
+) -> None:
+    engine = create_catalog_engine(gov_settings.catalog_url)
+    config = alembic_config(engine)
+    command.upgrade(config, "0014")
+    with engine.begin() as connection:
+        now = datetime.now(UTC)
+        for unit_id, name in [(1, "North"), (2, "north "), (3, "South")]:
+            connection.execute(
+                text("INSERT INTO units (id, name, created_at) VALUES (:i, :n, :t)"),
+                {"i": unit_id, "n": name, "t": now},
+            )
+        for user_id, name, unit_id, bootstrap in [(1, "ivy", 2, False), (2, "operator", None, True)]:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, name, unit_id, is_bootstrap, disabled, created_at) "
+                    "VALUES (:i, :n, :u, :b, false, :t)"
+                ),
+                {"i": user_id, "n": name, "u": unit_id, "b": bootstrap, "t": now},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO api_tokens (user_id, name, token_sha256, created_at, expires_at) "
+                "VALUES (2, 'ten years', :digest, :t, :t)"
+            ),
+            {"digest": "0" * 64, "t": now.replace(year=now.year + 10)},
+        )
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        units = connection.execute(text("SELECT id, name, name_key FROM units ORDER BY id")).all()
+        assert [tuple(row) for row in units] == [(1, "North", "north"), (3, "South", "south")]
+        assert connection.execute(text("SELECT unit_id FROM users WHERE name = 'ivy'")).scalar() == 1
+        assert connection.execute(text("SELECT revoked_at FROM api_tokens")).scalar() is not None
+    engine.dispose()
