@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from conftest import encode
-from facetrace.catalog.models import Face, Image, Sighting
+from facetrace.catalog.models import CrawlItem, Face, Image, Sighting
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.governance import erasure
@@ -162,3 +162,29 @@ def test_a_very_large_erasure_keeps_the_digest_of_its_hashes_in_the_audit_entry(
         "key_id": key.id,
         "hashes": erasure.AUDIT_LISTED_HASHES + 2,
     }
+
+
+def test_an_interrupted_crawls_frontier_forgets_the_erased_images(
+    gov_settings: Settings, operator: Governance, two_people: dict[str, Path]
+) -> None:
+    """A crawl cut short keeps its frontier (each image URL with its page's title and alt text) to
+    resume from; an erasure deletes the rows that name what it erased."""
+    erased, kept = str(two_people["fr"]), str(two_people["us"])
+    with operator.sessions.begin() as session:
+        source_id = session.scalars(select(Sighting.source_id).where(Sighting.location == erased)).first()
+        for url in (erased, kept):
+            session.add(
+                CrawlItem(
+                    source_id=source_id,
+                    url=url,
+                    depth=1,
+                    page_url="https://press.example/launch",
+                    page_title=f"{PAGE_TITLE} ({url})",
+                    alt=ALT_TEXT,
+                    status="done",
+                )
+            )
+    operator.erase(ErasureScope(locations=(erased,)), reason="rights request RR-3")
+    with operator.sessions() as session:
+        assert session.scalars(select(CrawlItem.url)).all() == [kept]
+    assert files_holding(gov_settings.data_dir, f"{PAGE_TITLE} ({erased})".encode()) == []

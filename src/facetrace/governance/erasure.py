@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from facetrace import near_duplicates
 from facetrace.atomic import atomic_write_text
 from facetrace.catalog import repository
-from facetrace.catalog.models import Face, FaceCrop, Image, Sighting, Source, utcnow
+from facetrace.catalog.models import CrawlItem, Face, FaceCrop, Image, Sighting, Source, utcnow
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.gallery import Gallery
@@ -90,8 +90,8 @@ class ErasurePlan:
 CHUNK = 10_000
 
 
-def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
-    ordered = sorted(ids)
+def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
+    ordered = sorted(values)
     for start in range(0, len(ordered), CHUNK):
         yield ordered[start : start + CHUNK]
 
@@ -230,8 +230,9 @@ def _places(session: Session, image_ids: Iterable[int], deleted: set[int]) -> tu
     return gone, kept
 
 
-def _erased(session: Session, erasure: ErasurePlan, key: ErasureKey) -> dict[str, Any]:
-    """What ``erasure`` deletes, each value by its keyed hash (read before the deletion)."""
+def _erased(session: Session, erasure: ErasurePlan, key: ErasureKey) -> tuple[dict[str, Any], set[str]]:
+    """What ``erasure`` deletes, each value by its keyed hash (read before the deletion), and the
+    places (in clear, not to be kept) where the deleted images were seen."""
     deleted = set(erasure.sighting_ids)
     touched = _ids_where_in(session, Sighting.image_id, Sighting.id, deleted)
     locations = _places(session, touched, deleted)[0] | set(erasure.scope.locations)
@@ -242,7 +243,7 @@ def _erased(session: Session, erasure: ErasurePlan, key: ErasureKey) -> dict[str
         for chunk in _chunks(erasure.image_ids)
         for sha in session.scalars(select(Image.sha256).where(Image.id.in_(chunk)))
     ]
-    return {
+    record = {
         "keyed_hash": ALGORITHM,
         "key_id": key.id,
         "locations": key.hashes(locations),
@@ -250,6 +251,7 @@ def _erased(session: Session, erasure: ErasurePlan, key: ErasureKey) -> dict[str
         "image_sha256": key.hashes(image_sha256),
         "face_ids": key.hashes(erasure.face_ids),
     }
+    return record, locations
 
 
 def audited_hashes(erased: dict[str, Any]) -> dict[str, Any]:
@@ -292,12 +294,14 @@ def execute(
     key = ErasureKey.of(settings)
     with Gallery.write_lock(settings):
         with sessions.begin() as session:
-            erased = _erased(session, erasure, key)
+            erased, places = _erased(session, erasure, key)
             models = _model_dims(session, erasure.face_ids) if erasure.face_ids else {}
             session.execute(delete(Sighting).where(Sighting.id.in_(erasure.sighting_ids)))
             session.execute(delete(FaceCrop).where(FaceCrop.face_id.in_(erasure.face_ids)))
             session.execute(delete(Face).where(Face.id.in_(erasure.face_ids)))
             session.execute(delete(Image).where(Image.id.in_(erasure.image_ids)))
+            for chunk in _chunks(places):  # an interrupted crawl's frontier names them too
+                session.execute(delete(CrawlItem).where(CrawlItem.url.in_(chunk)))
             if erasure.scope.jurisdiction:  # no new source of that country either
                 session.add(DoNotCollect(kind="jurisdiction", value=erasure.scope.jurisdiction.upper()))
             session.execute(
