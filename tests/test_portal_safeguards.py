@@ -29,7 +29,7 @@ from PIL import Image
 from sqlalchemy import select as sql_select
 from sqlalchemy import update
 
-from conftest import ADMIN_PASSWORD, Api, encode, serving_api
+from conftest import ADMIN_PASSWORD, USER_PASSWORD, Api, encode, serving_api
 from facetrace.catalog.db import open_catalog
 from facetrace.catalog.models import Face, utcnow
 from facetrace.config import Settings
@@ -347,7 +347,7 @@ def test_access_reports_download_and_expire(
     gov_settings: Settings, portrait: Path, analyzer: FaceAnalyzer
 ) -> None:
     with portal_server(gov_settings) as api:
-        dpo = api.as_role("dpo")
+        dpo_name, dpo = api.new_user("dpo")
         visitor, action = portal_visitor(api)
         reference, code = filed_reference_and_code(
             file_by_portal(visitor, action, portrait.read_bytes()).text
@@ -362,6 +362,14 @@ def test_access_reports_download_and_expire(
         assert 'action="/portal/report"' in shown.text
         for_person = visitor.post("/portal/report", data={"reference": reference, "code": code})
         assert for_person.status_code == 200 and for_person.content == for_dpo.content
+        dpo_pages = api.client()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', dpo_pages.get("/login").text)
+        assert csrf is not None
+        dpo_pages.post(
+            "/login", data={"username": dpo_name, "password": USER_PASSWORD, "csrf": csrf.group(1)}
+        )
+        assert f'href="/dpo/requests/{reference}/report"' in dpo_pages.get(f"/dpo/requests/{reference}").text
+        assert dpo_pages.get(f"/dpo/requests/{reference}/report").content == for_dpo.content
         guessed = visitor.post("/portal/report", data={"reference": reference, "code": "A" * 16})
         assert guessed.status_code == 404 and str(portrait) not in guessed.text
 
@@ -384,5 +392,5 @@ def test_access_reports_download_and_expire(
             actions = session.scalars(
                 sql_select(AuditEntry.action).where(AuditEntry.case_ref == reference)
             ).all()
-        assert actions.count("rights.report.download") == 2 and "rights.report.delete" in actions
+        assert actions.count("rights.report.download") == 3 and "rights.report.delete" in actions
         assert json.loads(for_person.content)["request"] == reference
