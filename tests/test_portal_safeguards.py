@@ -201,9 +201,11 @@ def test_the_client_address_is_read_from_the_right_through_trusted_proxies_only(
     assert address_behind("127.0.0.1", ["1.2.3.4"], []) == "127.0.0.1"  # none trusted by default
 
 
-def send_huge_body(url: str, path: str, total: int, cookies: httpx.Cookies | None = None) -> tuple[int, int]:
+def send_huge_body(
+    url: str, path: str, total: int, cookies: httpx.Cookies | None = None
+) -> tuple[int, int, str]:
     """POST a multipart body of ``total`` declared bytes, streaming it until the server answers:
-    (the answer's status, how many body bytes had been sent by then)."""
+    (the answer's status, how many body bytes had been sent by then, the answer)."""
     host, port = url.removeprefix("http://").split(":")
     cookie = "; ".join(f"{name}={value}" for name, value in (cookies or {}).items())
     head = (
@@ -220,22 +222,28 @@ def send_huge_body(url: str, path: str, total: int, cookies: httpx.Cookies | Non
                 break
             assert writable, "the server neither read nor answered for a minute"
             sent += sock.send(chunk[: total - sent])
-        answer = sock.recv(4096)
-    return int(answer.split(b" ", 2)[1]), sent
+        sock.settimeout(60)
+        answer = sock.recv(65536)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length: *(\d+)", head)
+        assert length is not None
+        while len(body) < int(length.group(1)):
+            body += sock.recv(65536)
+    return int(answer.split(b" ", 2)[1]), sent, (head + b"\r\n\r\n" + body).decode("utf-8", "replace")
 
 
 def test_huge_bodies_are_refused_while_read_and_limits_apply_before_reading(settings: Settings) -> None:
     total = 256 * 1024 * 1024
     with portal_server(settings, portal_requests_per_hour=2, portal_max_upload_bytes=1024 * 1024) as api:
         visitor, action = portal_visitor(api)
-        status, sent = send_huge_body(api.url, action, total, visitor.cookies)
-        assert status == 413 and sent < total
+        status, sent, answer = send_huge_body(api.url, action, total, visitor.cookies)
+        assert status == 413 and sent < total and "larger than the limit of 1,048,576 bytes" in answer
         print(f"oversized: 413 after {sent / 2**20:.1f} MiB sent of {total / 2**20:.0f} MiB")
-        status, sent = send_huge_body(api.url, action, total)  # no session, so no CSRF token
-        assert status == 403 and sent < total
+        status, sent, answer = send_huge_body(api.url, action, total)  # no session, so no CSRF token
+        assert status == 403 and sent < total and "came from another site" in answer
         print(f"no CSRF token: 403 after {sent / 2**20:.1f} MiB sent")
-        status, sent = send_huge_body(api.url, action, total, visitor.cookies)  # the limit's third request
-        assert status == 429 and sent < total
+        status, sent, answer = send_huge_body(api.url, action, total, visitor.cookies)  # the third request
+        assert status == 429 and sent < total and "retry-after:" in answer.lower()
         print(f"over the rate limit: 429 after {sent / 2**20:.1f} MiB sent")
 
 
