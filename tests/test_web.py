@@ -213,6 +213,10 @@ def test_search_authorise_erase_through_the_pages(
     with page.expect_download() as download:  # type: ignore[attr-defined]
         page.get_by_role("link", name="Download certificate").click()  # type: ignore[attr-defined]
     assert download.value.suggested_filename.startswith("ERASURE-")
+    page.get_by_label("Is this URL or path covered by the certificate?").fill(str(gallery / person[0].name))  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Check the certificate").click()  # type: ignore[attr-defined]
+    checked = page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+    assert "covers this place: the images seen there were erased" in checked
     dpo.close()
 
     page = public.open("/portal/status")

@@ -9,6 +9,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -20,6 +21,13 @@ from facetrace.web.rendering import back_to, page, reported
 from facetrace.web.session import CheckedForm, SignedIn, field, flash
 
 router = page_router()
+
+#: What a certificate check found, in words.
+CHECK_ANSWERS = {
+    "erased": "covers this place: the images seen there were erased",
+    "face removed": "covers this place: a face was erased from the image seen there",
+    None: "does not cover this place",
+}
 
 
 def _in_words(produced: dict[str, Any]) -> str:
@@ -74,6 +82,15 @@ def move(request: Request, reference: str, step: str, gov: SignedIn, form: Check
 def certificate(reference: str, gov: SignedIn) -> Response:
     document = gov.certificate(reference)
     return JSONResponse(document, headers={"content-disposition": f'attachment; filename="{reference}.json"'})
+
+
+@router.post("/dpo/certificates/{reference}/check")
+def check_certificate(request: Request, reference: str, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
+    """Whether a deletion certificate covers a URL or path (by its keyed hash); back to the request."""
+    place = field(form, "place")
+    with reported(request):
+        flash(request, f"{reference} {CHECK_ANSWERS[gov.erasure_check(reference, place)]}: {place}")
+    return back_to(f"/dpo/requests/{quote(field(form, 'request'))}")
 
 
 @router.post("/dpo/purge", response_class=HTMLResponse, response_model=None)
