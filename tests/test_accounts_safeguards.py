@@ -24,8 +24,8 @@ from sqlalchemy import select, text
 from conftest import ADMIN_PASSWORD, USER_PASSWORD, Api, assert_problem, serving_api
 from facetrace.catalog.db import alembic_config, create_catalog_engine, open_catalog
 from facetrace.config import Settings
-from facetrace.errors import AuthenticationError, BusyError
-from facetrace.governance import accounts, passwords
+from facetrace.errors import AuthenticationError, BusyError, LoginThrottledError
+from facetrace.governance import accounts, login_throttle, passwords
 from facetrace.governance.models import ApiToken, AuditEntry, User, UserRole, WebSession
 from facetrace.governance.service import Governance
 
@@ -172,6 +172,10 @@ def test_the_cookie_holds_a_session_id_not_a_token_and_logout_kills_it(api: Api)
         tokens = session.scalars(select(ApiToken).join(User).where(User.name == name)).all()
         assert [t.name for t in tokens] == ["login"]  # the API login of new_user; the web made none
 
+    # The web login is no API credential: it cannot mint a token of its own without the password.
+    minted = browser.client.post(f"/api/v1/users/{name}/tokens", json={"name": "forever", "days": 3650})
+    assert_problem(minted, 401, "/problems/authentication")
+
     stolen = dict(browser.client.cookies)
     browser.client.post("/logout", data={"csrf": browser.csrf("/search")})
     replay = httpx.Client(base_url=api.url, cookies=stolen, follow_redirects=True)
@@ -281,6 +285,18 @@ def test_failed_logins_are_audited_and_throttled_per_account(api: Api) -> None:
     assert failures[-1].details["blocked_for_s"] > 0
     # The web login is the same door.
     assert Browser(api).log_in(name, USER_PASSWORD).status_code == 429
+
+
+def test_the_wait_doubles_with_each_further_failure(gov_settings: Settings) -> None:
+    sessions = open_catalog(gov_settings.catalog_url)
+    waits = []
+    for _ in range(8):
+        with sessions.begin() as session:
+            waits.append(login_throttle.failed(session, "ivy", "192.0.2.7"))
+    assert waits == [0, 0, 0, 0, 30, 60, 120, 240]
+    with sessions.begin() as session, pytest.raises(LoginThrottledError) as throttled:
+        login_throttle.check(session, "someone else", "192.0.2.7")  # the address waits too
+    assert 0 < throttled.value.retry_after_s <= 240
 
 
 def test_failed_logins_are_throttled_per_address_too(api: Api) -> None:
