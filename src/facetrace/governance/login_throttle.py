@@ -28,8 +28,9 @@ from facetrace.governance.models import LoginThrottle
 FREE_FAILURES = 5
 FIRST_DELAY = timedelta(seconds=30)
 LONGEST_DELAY = timedelta(hours=1)
-#: Failures further apart than this start counting again from zero.
-FORGET_AFTER = timedelta(hours=1)
+#: Failures further apart than this start counting again from zero. Far longer than the longest wait,
+#: so that waiting out a block never wipes the count (at the cap, one guess an hour is all there is).
+FORGET_AFTER = timedelta(hours=24)
 
 
 def keys(user_name: str, address: str | None) -> list[str]:
