@@ -139,11 +139,11 @@ def test_passwords_are_argon2_hashed(operator: Governance) -> None:
         user = accounts.user_named(session, "dana")
         assert user.password_hash and user.password_hash.startswith("$argon2id$")
         assert "correct horse" not in user.password_hash
-        assert accounts.check_password(session, "dana", "correct horse battery staple").name == "dana"
-        with pytest.raises(AuthenticationError):
-            accounts.check_password(session, "dana", "wrong")
-        with pytest.raises(AuthenticationError):
-            accounts.check_password(session, "nobody", "wrong")
+    assert accounts.check_password(operator.sessions, "dana", "correct horse battery staple").name == "dana"
+    with pytest.raises(AuthenticationError):
+        accounts.check_password(operator.sessions, "dana", "wrong")
+    with pytest.raises(AuthenticationError):
+        accounts.check_password(operator.sessions, "nobody", "wrong")
 
 
 def test_tokens_are_stored_hashed_expire_and_can_be_revoked(

@@ -204,7 +204,8 @@ def user_add(
     service: Annotated[
         bool,
         typer.Option(
-            "--service", help="A machine's account: investigator only, no password, admin-issued tokens."
+            "--service",
+            help="A machine's account: investigator or monitor only, no password, admin-issued tokens.",
         ),
     ] = False,
 ) -> None:

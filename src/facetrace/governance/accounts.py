@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog.models import utcnow
 from facetrace.errors import AuthenticationError, FacetraceError, NotFoundError, PasswordChangeRequiredError
@@ -170,26 +170,37 @@ def set_password(user: User, password: str) -> None:
     user.must_change_password = False
 
 
-def check_password(session: Session, name: str, password: str, *, changing: bool = False) -> User:
-    """The user, if the password is theirs; the same error for an unknown name and a wrong password.
+def _may_log_in(user: User) -> bool:
+    return not (user.disabled or user.is_bootstrap or user.is_service)
 
-    A password an admin reset opens nothing but its own change (``changing``): any other use raises
-    :class:`PasswordChangeRequiredError`. Neither the bootstrap operator, nor service accounts, nor
-    disabled users log in.
+
+def check_password(
+    sessions: sessionmaker[Session], name: str, password: str, *, changing: bool = False
+) -> Actor:
+    """Who ``name`` is, if the password is theirs; the same error for an unknown name and a wrong password.
+
+    The hash is computed outside any transaction: logins waiting for the hashing pool hold no database
+    connection. A password an admin reset opens nothing but its own change (``changing``): any other
+    use raises :class:`PasswordChangeRequiredError`. Neither the bootstrap operator, nor service
+    accounts, nor disabled users log in.
     """
-    user = session.scalar(select(User).where(User.name == name))
-    usable = user is not None and not (user.disabled or user.is_bootstrap or user.is_service)
-    valid, new_hash = passwords.verify(password, user.password_hash if user and usable else None)
-    if not valid or user is None:
-        raise AuthenticationError("wrong user name or password")
-    if new_hash:  # parameters were raised since this hash was made
-        user.password_hash = new_hash
-    if user.must_change_password and not changing:
-        raise PasswordChangeRequiredError(
-            "an admin reset this password: choose a new one first (the web login asks for it; "
-            "over the API: POST /api/v1/auth/password)"
-        )
-    return user
+    with sessions() as session:
+        user = session.scalar(select(User).where(User.name == name))
+        stored = user.password_hash if user is not None and _may_log_in(user) else None
+    valid, new_hash = passwords.verify(password, stored)
+    with sessions.begin() as session:
+        user = session.scalar(select(User).where(User.name == name))
+        # Checked again: the account may have been disabled or its password changed meanwhile.
+        if not valid or user is None or not _may_log_in(user) or user.password_hash != stored:
+            raise AuthenticationError("wrong user name or password")
+        if new_hash:  # parameters were raised since this hash was made
+            user.password_hash = new_hash
+        if user.must_change_password and not changing:
+            raise PasswordChangeRequiredError(
+                "an admin reset this password: choose a new one first (the web login asks for it; "
+                "over the API: POST /api/v1/auth/password)"
+            )
+        return actor_of(user)
 
 
 def temporary_password() -> str:

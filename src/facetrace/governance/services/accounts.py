@@ -250,11 +250,8 @@ def log_in(
     with sessions.begin() as session:
         login_throttle.check(session, name, address)
     try:
-        with sessions.begin() as session:
-            user = accounts.check_password(session, name, password, changing=changing)
-            login_throttle.succeeded(session, name)
-            return accounts.actor_of(user)
-    except PasswordChangeRequiredError:
+        actor = accounts.check_password(sessions, name, password, changing=changing)
+    except PasswordChangeRequiredError:  # the password was right
         with sessions.begin() as session:
             login_throttle.succeeded(session, name)
         raise
@@ -264,6 +261,9 @@ def log_in(
             details = {"user_name": name[:200], "address": address, "blocked_for_s": blocked}
             audit.append(session, ANONYMOUS, Record(action="auth.login", outcome="refused", details=details))
         raise
+    with sessions.begin() as session:
+        login_throttle.succeeded(session, name)
+    return actor
 
 
 def change_password(

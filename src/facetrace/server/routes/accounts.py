@@ -78,7 +78,8 @@ class NewUser(BaseModel):
     )
     service: bool = Field(
         False,
-        description="A machine's account: investigator role only, no password, tokens issued by an admin.",
+        description="A machine's account: investigator or monitor roles only, no password, tokens "
+        "issued by an admin.",
     )
 
 
