@@ -16,10 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from conftest import ADMIN_PASSWORD, assert_problem, catalog_rows, serving_api
 from facetrace import cli as cli_package
 from facetrace.atomic import atomic_write_text
+from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
 from facetrace.private_files import secret
 
@@ -185,15 +187,20 @@ def test_metrics_need_a_token_that_may_read_them(tmp_path: Path) -> None:
     assert reads == [(name, "denied"), ("prometheus", "done")]
 
 
-@pytest.mark.no_catalog
-def test_atomic_writes_are_private_whatever_the_process_umask(tmp_path: Path) -> None:
-    """Code that writes through facetrace.atomic (index files, certificates, reports) sets the modes
-    itself: a library caller that never set the umask still gets private files and folders."""
+@pytest.mark.sqlite_only("creates a SQLite catalog of its own to check the files SQLite makes")
+def test_files_are_private_whatever_the_process_umask(tmp_path: Path) -> None:
+    """What Facetrace writes itself sets its modes: a library caller that never set the umask still
+    gets private files and folders (atomic writes: index files, certificates, reports; key files;
+    the SQLite catalog, whose write-ahead log and shared memory take the database file's mode)."""
     previous = os.umask(0o022)
     try:
         atomic_write_text(tmp_path / "certificates" / "ERASURE-1.json", "{}")
         key = secret(tmp_path / "keys" / "erasure.key")
+        sessions = open_catalog(f"sqlite:///{tmp_path / 'catalog' / 'catalog.db'}")
+        with sessions() as session:
+            session.execute(text("SELECT count(*) FROM sources"))
+            assert {p.name for p in (tmp_path / "catalog").iterdir()} >= {"catalog.db-wal", "catalog.db-shm"}
+            assert modes(tmp_path) == {}
     finally:
         os.umask(previous)
     assert len(key) == 64 and secret(tmp_path / "keys" / "erasure.key") == key  # created once
-    assert modes(tmp_path / "certificates") == {} and modes(tmp_path / "keys") == {}

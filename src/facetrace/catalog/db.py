@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,6 +11,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from facetrace.private_files import FILE_MODE, FOLDER_MODE
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -24,7 +28,7 @@ def create_catalog_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
@@ -38,6 +42,14 @@ def create_catalog_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _create_private(database: Path) -> None:
+    """Create the SQLite file (an empty file is an empty database) owner-only, whatever the umask:
+    SQLite gives its write-ahead log and shared-memory files the database file's permissions."""
+    database.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -11,7 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from facetrace.atomic import atomic_write_text
+from facetrace.atomic import atomic_write_bytes, atomic_write_text
 from facetrace.governance.reports import MONTHS, usage_plot_png
 
 _templates = Environment(
@@ -52,7 +52,7 @@ def write_annual(report: dict[str, Any], folder: Path) -> list[Path]:
     paths = {name: folder / name for name in ("report.json", "usage.csv", "searches.png", "report.html")}
     atomic_write_text(paths["report.json"], json.dumps(report, indent=2, ensure_ascii=False))
     atomic_write_text(paths["usage.csv"], usage_csv(report["usage"]))
-    paths["searches.png"].write_bytes(plot)
+    atomic_write_bytes(paths["searches.png"], plot)
     atomic_write_text(paths["report.html"], html)
     return list(paths.values())
 
