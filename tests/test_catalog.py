@@ -46,6 +46,50 @@ def test_downgrade_and_upgrade_round_trip(tmp_path: Path) -> None:
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
 
 
+#: Rows of a catalog at migration 0012 that later migrations must carry over, whatever they alter: each
+#: table here is referenced by others, some with ON DELETE CASCADE, so a migration that copied one of
+#: them on SQLite (foreign keys enforced) would fail, or silently delete the rows referring to it.
+ROWS_AT_0012 = {
+    "units": "INSERT INTO units (name, created_at) VALUES ('north', '2026-01-01')",
+    "users": "INSERT INTO users (name, unit_id, is_bootstrap, disabled, created_at) "
+    "VALUES ('ivy', 1, 0, 0, '2026-01-01')",
+    "user_roles": "INSERT INTO user_roles (user_id, role) VALUES (1, 'investigator')",
+    "api_tokens": "INSERT INTO api_tokens (user_id, name, token_sha256, created_at, expires_at) "
+    "VALUES (1, 'cli', 'digest', '2026-01-01', '2036-01-01')",
+    "authorisations": "INSERT INTO authorisations (reference, case_ref, unit, requested_by, requested_at, "
+    "justification, status) VALUES ('AUTH-1', 'C-1', 'north', 'ivy', '2026-01-01', 'a missing child', "
+    "'requested')",
+    "case_results": "INSERT INTO case_results (audit_seq, user_name, case_ref, authorisation_id, created_at) "
+    "VALUES (1, 'ivy', 'C-1', 1, '2026-01-01')",
+    "rights_requests": "INSERT INTO rights_requests (reference, kind, status, received_at, due_at, urls, "
+    "matched_face_ids) VALUES ('RR-1', 'access', 'received', '2026-01-01', '2026-02-01', '[]', '[]')",
+    "rights_events": "INSERT INTO rights_events (request_id, at, actor, status) "
+    "VALUES (1, '2026-01-01', 'dpo', 'received')",
+    "do_not_collect": "INSERT INTO do_not_collect (request_id, kind, value, created_at) "
+    "VALUES (1, 'url', 'https://example.org/', '2026-01-01')",
+}
+
+
+def test_upgrading_a_catalog_in_use_keeps_every_row(tmp_path: Path) -> None:
+    """The upgrade runs as the catalog runs it (``migrate``: foreign keys enforced) over rows of every
+    table that later migrations alter or that refers to one they alter."""
+    engine = create_catalog_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0012")
+    with engine.begin() as connection:
+        for insert in ROWS_AT_0012.values():
+            connection.execute(text(insert))
+    migrate(engine)
+    with engine.connect() as connection:
+        counts = {
+            table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            for table in ROWS_AT_0012
+        }
+    assert counts == dict.fromkeys(ROWS_AT_0012, 1)
+
+
 def test_image_and_face_ids_are_never_reused(tmp_path: Path) -> None:
     engine = create_catalog_engine(f"sqlite:///{tmp_path / 'c.db'}")
     migrate(engine)

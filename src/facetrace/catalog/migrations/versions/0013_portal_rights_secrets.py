@@ -27,6 +27,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("do_not_collect") as batch:
         batch.drop_column("active")
-    with op.batch_alter_table("rights_requests") as batch:
-        batch.drop_column("report_until")
-        batch.drop_column("code_sha256")
+    # In place: a copy of rights_requests on SQLite would cascade-delete every request's history.
+    op.drop_column("rights_requests", "report_until")
+    op.drop_column("rights_requests", "code_sha256")

@@ -42,18 +42,19 @@ def _merge_units_differing_by_case(connection: sa.Connection) -> None:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("units") as batch:
-        batch.add_column(sa.Column("name_key", sa.String(200), nullable=True))
+    # In place, never by copying the table: on SQLite a copy drops ``units``, which users and
+    # authorisations refer to, and the catalog runs with foreign keys enforced.
+    op.add_column("units", sa.Column("name_key", sa.String(200), nullable=True))
     _merge_units_differing_by_case(op.get_bind())
-    with op.batch_alter_table("units") as batch:
-        batch.alter_column("name_key", existing_type=sa.String(200), nullable=False)
-        batch.create_unique_constraint("uq_units_name_key", ["name_key"])
+    if op.get_bind().dialect.name != "sqlite":  # SQLite cannot add NOT NULL in place; the model requires it
+        op.alter_column("units", "name_key", existing_type=sa.String(200), nullable=False)
+    op.create_index("uq_units_name_key", "units", ["name_key"], unique=True)
 
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("is_service", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch.add_column(
-            sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # In place too: a copy of ``users`` on SQLite would cascade-delete every role and token.
+    op.add_column("users", sa.Column("is_service", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column(
+        "users", sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     # The bootstrap operator is a command-line identity only: whatever token it was ever given dies.
     op.execute(
         "UPDATE api_tokens SET revoked_at = CURRENT_TIMESTAMP WHERE revoked_at IS NULL "
@@ -83,9 +84,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("login_throttle")
     op.drop_table("web_sessions")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("must_change_password")
-        batch.drop_column("is_service")
-    with op.batch_alter_table("units") as batch:
-        batch.drop_constraint("uq_units_name_key", type_="unique")
-        batch.drop_column("name_key")
+    op.drop_column("users", "must_change_password")
+    op.drop_column("users", "is_service")
+    op.drop_index("uq_units_name_key", "units")
+    op.drop_column("units", "name_key")
