@@ -46,7 +46,11 @@ class Governance(
         audit_keys.attach(sessions, settings)
         with sessions.begin() as session:
             actor = accounts.identify(session, token, allow_bootstrap=settings.allow_bootstrap)
-        return cls(settings, sessions, actor)
+        governance = cls(settings, sessions, actor)
+        # A new deployment's policy is seeded (and audited) when a command first opens it, not in the
+        # middle of the first search: that search's own audit entry is then the only write it needs.
+        governance.deployment_policy()
+        return governance
 
     @classmethod
     def with_token(cls, settings: Settings, sessions: sessionmaker[Session], token: str) -> Governance:
