@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
 from facetrace.server.auth import Acting
+from facetrace.server.downloads import private_attachment
 from facetrace.server.problems import PROBLEM_RESPONSES, UPLOAD_RESPONSES
 from facetrace.server.routes.erasure import ErasureDryRun, dry_run_view
 from facetrace.server.state import ServerState, server_state
@@ -114,14 +115,7 @@ def request_status(gov: Acting, reference: str) -> dict[str, Any]:
 )
 def access_report(gov: Acting, reference: str) -> Response:
     """An executed access request's report, while it is kept (FACETRACE_RIGHTS_REPORT_DAYS) (DPO)."""
-    return Response(
-        gov.access_report(reference),
-        media_type="application/json",
-        headers={
-            "Content-Disposition": f'attachment; filename="{reference}-access.json"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return private_attachment(gov.access_report(reference), f"{reference}-access.json")
 
 
 @router.post("/{reference}/status", status_code=status.HTTP_204_NO_CONTENT)

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from facetrace.governance import rights
 from facetrace.governance.erasure import ErasureScope
+from facetrace.server.downloads import private_attachment
 from facetrace.web.errors import page_router
 from facetrace.web.rendering import back_to, page, reported
 from facetrace.web.session import CheckedForm, SignedIn, field, flash
@@ -56,14 +57,7 @@ def request_detail(request: Request, reference: str, gov: SignedIn) -> HTMLRespo
 @router.get("/dpo/requests/{reference}/report", response_model=None)
 def access_report(reference: str, gov: SignedIn) -> Response:
     """An executed access request's report, as the person gets it."""
-    return Response(
-        gov.access_report(reference),
-        media_type="application/json",
-        headers={
-            "content-disposition": f'attachment; filename="{reference}-access.json"',
-            "cache-control": "no-store",
-        },
-    )
+    return private_attachment(gov.access_report(reference), f"{reference}-access.json")
 
 
 @router.post("/dpo/requests/{reference}/{step}")

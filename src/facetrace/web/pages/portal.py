@@ -30,6 +30,7 @@ from facetrace.errors import FacetraceError, NotFoundError
 from facetrace.governance import rights
 from facetrace.governance.service import Governance
 from facetrace.server.client_address import client_address
+from facetrace.server.downloads import private_attachment
 from facetrace.server.state import ServerState, server_state
 from facetrace.server.uploads import UploadedForm, read_form, refuse_unread
 from facetrace.web.errors import page_router
@@ -141,12 +142,4 @@ def report(state: State, lookup: Lookup) -> Response:
     """The access report of a request, for whoever gives its reference and code."""
     reference, code = lookup
     portal_gov = Governance.public_portal(state.settings, state.sessions)
-    data = portal_gov.access_report(reference, code)
-    return Response(
-        data,
-        media_type="application/json",
-        headers={
-            "Content-Disposition": 'attachment; filename="access-report.json"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return private_attachment(portal_gov.access_report(reference, code), "access-report.json")
