@@ -18,6 +18,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -302,6 +303,25 @@ def _catalog_database(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
         assert url is not None
         monkeypatch.setenv("FACETRACE_DATABASE_URL", url)
         yield
+
+
+def facetrace(
+    data_dir: Path, *arguments: str, token: str | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``facetrace`` command as a user does: a new process, its output and exit code."""
+    # conftest cleared the shell's FACETRACE_* (and names the catalog under --catalog postgres)
+    environment = dict(os.environ)
+    if token:
+        environment["FACETRACE_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "facetrace", "--data-dir", str(data_dir), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=environment,
+        input=stdin,
+    )
 
 
 def catalog_rows(settings: Settings, query: str) -> list[tuple]:

@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import USER_PASSWORD, catalog_rows, encode
+from conftest import USER_PASSWORD, catalog_rows, encode, facetrace
 from facetrace.catalog.db import SCHEMA_HEAD
 from facetrace.config import Settings
 
 PURPOSE = ("--case-ref", "C-1", "--offence", "homicide", "--purpose", "suspect seen on camera 4")
 LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, test archive")
-
-
-def facetrace(
-    data_dir: Path, *arguments: str, token: str | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    # conftest cleared the shell's FACETRACE_* (and names the catalog under --catalog postgres)
-    environment = dict(os.environ)
-    if token:
-        environment["FACETRACE_TOKEN"] = token
-    return subprocess.run(
-        [sys.executable, "-m", "facetrace", "--data-dir", str(data_dir), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=environment,
-        input=stdin,
-    )
 
 
 @pytest.fixture

@@ -10,15 +10,13 @@ import ast
 import json
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from conftest import ADMIN_PASSWORD, assert_problem, catalog_rows, serving_api
+from conftest import ADMIN_PASSWORD, assert_problem, catalog_rows, facetrace, serving_api
 from facetrace import cli as cli_package
 from facetrace.atomic import atomic_write_text
 from facetrace.catalog.db import open_catalog
@@ -26,18 +24,6 @@ from facetrace.config import Settings
 from facetrace.private_files import secret
 
 LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, press archive", "--jurisdiction", "FR")
-
-
-def facetrace(data_dir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    # conftest cleared the shell's FACETRACE_* (and names the catalog under --catalog postgres)
-    return subprocess.run(
-        [sys.executable, "-m", "facetrace", "--data-dir", str(data_dir), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=dict(os.environ),
-    )
 
 
 def ok(data_dir: Path, *arguments: str) -> str:
