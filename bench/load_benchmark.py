@@ -123,9 +123,10 @@ async def load(base: str, tokens: list[str], probes: list[bytes], seconds: float
     }
 
 
-def in_process_rate(settings: Settings, probes: list[bytes], count: int) -> float:
-    """Searches per second through the governance service in this process, one at a time."""
-    governance = Governance.open(settings)
+def in_process_rate(settings: Settings, token: str, probes: list[bytes], count: int) -> float:
+    """Searches per second through the governance service in this process, one at a time, as the
+    investigator whose token this is."""
+    governance = Governance.open(settings, token)
     analyzer = build_analyzer(settings)
     purpose = Purpose(PURPOSE["case_ref"], PURPOSE["offence"], PURPOSE["justification"])
     governance.search(analyzer, probes[0], purpose, k=10)  # warm up: models, gallery
@@ -157,6 +158,7 @@ def tokens_for(base: str, clients: int) -> list[str]:
     admin = httpx.post(f"{base}/api/v1/auth/token", data={"username": "admin", "password": PASSWORD})
     admin.raise_for_status()
     headers = {"authorization": f"Bearer {admin.json()['access_token']}"}
+    httpx.post(f"{base}/api/v1/units", json={"name": "load"}, headers=headers).raise_for_status()
     tokens = []
     for number in range(clients):
         name = f"investigator{number}"
@@ -202,7 +204,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        bound = in_process_rate(settings, probes, count=40)
+        bound = in_process_rate(settings, tokens[0], probes, count=40)
 
     report |= {
         "clients": args.clients,
