@@ -160,7 +160,10 @@ def test_acting_as_a_user_and_the_audit_trail(
     trail = [(e["user_name"], e["action"], e["outcome"]) for e in document["entries"]]
     assert ("ivy", "search", "done") in trail
     assert ("ivy", "sources.manage", "denied") in trail and ("ivy", "audit.read", "denied") in trail
-    assert trail[:2] == [  # the fixture's registration and ingest
+    assert trail[
+        :3
+    ] == [  # the first command seeds the deployment's policy; the fixture's registration, ingest
+        ("operator", "policy.seed", "done"),
         ("operator", "sources.add", "done"),
         ("operator", "sources.manage", "done"),
     ]

@@ -100,7 +100,10 @@ def test_stats_reindex_and_ingest_are_governance_calls_with_audit_entries(
     assert stats["sources"][0]["legal_basis"] == "Art. 6(1)(e) GDPR, press archive"
     assert "with 1 faces" in ok(data_dir, "reindex")
 
+    # The first command also seeded the deployment's policy.
     trail = [(e["action"], e["outcome"], e["details"]) for e in audit_trail(data_dir, tmp_path)]
+    assert trail[0][:2] == ("policy.seed", "done")
+    trail = trail[1:]
     assert [(action, outcome) for action, outcome, _ in trail[:4]] == [
         ("sources.add", "done"),
         ("sources.manage", "done"),
