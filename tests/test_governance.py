@@ -288,8 +288,9 @@ def test_the_log_is_append_only_in_the_database(operator: Governance) -> None:
             2,
             "does not link",
         ),
-        # Cut off the tail: the chain that is left is sound, but it ends before the head.
-        (["DELETE FROM audit_entries WHERE id >= 5"], 5, "head records entry 6"),
+        # Cut off the tail: the chain that is left is sound, but it ends before the head (entry 7:
+        # opening the new deployment seeded its policy, entry 1, before the six of ``_fill``).
+        (["DELETE FROM audit_entries WHERE id >= 5"], 5, "head records entry 7"),
     ],
     ids=["edit-purpose", "edit-results", "delete", "reorder", "truncate"],
 )
@@ -312,12 +313,14 @@ def test_a_forged_entry_inserted_with_a_valid_hash_is_detected(
     _fill(operator, 3)
     last = entries(operator)[-1]
     with operator.sessions.begin() as session:  # an INSERT, not through audit.append: the head stays
-        forged = AuditEntry(**{**audit.entry_dict(last), "id": 4, "at": last.at, "case_ref": "FORGED"})
+        forged = AuditEntry(
+            **{**audit.entry_dict(last), "id": last.id + 1, "at": last.at, "case_ref": "FORGED"}
+        )
         forged.prev_hash = last.hash
         forged.hash = audit.entry_hash(audit.entry_dict(forged))
         session.add(forged)
     report = audit.verify(operator.sessions())
-    assert not report.ok and report.first_broken == 4
+    assert not report.ok and report.first_broken == last.id + 1
     # Its signature, copied from the entry before, does not sign this content.
     assert report.problem == "its signature does not match its content"
 
@@ -378,6 +381,7 @@ def test_concurrent_appenders_keep_one_unbroken_chain(gov_settings: Settings, op
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
+    before = audit.verify(operator.sessions()).entries
     workers = [context.Process(target=_append_many, args=(gov_settings, 25)) for _ in range(4)]
     for worker in workers:
         worker.start()
@@ -385,4 +389,4 @@ def test_concurrent_appenders_keep_one_unbroken_chain(gov_settings: Settings, op
         worker.join(timeout=300)
         assert worker.exitcode == 0
     report = audit.verify(operator.sessions())
-    assert report.ok and report.entries == 100
+    assert report.ok and report.entries == before + 100
