@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -348,6 +349,14 @@ def test_units_are_created_by_an_admin_and_told_apart_ignoring_case(api: Api) ->
     assert admin.post("/api/v1/users", json=person).json()["unit"] == "North"
     assert_problem(api.as_role("investigator").post("/api/v1/units", json={"name": "Mine"}), 403, FORBIDDEN)
     assert [e.details["unit"] for e in audit_entries(api.settings, "units.create")] == ["North"]
+    # Control characters are no part of a name (PostgreSQL cannot even compare a NUL): a clear 422.
+    # (A unit's spacing is collapsed, a newline with it; a NUL is no spacing.)
+    assert_problem(admin.post("/api/v1/units", json={"name": "No\x00rth"}), 422, "/problems/invalid-value")
+    for hostile in ("iv\x00y", "ivy\nrole: admin"):
+        forged = {"name": hostile, "roles": ["investigator"], "unit": "North", "password": USER_PASSWORD}
+        assert_problem(admin.post("/api/v1/users", json=forged), 422, "/problems/invalid-value")
+        changed = admin.patch(f"/api/v1/users/{quote(hostile)}", json={"disabled": True})
+        assert (changed.status_code, changed.json()["type"]) == (422, "/problems/invalid-value")
 
 
 def test_the_migration_merges_units_typed_twice_and_kills_the_bootstrap_operators_tokens(

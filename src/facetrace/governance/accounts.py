@@ -23,7 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog.models import utcnow
-from facetrace.errors import AuthenticationError, FacetraceError, NotFoundError, PasswordChangeRequiredError
+from facetrace.errors import (
+    AuthenticationError,
+    FacetraceError,
+    InvalidValueError,
+    NotFoundError,
+    PasswordChangeRequiredError,
+)
 from facetrace.governance import passwords
 from facetrace.governance.audit import Actor
 from facetrace.governance.models import ApiToken, Unit, User, UserRole
@@ -76,12 +82,20 @@ def roles_for(names: Iterable[str], *, service: bool) -> list[Role]:
     return roles
 
 
+def printable(kind: str, name: str) -> str:
+    """``name`` if it is printable text: a name with control characters (a NUL, which PostgreSQL
+    cannot even compare, a newline that forges lines in a listing) is refused, looked up or not."""
+    if not name.isprintable():
+        raise InvalidValueError(f"a {kind} name is printable text, without control characters")
+    return name
+
+
 # --- units ------------------------------------------------------------------------------------------
 
 
 def unit_key(name: str) -> str:
     """The form units are told apart by: spacing collapsed, case folded."""
-    return " ".join(name.split()).casefold()
+    return " ".join(printable("unit", name).split()).casefold()
 
 
 def create_unit(session: Session, name: str) -> Unit:
@@ -131,7 +145,7 @@ def create_user(
 ) -> User:
     if name in RESERVED_NAMES:
         raise FacetraceError(f"the name {name!r} is reserved")
-    if session.scalar(select(User).where(User.name == name)) is not None:
+    if session.scalar(select(User).where(User.name == printable("user", name))) is not None:
         raise FacetraceError(f"a user named {name!r} already exists")
     if service and password:
         raise FacetraceError("a service account has no password: an admin issues its tokens")
@@ -157,7 +171,7 @@ def create_portal_account(session: Session) -> User:
 
 
 def user_named(session: Session, name: str) -> User:
-    user = session.scalar(select(User).where(User.name == name))
+    user = session.scalar(select(User).where(User.name == printable("user", name)))
     if user is None:
         raise NotFoundError(f"no user named {name!r}")
     return user

@@ -18,6 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from facetrace.errors import (
@@ -154,6 +155,21 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, 422, f"invalid or missing: {fields}", errors=errors)
 
 
+async def _refused_by_the_database(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold (PostgreSQL: a NUL in text, a number out of range) is the
+    client's error, whichever field carried it: 422, and nothing was written (the transaction rolled
+    back)."""
+    assert isinstance(exc, DataError)
+    log.info("value refused by the database on %s %s: %s", request.method, request.url.path, exc.orig)
+    return problem_response(
+        request,
+        422,
+        "a value cannot be stored: text may not contain NUL characters, and numbers must be in range",
+        type_="/problems/invalid-value",
+        title=FACETRACE_ERRORS[InvalidValueError][2],
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, 500, "an unexpected error; the server log has the details")
@@ -164,4 +180,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(FacetraceError, _facetrace_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _refused_by_the_database)
     app.add_exception_handler(Exception, _unexpected_error)
