@@ -193,7 +193,7 @@ def user_add(
     ctx: typer.Context,
     name: str,
     role: Annotated[
-        list[str], typer.Option("--role", "-r", help="admin, investigator, supervisor, dpo, auditor")
+        list[str], typer.Option("--role", "-r", help="admin, investigator, supervisor, dpo, auditor, monitor")
     ],
     unit: Annotated[
         str | None, typer.Option("--unit", help="An existing unit (facetrace unit add creates one).")
