@@ -378,6 +378,16 @@ def coffee_png() -> bytes:
 
 
 @pytest.fixture
+def photo_folder(tmp_path: Path, astronaut_jpeg: bytes, coffee_png: bytes) -> Path:
+    """A folder of two photos to ingest: the astronaut (one face) and coffee (none)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "astronaut.jpg").write_bytes(astronaut_jpeg)
+    (folder / "coffee.png").write_bytes(coffee_png)
+    return folder
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "var", workers=1)
 

@@ -17,15 +17,11 @@ LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, test archive")
 
 
 @pytest.fixture
-def gallery_dir(tmp_path: Path, astronaut_jpeg: bytes, coffee_png: bytes) -> Path:
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    (photos / "astronaut.jpg").write_bytes(astronaut_jpeg)
-    (photos / "coffee.png").write_bytes(coffee_png)
+def gallery_dir(tmp_path: Path, photo_folder: Path) -> Path:
     data_dir = tmp_path / "var"
     registered = facetrace(data_dir, "source", "add", "demo", *LEGAL, "--jurisdiction", "fr")
     assert registered.returncode == 0, registered.stderr
-    done = facetrace(data_dir, "ingest", str(photos), "--source", "demo", "--workers", "1")
+    done = facetrace(data_dir, "ingest", str(photo_folder), "--source", "demo", "--workers", "1")
     assert done.returncode == 0, done.stderr
     assert "new images analysed" in done.stdout and "faces found" in done.stdout
     return data_dir

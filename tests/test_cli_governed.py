@@ -66,18 +66,11 @@ def audit_trail(data_dir: Path, tmp_path: Path) -> list[dict]:
     return json.loads(export.read_text())["entries"]
 
 
-@pytest.fixture
-def photos(tmp_path: Path, astronaut_jpeg: bytes, coffee_png: bytes) -> Path:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    (folder / "astronaut.jpg").write_bytes(astronaut_jpeg)
-    (folder / "coffee.png").write_bytes(coffee_png)
-    return folder
-
-
-def test_ingest_into_an_unregistered_source_is_refused_and_audited(tmp_path: Path, photos: Path) -> None:
+def test_ingest_into_an_unregistered_source_is_refused_and_audited(
+    tmp_path: Path, photo_folder: Path
+) -> None:
     data_dir = tmp_path / "var"
-    refused = facetrace(data_dir, "ingest", str(photos), "--source", "scraped", "--workers", "1")
+    refused = facetrace(data_dir, "ingest", str(photo_folder), "--source", "scraped", "--workers", "1")
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     message = " ".join(refused.stderr.split())  # Rich wraps lines at the terminal's width
     assert "no source named 'scraped'" in message and "facetrace source add scraped" in message
@@ -90,11 +83,11 @@ def test_ingest_into_an_unregistered_source_is_refused_and_audited(tmp_path: Pat
 
 
 def test_stats_reindex_and_ingest_are_governance_calls_with_audit_entries(
-    tmp_path: Path, photos: Path
+    tmp_path: Path, photo_folder: Path
 ) -> None:
     data_dir = tmp_path / "var"
     ok(data_dir, "source", "add", "press", *LEGAL, "--retention-days", "30")
-    ok(data_dir, "ingest", str(photos), "--source", "press", "--workers", "1")
+    ok(data_dir, "ingest", str(photo_folder), "--source", "press", "--workers", "1")
     stats = json.loads(ok(data_dir, "stats", "--json"))
     assert (stats["images"], stats["faces"]) == (2, 1)
     assert stats["sources"][0]["legal_basis"] == "Art. 6(1)(e) GDPR, press archive"
@@ -124,18 +117,18 @@ def modes(root: Path) -> dict[str, str]:
 
 
 def test_everything_written_to_the_data_folder_is_its_owners_alone(
-    tmp_path: Path, photos: Path, astronaut_jpeg: bytes
+    tmp_path: Path, photo_folder: Path, astronaut_jpeg: bytes
 ) -> None:
     data_dir = tmp_path / "var"
     ok(data_dir, "source", "add", "press", *LEGAL)
-    ok(data_dir, "ingest", str(photos), "--source", "press", "--workers", "1")
-    ok(data_dir, "ingest", str(photos), "--source", "press", "--demo", "--workers", "1")
+    ok(data_dir, "ingest", str(photo_folder), "--source", "press", "--workers", "1")
+    ok(data_dir, "ingest", str(photo_folder), "--source", "press", "--demo", "--workers", "1")
     (tmp_path / "probe.jpg").write_bytes(astronaut_jpeg)
     assert "RR-" in ok(data_dir, "rights", "file", "access", "--photo", str(tmp_path / "probe.jpg"))
     [request] = json.loads(ok(data_dir, "rights", "list", "--json"))
     ok(data_dir, "rights", "verify", request["reference"])
     ok(data_dir, "rights", "execute", request["reference"])
-    erased = str(photos / "astronaut.jpg")
+    erased = str(photo_folder / "astronaut.jpg")
     certificate = json.loads(ok(data_dir, "erase", "--url", erased, "--execute", "--reason", "request RR-9"))
     ok(data_dir, "report", "annual", "-o", str(data_dir / "reports" / "annual"))
     ok(data_dir, "reindex")
@@ -147,7 +140,7 @@ def test_everything_written_to_the_data_folder_is_its_owners_alone(
     reference = certificate["certificate"]
     covered = facetrace(data_dir, "erasure", "check", reference, erased)
     assert covered.returncode == 0 and "the images seen there were erased" in " ".join(covered.stdout.split())
-    elsewhere = facetrace(data_dir, "erasure", "check", reference, str(photos / "coffee.png"))
+    elsewhere = facetrace(data_dir, "erasure", "check", reference, str(photo_folder / "coffee.png"))
     assert elsewhere.returncode == 1 and "does not cover" in elsewhere.stdout
 
 

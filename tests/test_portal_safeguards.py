@@ -167,29 +167,25 @@ def test_references_are_random_and_the_status_needs_the_code(gov_settings: Setti
         assert "a.example" not in shown.text and "me@example.org" not in shown.text  # status and dates only
 
 
+def _file_as(api: Api, forwarded_for_hosts: list[int]) -> list[int]:
+    """The statuses of portal requests from one visitor, each claiming to be 203.0.113.N."""
+    visitor, action = portal_visitor(api)
+    return [
+        visitor.post(
+            action,
+            data={"kind": "access", "urls": "https://a.example/1.jpg"},
+            headers={"X-Forwarded-For": f"203.0.113.{n}"},
+        ).status_code
+        for n in forwarded_for_hosts
+    ]
+
+
 def test_a_forged_forwarded_for_does_not_lift_the_rate_limit(settings: Settings) -> None:
     with portal_server(settings, portal_requests_per_hour=2) as api:
-        visitor, action = portal_visitor(api)
-        answers = [
-            visitor.post(
-                action,
-                data={"kind": "access", "urls": "https://a.example/1.jpg"},
-                headers={"X-Forwarded-For": f"203.0.113.{n}"},
-            ).status_code
-            for n in range(4)
-        ]
-        assert answers == [200, 200, 429, 429]
+        assert _file_as(api, [0, 1, 2, 3]) == [200, 200, 429, 429]
     with portal_server(settings, portal_requests_per_hour=2, trusted_proxies=["127.0.0.1"]) as api:
-        visitor, action = portal_visitor(api)
-        behind_proxy = [
-            visitor.post(
-                action,
-                data={"kind": "access", "urls": "https://a.example/1.jpg"},
-                headers={"X-Forwarded-For": f"203.0.113.{n}"},
-            ).status_code
-            for n in (1, 1, 1, 2)
-        ]
-        assert behind_proxy == [200, 200, 429, 200]  # the proxy tells its clients apart
+        # The proxy tells its clients apart.
+        assert _file_as(api, [1, 1, 1, 2]) == [200, 200, 429, 200]
 
 
 def test_the_client_address_is_read_from_the_right_through_trusted_proxies_only() -> None:
