@@ -417,6 +417,34 @@ def test_entries_from_before_signing_are_sealed_at_the_next_start(
     assert report.first_broken == seal["id"] and report.problem == "does not link to the entry before it"
 
 
+def test_a_forged_log_stripped_of_its_signatures_is_not_sealed_by_the_next_start(
+    gov_settings: Settings, operator: Governance, tamper: Tamper
+) -> None:
+    """The insider rewrites a signed entry, strips every signature, recomputes the chain and clears
+    the head's key, so that the log looks like one kept before signing. The key file was there all
+    along: the next start must not seal the forgery with the genuine key."""
+    fill(operator, 4)
+    entries = logged(operator)
+    forged = rechained(
+        [
+            {**v, "key_id": None, "signature": None}
+            for v in [{**entries[0], "case_ref": "C-OTHER"}, *entries[1:]]
+        ],
+        audit.GENESIS,
+    )
+    tamper(
+        *(update(v["id"], v) for v in forged),
+        "UPDATE audit_entries SET key_id = NULL, signature = NULL",
+        set_head(forged[-1]),
+        "UPDATE audit_head SET key_id = NULL",
+    )
+    again = Governance.open(gov_settings)  # a new process: the key file already exists
+    assert all(v["action"] != "audit.sealed" for v in logged(again))
+    assert broken(again).problem == "no entry is signed"
+    fill(again, 1)  # and once the log goes on, signed, the next entry is no seal
+    assert "not the entry that sealed them" in (broken(again).problem or "")
+
+
 # --- numbers that are not finite ------------------------------------------------------------------------
 
 

@@ -4,14 +4,17 @@ At start (:func:`attach`) the key file is read, or created when the log has neve
 signed, and the catalog sessions get a signer. A log that already holds unsigned entries
 (written before entries were signed: a migration holds no key and cannot sign them) gets one
 signed ``audit.sealed`` entry whose link covers their head; from then on editing any of them
-breaks that signed link. A rotation writes the new key beside the old file, appends an entry
-signed by the old key that names the new one and carries the new key's countersignature, and
-only after that entry is committed puts the new key in place of the old, which is destroyed.
+breaks that signed link. Only a start that creates the key file seals: a log whose signatures
+and head key vanished while its key file stayed was stripped to look unsigned, and is not
+sealed. A rotation writes the new key beside the old file, appends an entry signed by the old
+key that names the new one and carries the new key's countersignature, and only after that
+entry is committed puts the new key in place of the old, which is destroyed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from pathlib import Path
 
@@ -25,6 +28,8 @@ from facetrace.governance.audit import SIGNER, Actor, Record
 from facetrace.governance.audit_format import ROTATE_ACTION, SEAL_ACTION, rotation_message
 from facetrace.governance.audit_trust import short
 from facetrace.governance.models import AuditEntry, AuditHead, AuditKey
+
+log = logging.getLogger(__name__)
 
 #: Who seals a log kept before signing: Facetrace itself, at the first start that has a key.
 STARTUP = Actor(user_id=0, name="facetrace", roles=frozenset(), unit=None)
@@ -109,7 +114,17 @@ def attach(sessions: sessionmaker[Session], settings: Settings) -> KeyFileSigner
                     key_id=key.key_id, public_key=signing.public_to_text(key.public), first_seq=head.seq + 1
                 )
             )
-        if head.seq > 0:
+        if head.seq > 0 and not signer.created:
+            # The key file was there before: a log it signed does not lose its signatures and its head's
+            # key by itself. Whoever stripped them must not get their rewrite sealed with the genuine
+            # key; the next signed entry, not being a seal, shows the break to every verification.
+            log.warning(
+                "the audit log's head names no key though the key file %s already existed: not sealing "
+                "its %d unsigned entries (were they rewritten?); 'facetrace audit verify' will report it",
+                path,
+                head.seq,
+            )
+        elif head.seq > 0:
             audit.append(
                 session,
                 STARTUP,
