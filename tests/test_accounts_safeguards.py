@@ -226,9 +226,13 @@ def test_an_admin_changes_roles_and_unit_lists_and_revokes_tokens(api: Api) -> N
 
 
 def test_a_reset_password_must_be_changed_before_anything_else(api: Api) -> None:
-    name, _ = api.new_user("dpo")
+    name, client = api.new_user("dpo")
+    # Whoever stole the old password made a long-lived token with it before the reset.
+    kept = client.post(f"/api/v1/users/{name}/tokens", json={"name": "mine", "days": 3650}).json()["token"]
     reset = api.admin.post(f"/api/v1/users/{name}/password-reset")
     temporary = reset.json()["temporary_password"]
+    for token in (kept, client.headers["Authorization"].removeprefix("Bearer ")):
+        assert_problem(api.client(token).get("/api/v1/me"), 401, "/problems/authentication")
     assert_problem(api.log_in(name, USER_PASSWORD), 401, "/problems/authentication")
     assert_problem(api.log_in(name, temporary), 403, "/problems/password-change-required")
     browser = Browser(api)

@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog.models import utcnow
@@ -253,6 +253,16 @@ def token_with_id(session: Session, token_id: int) -> ApiToken:
     if token is None:
         raise NotFoundError(f"no token with id {token_id}")
     return token
+
+
+def revoke_all_tokens(session: Session, user: User) -> int:
+    """Revoke every token of ``user`` still open; returns how many."""
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def tokens_of(session: Session, user: User) -> list[ApiToken]:

@@ -143,7 +143,8 @@ class AccountService(ServiceBase):
 
     def reset_password(self, name: str) -> str:
         """A temporary password (shown once) that the user must replace at their next login; their web
-        logins end. Their tokens are not touched: list and revoke them apart if they leaked too."""
+        logins end and their tokens are revoked: a reset is what follows a password that leaked, and
+        whoever had it may have made tokens with it."""
         with self._change(name, "users.password_reset") as (session, user, details):
             if user.is_service:
                 raise FacetraceError("a service account has no password: revoke and reissue its tokens")
@@ -151,6 +152,7 @@ class AccountService(ServiceBase):
             accounts.set_password(user, temporary)
             user.must_change_password = True
             details["web_logins_ended"] = web_logins.end_all(session, user)
+            details["tokens_revoked"] = accounts.revoke_all_tokens(session, user)
             return temporary
 
     # --- tokens ---------------------------------------------------------------------------------
