@@ -90,6 +90,37 @@ def test_upgrading_a_catalog_in_use_keeps_every_row(tmp_path: Path) -> None:
     assert counts == dict.fromkeys(ROWS_AT_0012, 1)
 
 
+def test_an_objection_template_filed_before_0013_waits_for_its_request_to_be_executed(tmp_path: Path) -> None:
+    """Templates kept before migration 0013 came with requests nobody may have verified: only those of
+    executed requests stay in force."""
+    engine = create_catalog_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0012")
+    with engine.begin() as connection:
+        for reference, status in (("RR-1", "received"), ("RR-2", "done")):
+            connection.execute(
+                text(
+                    "INSERT INTO rights_requests (reference, kind, status, received_at, due_at, urls, "
+                    "matched_face_ids) VALUES (:r, 'objection', :s, '2026-01-01', '2026-02-01', '[]', '[]')"
+                ),
+                {"r": reference, "s": status},
+            )
+        for request_id in (1, 2):
+            connection.execute(
+                text(
+                    "INSERT INTO do_not_collect (request_id, kind, template, created_at) "
+                    "VALUES (:i, 'template', :t, '2026-01-01')"
+                ),
+                {"i": request_id, "t": b"\x00" * 16},
+            )
+    migrate(engine)
+    with engine.connect() as connection:
+        active = connection.execute(text("SELECT request_id, active FROM do_not_collect ORDER BY request_id"))
+        assert [(request, bool(flag)) for request, flag in active] == [(1, False), (2, True)]
+
+
 def test_image_and_face_ids_are_never_reused(tmp_path: Path) -> None:
     engine = create_catalog_engine(f"sqlite:///{tmp_path / 'c.db'}")
     migrate(engine)

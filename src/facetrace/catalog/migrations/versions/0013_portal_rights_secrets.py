@@ -22,6 +22,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("report_until", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("do_not_collect") as batch:
         batch.add_column(sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()))
+    # A template kept before now came with a request nobody may have verified: it waits, like a new
+    # one, until its request is executed (URL and domain entries were only ever added at execution).
+    op.execute(
+        "UPDATE do_not_collect SET active = FALSE WHERE kind = 'template' AND request_id IN "
+        "(SELECT id FROM rights_requests WHERE status <> 'done')"
+    )
 
 
 def downgrade() -> None:
