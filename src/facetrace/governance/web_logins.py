@@ -8,7 +8,6 @@ turned into a long-lived credential without the password.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -17,11 +16,8 @@ from sqlalchemy.orm import Session
 
 from facetrace.catalog.models import utcnow
 from facetrace.errors import AuthenticationError
+from facetrace.governance.accounts import secret_digest
 from facetrace.governance.models import User, WebSession
-
-
-def _digest(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()
 
 
 def begin(session: Session, user: User, hours: int) -> tuple[WebSession, str]:
@@ -29,7 +25,10 @@ def begin(session: Session, user: User, hours: int) -> tuple[WebSession, str]:
     plain = secrets.token_urlsafe(32)
     now = utcnow()
     login = WebSession(
-        user=user, session_sha256=_digest(plain), created_at=now, expires_at=now + timedelta(hours=hours)
+        user=user,
+        session_sha256=secret_digest(plain),
+        created_at=now,
+        expires_at=now + timedelta(hours=hours),
     )
     session.add(login)
     session.flush()
@@ -38,7 +37,7 @@ def begin(session: Session, user: User, hours: int) -> tuple[WebSession, str]:
 
 def user_of(session: Session, session_id: str) -> User:
     """The signed-in user, while the login is neither ended, expired, nor its user disabled."""
-    login = session.scalar(select(WebSession).where(WebSession.session_sha256 == _digest(session_id)))
+    login = session.scalar(select(WebSession).where(WebSession.session_sha256 == secret_digest(session_id)))
     if login is None or login.revoked_at is not None or login.expires_at <= utcnow():
         raise AuthenticationError("this login has ended: log in again")
     if login.user.disabled:
@@ -48,7 +47,7 @@ def user_of(session: Session, session_id: str) -> User:
 
 def end(session: Session, session_id: str) -> WebSession | None:
     """End one login (logout); None if it was unknown."""
-    login = session.scalar(select(WebSession).where(WebSession.session_sha256 == _digest(session_id)))
+    login = session.scalar(select(WebSession).where(WebSession.session_sha256 == secret_digest(session_id)))
     if login is not None and login.revoked_at is None:
         login.revoked_at = utcnow()
     return login
