@@ -102,6 +102,22 @@ def signer_of(session: Session) -> Signer:
     return signer
 
 
+def lock_head(session: Session, *, advance: bool = False) -> AuditHead:
+    """The head row, locked for the rest of the caller's transaction; ``advance``: with its sequence
+    number moved on to the entry about to be appended.
+
+    The row is updated before it is read: that takes the write lock (SQLite) or the row lock
+    (PostgreSQL) at once, so whoever appends, seals or rotates queues up behind the others.
+    """
+    session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + (1 if advance else 0))
+    )
+    head = session.get(AuditHead, 1, populate_existing=True)
+    if head is None:
+        raise AuditWriteError("the audit log has no head row: the database was not created by Facetrace")
+    return head
+
+
 def append(session: Session, actor: Actor, record: Record) -> AuditEntry:
     """Add an entry at the end of the chain, in the caller's transaction.
 
@@ -110,10 +126,7 @@ def append(session: Session, actor: Actor, record: Record) -> AuditEntry:
     links to the entry before it.
     """
     signer = signer_of(session)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
-    head = session.get(AuditHead, 1, populate_existing=True)
-    if head is None:
-        raise AuditWriteError("the audit log has no head row: the database was not created by Facetrace")
+    head = lock_head(session, advance=True)
     key = signer.key_for(head.key_id)
     entry = AuditEntry(
         id=head.seq,

@@ -18,7 +18,7 @@ import logging
 import threading
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.config import Settings
@@ -76,15 +76,6 @@ def signer_of(sessions: sessionmaker[Session]) -> KeyFileSigner:
     return signer
 
 
-def _lock_head(session: Session) -> AuditHead:
-    """The head row, locked against concurrent appenders (see audit.append)."""
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))
-    head = session.get(AuditHead, 1, populate_existing=True)
-    if head is None:
-        raise AuditWriteError("the audit log has no head row: the database was not created by Facetrace")
-    return head
-
-
 def attach(sessions: sessionmaker[Session], settings: Settings) -> KeyFileSigner:
     """Give the catalog's sessions the signing key (once per session factory); register the key
     and seal unsigned entries the first time."""
@@ -103,7 +94,7 @@ def attach(sessions: sessionmaker[Session], settings: Settings) -> KeyFileSigner
     sessions.configure(info={**sessions.kw.get("info", {}), SIGNER: signer})
     audit.register_signer(sessions.kw["bind"].url.render_as_string(hide_password=False), signer)
     with sessions.begin() as session:
-        head = _lock_head(session)
+        head = audit.lock_head(session)
         if head.key_id is not None:
             signer.key_for(head.key_id)  # the key file must hold the key the log is signed with
             return signer
@@ -148,7 +139,7 @@ def rotate(session: Session, signer: KeyFileSigner, actor: Actor) -> AuditEntry:
     The new key waits beside the key file; the caller commits, then calls :func:`install`: the
     new key only replaces the old once the entry that introduces it is in the log.
     """
-    head = _lock_head(session)
+    head = audit.lock_head(session)
     old = signer.key_for(head.key_id)
     new = signing.SigningKey.generate()
     staged = staged_path(signer.path)
