@@ -11,6 +11,7 @@ import facetrace
 from facetrace import web
 from facetrace.config import Settings
 from facetrace.server import problems
+from facetrace.server.body_limit import BodyLimitMiddleware, body_limits
 from facetrace.server.metrics import Metrics, MetricsMiddleware
 from facetrace.server.routes import (
     accounts,
@@ -25,6 +26,7 @@ from facetrace.server.routes import (
     search,
     sources,
 )
+from facetrace.server.security_headers import SecurityHeadersMiddleware
 from facetrace.server.state import FirstAdminHook, ServerState
 
 
@@ -52,12 +54,17 @@ def create_app(settings: Settings, *, on_first_admin: FirstAdminHook | None = No
         description="Face search over registered sources, with provenance for every face. Every "
         "action is checked against the acting user's role and written to the hash-chained audit log.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc would load a CDN's scripts into this origin: the schema is at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.metrics = metrics
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     problems.install(app)
     areas = (health, accounts, search, authorisations, policy, sources, jobs, audit, rights, erasure, reports)
     for area in areas:
         app.include_router(area.router)
     web.install(app, settings)
+    app.add_middleware(SecurityHeadersMiddleware)  # added last: outermost, so every answer has the headers
     return app

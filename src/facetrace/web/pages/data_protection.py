@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from facetrace.governance import rights
 from facetrace.governance.erasure import ErasureScope
 from facetrace.server.downloads import private_attachment
+from facetrace.server.security_headers import standalone_document_policy
 from facetrace.web.errors import page_router
 from facetrace.web.rendering import back_to, page, reported
 from facetrace.web.session import CheckedForm, SignedIn, field, flash
@@ -111,7 +112,7 @@ def annual_report(request: Request, gov: SignedIn, year: int | None = None) -> H
     with tempfile.TemporaryDirectory(prefix="facetrace-report-") as folder:
         written = gov.annual_report(year, Path(folder))
         html = next(path for path in written if path.suffix == ".html").read_text()
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers={"Content-Security-Policy": standalone_document_policy(html)})
 
 
 @router.get("/dpo/records", response_class=HTMLResponse)
