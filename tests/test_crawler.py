@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from conftest import SiteResponse, catalog_rows, encode, images_in_catalog, serve
 from facetrace.catalog.models import Image, Sighting
+from facetrace.collect.connection_guard import guarded_client
 from facetrace.collect.crawler import Crawler, CrawlPlan
 from facetrace.collect.pages import parse_page
 from facetrace.collect.sources import SourceSpec
@@ -145,7 +146,7 @@ def site(astronaut_rgb: np.ndarray, coffee_png: bytes) -> Iterator[tuple[str, Si
 def plan(base: str, **changes: object) -> CrawlPlan:
     values: dict[str, object] = {
         "seeds": (f"{base}/",),
-        "allowed": (base.removeprefix("http://").split(":")[0],),
+        "allowed": (base.removeprefix("http://"),),
         "follow_links": True,
         "read_sitemaps": False,
         "max_pages": 50,
@@ -154,8 +155,14 @@ def plan(base: str, **changes: object) -> CrawlPlan:
         "user_agent": "FacetraceBot/test (+http://127.0.0.1/contact)",
         "max_page_bytes": 1_000_000,
         "max_image_bytes": 2_000_000,
+        "allow_private_network": True,  # the test site is on 127.0.0.1
     }
     return CrawlPlan(**{**values, **changes})  # type: ignore[arg-type]
+
+
+def client_for_tests(timeout: float = 5.0) -> httpx.Client:
+    """The crawler's guarded client, for test sites on 127.0.0.1."""
+    return guarded_client(allow_private_network=True, timeout=timeout)
 
 
 def test_parse_page_finds_every_kind_of_image_and_the_robots_rules() -> None:
@@ -194,7 +201,7 @@ def test_a_malformed_link_or_image_url_is_skipped() -> None:
 
 def test_crawl_fetches_only_what_it_may(site: tuple[str, Site]) -> None:
     base, content = site
-    with httpx.Client(follow_redirects=True, max_redirects=5, timeout=0.3) as client:
+    with client_for_tests(timeout=0.3) as client:
         crawler = Crawler(plan(base), client, sleep=lambda _seconds: None)
         fetched = [item for item in crawler.run() if isinstance(item, FetchedImage)]
     assert not [path for path in content.requests if path.startswith("/private/")]  # robots.txt kept
@@ -224,7 +231,7 @@ def test_rate_limit_waits_between_requests_to_a_host(site: tuple[str, Site]) -> 
     base, _ = site
     waits: list[float] = []
     now = [0.0]
-    with httpx.Client(follow_redirects=True) as client:
+    with client_for_tests() as client:
         crawler = Crawler(
             plan(base, rate_per_s=2.0, max_pages=2), client, sleep=waits.append, clock=lambda: now[0]
         )
@@ -245,6 +252,7 @@ def test_crawl_command_path_stores_page_urls_and_search_finds_them(
             jurisdiction="FR",
             seeds=(f"{base}/",),
             rate_per_s=1000.0,
+            allow_private_network=True,
         )
     )
     crawled, ingested = operator.crawl("fair")
@@ -332,6 +340,7 @@ def test_a_crawl_killed_mid_way_resumes_without_refetching_or_losing(
             seeds=(f"{base}/page/0",),
             max_depth=PAGES,
             rate_per_s=1000.0,
+            allow_private_network=True,
         )
     )
     command = [
@@ -374,7 +383,13 @@ def add_fair(operator: Governance, base: str) -> None:
     """The site as a registered website source called "fair", crawled without waiting."""
     operator.add_source(
         SourceSpec(
-            "fair", "website", "the organiser's press photos", "FR", seeds=(f"{base}/",), rate_per_s=1000.0
+            "fair",
+            "website",
+            "the organiser's press photos",
+            "FR",
+            seeds=(f"{base}/",),
+            rate_per_s=1000.0,
+            allow_private_network=True,
         )
     )
 
@@ -447,7 +462,7 @@ def test_recrawl_notices_a_new_image_at_the_same_url(
 
 def test_the_page_limit_still_fetches_the_images_of_the_pages_it_read(site: tuple[str, Site]) -> None:
     base, content = site
-    with httpx.Client(follow_redirects=True) as client:
+    with client_for_tests() as client:
         crawler = Crawler(plan(base, max_pages=1), client)
         fetched = [item.location for item in crawler.run() if isinstance(item, FetchedImage)]
     assert fetched == [f"{base}/img/cover.png"] and crawler.stats.pages == 1
@@ -456,7 +471,7 @@ def test_the_page_limit_still_fetches_the_images_of_the_pages_it_read(site: tupl
 
 def test_a_sitemap_source_fetches_what_the_sitemaps_list_and_no_more(site: tuple[str, Site]) -> None:
     base, content = site
-    with httpx.Client(follow_redirects=True) as client:
+    with client_for_tests() as client:
         crawler = Crawler(
             plan(base, seeds=(f"{base}/sitemap.xml",), follow_links=False, read_sitemaps=True), client
         )
@@ -492,7 +507,13 @@ def test_a_search_with_another_photo_finds_the_page_of_the_person(
         governance = Governance.open(settings)
         governance.add_source(
             SourceSpec(
-                "people", "website", "test site of the suite", "FR", seeds=(f"{base}/",), rate_per_s=1000.0
+                "people",
+                "website",
+                "test site of the suite",
+                "FR",
+                seeds=(f"{base}/",),
+                rate_per_s=1000.0,
+                allow_private_network=True,
             )
         )
         crawled, ingested = governance.crawl("people")

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog.models import Source
+from facetrace.collect.connection_guard import guarded_client
 from facetrace.collect.crawler import Crawler, CrawlPlan, CrawlStats
 from facetrace.collect.frontier import CatalogFrontier
 from facetrace.collect.sources import CRAWLED, check_collectable
 from facetrace.config import Settings
 from facetrace.ingest.pipeline import IngestStats, ingest_items
-
-MAX_REDIRECTS = 5
 
 
 def plan_for(settings: Settings, source: Source, *, max_pages: int | None, rate: float | None) -> CrawlPlan:
@@ -31,6 +29,8 @@ def plan_for(settings: Settings, source: Source, *, max_pages: int | None, rate:
         user_agent=settings.crawl_user_agent,
         max_page_bytes=settings.crawl_max_page_bytes,
         max_image_bytes=settings.max_image_bytes,
+        fetch_deadline_s=settings.crawl_fetch_deadline_s,
+        allow_private_network=source.allow_private_network,
     )
 
 
@@ -51,8 +51,11 @@ def crawl(
     minus the images in flight (those are ingested first), and resumes from its frontier.
     """
     frontier = CatalogFrontier(sessions, source.id)
-    timeout = httpx.Timeout(settings.crawl_timeout_s)
-    with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS) as client:
+    client = guarded_client(
+        allow_private_network=plan.allow_private_network,
+        timeout=min(settings.crawl_timeout_s, plan.fetch_deadline_s),
+    )
+    with client:
         crawler = Crawler(plan, client, frontier=frontier, should_stop=should_stop)
         report = on_progress or (lambda _crawled, _ingested: None)
         stats = ingest_items(

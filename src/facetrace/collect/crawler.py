@@ -6,6 +6,11 @@ images out; ``nofollow`` stops its links), waits between requests to a host, ret
 5xx with backoff, and checks sizes and content types. It never logs in, never follows a link
 outside the source, and names itself and its operator in the User-Agent.
 
+It follows redirects itself, checking each hop (scheme, host, port, path, robots rules) before it
+asks for it; its client (:func:`connection_guard.guarded_client`) checks the address each
+connection goes to and cuts every request off at the fetch deadline. robots.txt is read the same
+way, never from another origin, and only its first 500 KiB are parsed (RFC 9309 section 2.5).
+
 It yields what it fetched as :class:`FetchedImage` (or :class:`InputProblem` for a broken
 one) for the ingest pipeline, which dedupes, analyses and stores them with their page URL.
 """
@@ -15,20 +20,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 from protego import Protego
 
 from facetrace.catalog.repository import Place
+from facetrace.collect.connection_guard import AddressRefusedError, DeadlineExceededError, fetch_deadline
 from facetrace.collect.frontier import Frontier, Job, MemoryFrontier
 from facetrace.collect.pages import NO_IMAGES, parse_page, robots_directives
 from facetrace.collect.sitemaps import SitemapError, looks_like_sitemap, parse_sitemap
-from facetrace.collect.sources import within
+from facetrace.collect.sources import DEFAULT_PORTS, within
 from facetrace.ingest.inputs import FetchedImage, InputProblem
 
 RETRIES = 3
 MAX_RETRY_WAIT_S = 30.0
+MAX_REDIRECTS = 5
+#: What of a robots.txt is read and parsed: RFC 9309 asks crawlers to parse at least 500 KiB.
+ROBOTS_MAX_BYTES = 500 * 1024
+_DISALLOW_ALL = "User-agent: *\nDisallow: /"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,8 @@ class CrawlPlan:
     user_agent: str
     max_page_bytes: int
     max_image_bytes: int
+    fetch_deadline_s: float = 30.0  # the most one request may take, from connecting to its last byte
+    allow_private_network: bool = False  # the source may reach private addresses (see connection_guard)
 
 
 @dataclass(slots=True)
@@ -67,6 +79,10 @@ class _NotFetchedError(Exception):
     """A URL not fetched: outside the source, disallowed, too large, wrong type, or failing."""
 
 
+class _StoppedError(Exception):
+    """Asked to stop in the middle of a fetch: the URL stays queued for the next run."""
+
+
 class Crawler:
     def __init__(
         self,
@@ -78,8 +94,12 @@ class Crawler:
         frontier: Frontier | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
-        """``should_stop`` is asked before each URL: when it says so, the crawl ends there as at the
-        page limit, and a crawl on a catalog frontier resumes from that point next time."""
+        """``should_stop`` is asked before each URL, while a body is read and before each wait:
+        when it says so, the crawl ends there as at the page limit (within one fetch deadline),
+        and a crawl on a catalog frontier resumes from that point next time.
+
+        ``client`` should come from :func:`connection_guard.guarded_client`: it is what keeps
+        connections off private networks and holds every request to the fetch deadline."""
         self.plan = plan
         self.frontier: Frontier = frontier or MemoryFrontier()
         self.client = client
@@ -92,6 +112,12 @@ class Crawler:
 
     def run(self) -> Iterator[FetchedImage | InputProblem]:
         self.stats.resumed = self.frontier.start(self.plan.seeds)
+        try:
+            yield from self._crawl()
+        except _StoppedError:
+            self.stats.stopped = True
+
+    def _crawl(self) -> Iterator[FetchedImage | InputProblem]:
         while True:
             if self.should_stop():
                 self.stats.stopped = True
@@ -205,23 +231,42 @@ class Crawler:
 
     def _robots_for(self, url: str) -> Protego | None:
         """The host's robots.txt (None: none published, so everything is allowed)."""
-        parsed = urlparse(url)
-        origin = f"{parsed.scheme}://{parsed.netloc}"
+        origin = _origin(url)
         if origin not in self._robots:
+            self._robots[origin] = self._fetch_robots(
+                origin, "{0.scheme}://{0.netloc}/robots.txt".format(urlsplit(url))
+            )
+        return self._robots[origin]
+
+    def _fetch_robots(self, origin: str, url: str) -> Protego | None:
+        """Read robots.txt, following redirects within its origin only; a refused address is the
+        source's problem, not the host's rules, so it is reported as such and not remembered."""
+        for _hop in range(MAX_REDIRECTS + 1):
             self._wait(origin)
             try:
-                response = self.client.get(
-                    f"{origin}/robots.txt", headers={"user-agent": self.plan.user_agent}
-                )
-            except httpx.HTTPError:
+                response = self._read(url, {}, ROBOTS_MAX_BYTES, truncate=True)
+            except httpx.HTTPError as exc:
+                if _caused_by(exc, AddressRefusedError):
+                    raise _NotFetchedError(f"refused: {exc}") from None
                 response = None
-            if response is not None and response.status_code == 200:
-                self._robots[origin] = Protego.parse(response.text)
-            elif response is not None and 400 <= response.status_code < 500:
-                self._robots[origin] = None
-            else:  # unreachable or a server error: assume everything is disallowed (RFC 9309)
-                self._robots[origin] = Protego.parse("User-agent: *\nDisallow: /")
-        return self._robots[origin]
+                break
+            if not response.has_redirect_location:
+                break
+            target = _redirect_target(url, response)
+            if _origin(target) != origin:
+                self.stats.errors.append((url, f"robots.txt redirected outside its origin, to {target}"))
+                response = None
+                break
+            url = target
+        if response is not None and response.status_code == 200:
+            body = response.content
+            if len(body) >= ROBOTS_MAX_BYTES:  # cut off at the cap: parse the whole lines read
+                body = body[: body.rfind(b"\n") + 1]
+            return Protego.parse(body.decode("utf-8", errors="replace"))
+        if response is not None and 400 <= response.status_code < 500:
+            return None
+        # Unreachable, a server error, or rules that cannot be read: everything disallowed (RFC 9309).
+        return Protego.parse(_DISALLOW_ALL)
 
     def _delay(self, origin: str) -> float:
         robots = self._robots.get(origin)
@@ -232,59 +277,130 @@ class Crawler:
         now = self.clock()
         ready = self._next_request.get(origin, now)
         if ready > now:
-            self.sleep(ready - now)
+            self._pause(ready - now)
         self._next_request[origin] = max(ready, now) + self._delay(origin)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, in steps of at most a fetch deadline, stopping when asked to (a Crawl-delay or a
+        Retry-After must not keep a cancelled crawl waiting)."""
+        while seconds > 0:
+            if self.should_stop():
+                raise _StoppedError
+            step = min(seconds, self.plan.fetch_deadline_s)
+            self.sleep(step)
+            seconds -= step
 
     def _get(
         self, url: str, *, accept: str, limit: int, conditions: dict[str, str] | None = None
     ) -> httpx.Response:
-        """GET within the source and robots rules: a 200, or a 304 when ``conditions`` say unchanged."""
+        """GET within the source and robots rules: a 200, or a 304 when ``conditions`` say unchanged.
+        Redirects are followed here, each hop checked before it is requested."""
+        headers = {"accept": accept, **(conditions or {})}
+        self._check(url, refusal="outside the source's allowed hosts/paths")
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._request(url, headers, limit)
+            if not response.has_redirect_location:
+                break
+            url = _redirect_target(url, response)
+            self._check(url, refusal=f"redirected outside the source, to {url}")
+        else:
+            raise _NotFetchedError("too many redirects")
+        if response.status_code == 304 and conditions:
+            return response
+        if response.status_code != 200:
+            raise _NotFetchedError(f"HTTP {response.status_code}")
+        return response
+
+    def _check(self, url: str, *, refusal: str) -> None:
+        """Refuse a URL outside the source's allowed places, or one its host's robots.txt disallows."""
         if not self._allowed(url):
-            raise _NotFetchedError("outside the source's allowed hosts/paths")
+            raise _NotFetchedError(refusal)
         robots = self._robots_for(url)
         if robots is not None and not robots.can_fetch(url, self.plan.user_agent):
             self.stats.refused_by_robots += 1
             raise _NotFetchedError("disallowed by robots.txt")
-        origin = "{0.scheme}://{0.netloc}".format(urlparse(url))
+
+    def _request(self, url: str, headers: dict[str, str], limit: int) -> httpx.Response:
+        """One GET, retried (with backoff) on 429, 5xx and network errors, but not when the address
+        was refused or the request ran past the fetch deadline: trying again would only do the same."""
+        origin = _origin(url)
         for attempt in range(RETRIES):
             self._wait(origin)
             try:
-                response = self._read(url, {"accept": accept, **(conditions or {})}, limit)
-            except httpx.TooManyRedirects:
-                raise _NotFetchedError("too many redirects") from None
+                response = self._read(url, headers, limit)
             except httpx.HTTPError as exc:
+                if _caused_by(exc, AddressRefusedError):
+                    raise _NotFetchedError(f"refused: {exc}") from None
+                if _caused_by(exc, DeadlineExceededError):
+                    raise _NotFetchedError(
+                        f"took longer than the {self.plan.fetch_deadline_s:g} s fetch deadline"
+                    ) from None
                 if attempt == RETRIES - 1:
                     raise _NotFetchedError(f"{exc.__class__.__name__}: {exc}") from None
-                self.sleep(min(2.0**attempt, MAX_RETRY_WAIT_S))
+                self._pause(min(2.0**attempt, MAX_RETRY_WAIT_S))
                 continue
             if response.status_code == 429 or response.status_code >= 500:
                 if attempt == RETRIES - 1:
                     raise _NotFetchedError(f"HTTP {response.status_code}")
                 retry_after = response.headers.get("retry-after", "")
                 wait = float(retry_after) if retry_after.isdigit() else 2.0**attempt
-                self.sleep(min(wait, MAX_RETRY_WAIT_S))
+                self._pause(min(wait, MAX_RETRY_WAIT_S))
                 continue
-            if response.status_code == 304 and conditions:
-                return response
-            if response.status_code != 200:
-                raise _NotFetchedError(f"HTTP {response.status_code}")
-            if not self._allowed(str(response.url)):
-                raise _NotFetchedError(f"redirected outside the source, to {response.url}")
             return response
         raise _NotFetchedError("no answer")
 
-    def _read(self, url: str, headers: dict[str, str], limit: int) -> httpx.Response:
-        """GET with a size limit enforced while reading (a lying Content-Length cannot get past it)."""
+    def _read(
+        self, url: str, headers: dict[str, str], limit: int, *, truncate: bool = False
+    ) -> httpx.Response:
+        """GET (no redirect followed) under the fetch deadline, with a size limit enforced while
+        reading (a lying Content-Length cannot get past it). Past the limit the fetch is refused,
+        or with ``truncate`` what was read up to it is kept."""
         headers = {"user-agent": self.plan.user_agent, **headers}
-        with self.client.stream("GET", url, headers=headers) as response:
+        with (
+            fetch_deadline(self.plan.fetch_deadline_s),
+            self.client.stream("GET", url, headers=headers, follow_redirects=False) as response,
+        ):
             declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > limit:
+            if not truncate and declared and declared.isdigit() and int(declared) > limit:
                 raise _NotFetchedError(f"larger than {limit:,} bytes")
             body = bytearray()
             for chunk in response.iter_bytes():
+                if self.should_stop():
+                    raise _StoppedError
                 body += chunk
                 if len(body) > limit:
-                    raise _NotFetchedError(f"larger than {limit:,} bytes")
+                    if not truncate:
+                        raise _NotFetchedError(f"larger than {limit:,} bytes")
+                    del body[limit:]
+                    break
         return httpx.Response(
             response.status_code, headers=response.headers, content=bytes(body), request=response.request
         )
+
+
+def _origin(url: str) -> str:
+    """Scheme, host and port (the default one spelled out): one robots.txt and one rate limit each
+    (empty for a malformed URL)."""
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return ""
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def _redirect_target(url: str, response: httpx.Response) -> str:
+    try:
+        return urljoin(url, response.headers["location"])
+    except ValueError:
+        raise _NotFetchedError(f"redirected to a malformed URL: {response.headers['location']!r}") from None
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is behind ``exc`` (httpx raises its own exceptions from httpcore's)."""
+    while exc is not None:
+        if isinstance(exc, kind):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

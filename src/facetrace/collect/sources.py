@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from facetrace.catalog.models import Sighting, Source
+from facetrace.collect.connection_guard import private_host
 from facetrace.errors import FacetraceError
 
 KINDS = ("local", "urls", "website", "sitemap")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 CRAWLED = ("urls", "website", "sitemap")
 #: Never a source, seed or allowed host: scraping these is what built Clearview's database.
 SOCIAL_NETWORKS = frozenset(
@@ -58,18 +60,81 @@ class SourceSpec:
     max_pages: int | None = None
     max_depth: int | None = None
     rate_per_s: float | None = None
+    #: May reach loopback, private and link-local addresses (an intranet site); admin-only, audited.
+    allow_private_network: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedPlace:
+    """One allowed entry: ``HOST``, ``HOST:PORT``, ``HOST/PATH`` or ``http(s)://HOST[:PORT][/PATH]``.
+    Without a scheme both http and https are allowed; without a port, the scheme's default one."""
+
+    schemes: tuple[str, ...]
+    host: str
+    port: int | None
+    path: str
+
+    def admits(self, scheme: str, host: str, port: int, path: str) -> bool:
+        return (
+            scheme in self.schemes
+            and host == self.host
+            and port == (self.port or DEFAULT_PORTS[scheme])
+            and path.startswith(self.path)
+        )
+
+
+def allowed_place(entry: str) -> AllowedPlace | None:
+    """The place an allowed entry names, or None when it is malformed."""
+    scheme, separator, rest = entry.strip().partition("://")
+    if not separator:
+        scheme, rest = "", entry.strip()
+    if scheme and scheme.lower() not in DEFAULT_PORTS:
+        return None
+    try:
+        parts = urlsplit("//" + rest)
+        host, port = _normal_host(parts.hostname), parts.port
+    except ValueError:  # an unbalanced IPv6 bracket, a port out of range
+        return None
+    if not host or parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    schemes = (scheme.lower(),) if scheme else tuple(DEFAULT_PORTS)
+    return AllowedPlace(schemes, host, port, parts.path or "/")
+
+
+def _normal_host(host: str | None) -> str:
+    return (host or "").lower().rstrip(".")
 
 
 def _host(value: str) -> str:
-    """The host of a URL or of a bare HOST[/PATH], lower-case; empty when it has none or is malformed."""
+    """The host of a URL or of an allowed entry, lower-case; empty when it has none or is malformed."""
     try:
-        return (urlparse(value if "://" in value else f"https://{value}").hostname or "").lower()
+        return _normal_host(urlparse(value if "://" in value else f"https://{value}").hostname)
     except ValueError:  # an unbalanced IPv6 bracket, say
         return ""
 
 
+def _default_allowed(seed: str) -> str:
+    """What a seed allows when no entry is given: its host, with its port when not the default one."""
+    parts = urlsplit(seed)
+    host = _normal_host(parts.hostname)
+    named = f"[{host}]" if ":" in host else host
+    if parts.port is None or parts.port == DEFAULT_PORTS.get(parts.scheme.lower()):
+        return named
+    return f"{named}:{parts.port}"
+
+
 def _is_social_network(host: str) -> bool:
     return any(host == domain or host.endswith("." + domain) for domain in SOCIAL_NETWORKS)
+
+
+def _seed_problem(seed: str) -> str | None:
+    try:
+        parts = urlsplit(seed)
+        if parts.scheme.lower() in DEFAULT_PORTS and _normal_host(parts.hostname) and parts.port != 0:
+            return None
+    except ValueError:  # an unbalanced IPv6 bracket, a port out of range
+        pass
+    return f"seed {seed!r} is not an http(s) URL"
 
 
 def validate(spec: SourceSpec) -> SourceSpec:
@@ -83,15 +148,26 @@ def validate(spec: SourceSpec) -> SourceSpec:
         problems.append("a legal basis is required (--legal-basis)")
     if spec.kind in CRAWLED and not spec.seeds:
         problems.append(f"a {spec.kind} source needs at least one --seed URL")
-    for seed in spec.seeds:
-        if not _host(seed) or urlparse(seed).scheme not in ("http", "https"):
-            problems.append(f"seed {seed!r} is not an http(s) URL")
-    allowed = spec.allowed or tuple(sorted({_host(seed) for seed in spec.seeds if _host(seed)}))
+    seed_problems = [problem for seed in spec.seeds if (problem := _seed_problem(seed))]
+    problems += seed_problems
+    problems += [
+        f"allowed entry {entry!r} is not HOST, HOST:PORT, HOST/PATH or http(s)://HOST[:PORT][/PATH]"
+        for entry in spec.allowed
+        if allowed_place(entry) is None
+    ]
+    allowed = spec.allowed or (
+        () if seed_problems else tuple(sorted({_default_allowed(seed) for seed in spec.seeds}))
+    )
     for place in (*spec.seeds, *spec.allowed):
         if _is_social_network(_host(place)):
             problems.append(f"{place!r} is a social network: Facetrace never collects from one")
+        if not spec.allow_private_network and (kind := private_host(_host(place))):
+            problems.append(
+                f"{place!r} is {kind}: a source reaches a private network only when an admin registers "
+                'it with --allow-private-network (API: "allow_private_network": true)'
+            )
     for seed in spec.seeds:
-        if allowed and not within(seed, allowed):
+        if allowed and not seed_problems and not within(seed, allowed):
             problems.append(f"seed {seed!r} is outside the allowed hosts/paths")
     for limit, value in (
         ("max pages", spec.max_pages),
@@ -106,18 +182,20 @@ def validate(spec: SourceSpec) -> SourceSpec:
 
 
 def within(url: str, allowed: tuple[str, ...] | list[str]) -> bool:
-    """Whether ``url`` lies within one of the allowed ``HOST`` or ``HOST/PATH`` prefixes (a malformed
-    URL lies within none)."""
+    """Whether ``url`` lies within one of the allowed entries: same scheme (http or https), host and
+    port (default ports implied), and under its path (a malformed URL lies within none)."""
     try:
-        parsed = urlparse(url)
-        host, path = (parsed.hostname or "").lower(), parsed.path or "/"
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), _normal_host(parts.hostname)
+        port = parts.port or DEFAULT_PORTS.get(scheme)
     except ValueError:
         return False
-    for place in allowed:
-        allowed_host, _, allowed_path = place.lower().partition("/")
-        if host == allowed_host and path.startswith("/" + allowed_path):
-            return True
-    return False
+    if scheme not in DEFAULT_PORTS or not host or port is None:
+        return False
+    path = parts.path or "/"
+    return any(
+        place is not None and place.admits(scheme, host, port, path) for place in map(allowed_place, allowed)
+    )
 
 
 def register(session: Session, spec: SourceSpec) -> Source:
@@ -163,6 +241,7 @@ def describe(session: Session, source: Source) -> dict[str, Any]:
         "max_pages": source.max_pages,
         "max_depth": source.max_depth,
         "rate_per_s": source.rate_per_s,
+        "allow_private_network": source.allow_private_network,
         "sightings": int(sightings),
         "created_at": source.created_at.isoformat(timespec="seconds"),
         "blocked": source.blocked_reason,
