@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     )
     crawl_rate_per_s: float = Field(1.0, gt=0, description="Default requests per second per host.")
     crawl_timeout_s: float = Field(20.0, gt=0)
+    crawl_fetch_deadline_s: float = Field(
+        30.0,
+        gt=0,
+        description="The most one crawler request may take, from connecting to its last byte "
+        "(crawl_timeout_s bounds each read or connect within it); an overrun is not retried.",
+    )
     crawl_max_page_bytes: int = Field(5 * 1024 * 1024, ge=1)
     crawl_max_pages: int = Field(1000, ge=1, description="Default page limit of one crawl.")
     crawl_max_depth: int = Field(5, ge=0)

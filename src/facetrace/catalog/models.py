@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     exists,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
@@ -88,6 +90,8 @@ class Source(Base):
     max_pages: Mapped[int | None] = mapped_column(Integer)
     max_depth: Mapped[int | None] = mapped_column(Integer)
     rate_per_s: Mapped[float | None] = mapped_column(Float)
+    #: Registered (by an admin, audited) to reach loopback/private/link-local addresses: an intranet.
+    allow_private_network: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | paused
     #: When the crawl now running (or last interrupted) began: what it did not see again is gone.
     crawl_started_at: Mapped[datetime | None]

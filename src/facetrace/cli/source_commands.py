@@ -26,7 +26,11 @@ def source_add(
     ] = None,
     allow: Annotated[
         list[str] | None,
-        typer.Option("--allow", help="HOST or HOST/PATH a crawl may fetch (default: seeds' hosts)."),
+        typer.Option(
+            "--allow",
+            help="HOST, HOST:PORT, HOST/PATH or https://HOST:PORT/PATH a crawl may fetch "
+            "(default: the seeds' hosts, with their ports).",
+        ),
     ] = None,
     purpose: Annotated[str | None, typer.Option("--purpose", help="What the collection is for.")] = None,
     retention_days: Annotated[int | None, typer.Option("--retention-days", min=1)] = None,
@@ -35,6 +39,13 @@ def source_add(
     rate: Annotated[
         float | None, typer.Option("--rate", callback=finite, help="Requests per second per host.")
     ] = None,
+    allow_private_network: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-network",
+            help="An intranet source: its crawls may reach loopback, private and link-local addresses.",
+        ),
+    ] = False,
 ) -> None:
     """Register a source (admin). Social networks are refused; there is no crawl-the-web mode."""
     from facetrace.cli.render import console
@@ -53,6 +64,7 @@ def source_add(
             max_pages=max_pages,
             max_depth=max_depth,
             rate_per_s=rate,
+            allow_private_network=allow_private_network,
         )
     )
     console.print(f"Registered source {name} ({added['kind']}, {added['jurisdiction']}).", highlight=False)
@@ -70,7 +82,7 @@ def source_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--jso
         print_json(rows)
         return
     table = Table(title="Sources")
-    for column in ("name", "kind", "status", "jurisdiction", "legal basis", "sightings"):
+    for column in ("name", "kind", "status", "jurisdiction", "legal basis", "private network", "sightings"):
         table.add_column(column)
     for s in rows:
         table.add_row(
@@ -79,6 +91,7 @@ def source_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--jso
             s["status"],
             s["jurisdiction"] or "—",
             s["legal_basis"] or "—",
+            "allowed" if s["allow_private_network"] else "—",
             str(s["sightings"]),
         )
     console.print(table)

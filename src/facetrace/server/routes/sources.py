@@ -25,13 +25,20 @@ class NewSource(BaseModel):
     purpose: str | None = Field(None, description="What the collection is for.")
     seeds: list[str] = Field(default_factory=list, description="Where a crawl starts.")
     allowed: list[str] = Field(
-        default_factory=list, description="HOST or HOST/PATH a crawl may fetch (default: the seeds' hosts)."
+        default_factory=list,
+        description="HOST, HOST:PORT, HOST/PATH or https://HOST:PORT/PATH a crawl may fetch "
+        "(default: the seeds' hosts, with their ports).",
     )
     retention_days: int | None = Field(None, ge=1, le=MAX_RETENTION_DAYS)
     max_pages: int | None = Field(None, ge=1, le=MAX_PAGES)
     max_depth: int | None = Field(None, ge=1, le=MAX_DEPTH)
     rate_per_s: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="Requests per second per host."
+    )
+    allow_private_network: bool = Field(
+        False,
+        description="An intranet source: its crawls may reach loopback, private and link-local "
+        "addresses (refused otherwise, after DNS resolution).",
     )
 
 
@@ -48,6 +55,7 @@ class Source(BaseModel):
     max_pages: int | None
     max_depth: int | None
     rate_per_s: float | None
+    allow_private_network: bool = Field(description="Its crawls may reach private addresses.")
     sightings: int
     created_at: str
     blocked: str | None = Field(description="Why the source was blocked, if it was.")
