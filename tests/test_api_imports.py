@@ -76,8 +76,13 @@ def test_an_import_job_reads_a_folder_inside_the_import_dir_once(api: Api) -> No
     assert admin.get("/api/v1/sources/archive").json()["sightings"] == PHOTOS
 
     entries = api.as_role("auditor").get("/api/v1/audit/export").json()["entries"]
-    imports = [e["details"] for e in entries if e["details"].get("command") == "import"]
-    assert [(i["folder"], i["new_images"], i["failures"]) for i in imports] == [("press", 6, 2), (".", 0, 2)]
+    started = [e["details"] for e in entries if e["action"] == "import.started"]
+    assert [(i["job"], i["folder"]) for i in started] == [(job["id"], "press"), (again["id"], ".")]
+    imports = [e["details"] for e in entries if e["action"] == "sources.manage"]
+    assert [(i["job"], i["folder"], i["new_images"], i["failures"]) for i in imports] == [
+        (job["id"], "press", 6, 2),
+        (again["id"], ".", 0, 2),
+    ]
 
 
 def test_an_import_never_reads_outside_the_import_dir(api: Api, tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ def add_chain(admin: httpx.Client, base: str, name: str = "chain") -> None:
         "seeds": [f"{base}/page/0"],
         "max_depth": PAGES,
         "rate_per_s": 1000.0,
+        "allow_private_network": True,  # the test site is on 127.0.0.1
     }
     assert admin.post("/api/v1/sources", json=source).status_code == 201
 
@@ -143,9 +144,19 @@ def test_a_crawl_job_shows_its_progress_is_cancelled_and_resumes(
     assert max(n for path, n in content.requests.items() if path.startswith("/page/")) == 1
     assert [j["state"] for j in admin.get("/api/v1/jobs").json()] == ["done", "cancelled"]
 
+    # Each crawl wrote an entry naming its job when it started, and one with its counts at its end.
     entries = api.as_role("auditor").get("/api/v1/audit/export").json()["entries"]
-    crawls = [e["details"] for e in entries if e["details"].get("command") == "crawl"]
-    assert [(c["stopped"], c["completed"]) for c in crawls] == [(True, False), (False, True)]
+    started = [e for e in entries if e["action"] == "crawl.started"]
+    assert [(e["details"]["job"], e["details"]["source"], e["user_name"]) for e in started] == [
+        (job["id"], "chain", "admin"),
+        (again["id"], "chain", "admin"),
+    ]
+    assert [e["id"] for e in started] == [cancelled["started_entry"], again["started_entry"]]
+    crawls = [e["details"] for e in entries if e["action"] == "sources.manage"]
+    assert [(c["job"], c["stopped"], c["completed"]) for c in crawls] == [
+        (job["id"], True, False),
+        (again["id"], False, True),
+    ]
 
 
 def test_a_job_waits_for_the_one_before_it_and_can_be_cancelled_or_fail_meanwhile(

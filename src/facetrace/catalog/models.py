@@ -8,11 +8,13 @@ The catalog is the source of truth. The vector index is a derived copy of
 * ``sightings`` — each place an image was seen: path or URL, the page it was on, when.
 * ``faces``     — each face found in an image: box, landmarks, scores, model, template.
 * ``face_crops`` — a small JPEG of each face for result cards (apart, so scans of ``faces`` stay lean).
+* ``collection_jobs`` — every crawl, import and ingest: who started it, its state and its counts.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -224,3 +226,33 @@ class CrawlItem(Base):
     page_title: Mapped[str | None] = mapped_column(Text)
     alt: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | fetched | done
+
+
+class CollectionJob(Base):
+    """A crawl, folder import or command-line ingest, from the moment it is asked for to its end.
+
+    ``owner`` names the process that runs it (a random token, not a pid or host, which another
+    machine could reuse); that process renews ``heartbeat_at`` while the job is queued or running,
+    so whoever finds an old heartbeat knows the job died with its process (see
+    :mod:`facetrace.governance.collection_jobs`). The source is kept by name: the history outlives it.
+    """
+
+    __tablename__ = "collection_jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # crawl | import | ingest
+    source: Mapped[str] = mapped_column(String(200))
+    folder: Mapped[str | None] = mapped_column(Text)  # what an import or ingest reads
+    started_by: Mapped[str] = mapped_column(String(200))
+    #: queued | running | done | failed | cancelled | interrupted
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    owner: Mapped[str] = mapped_column(String(64))
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    #: The sequence number of the audit entry written when the job started running.
+    started_entry: Mapped[int | None] = mapped_column(BigInteger)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import select
@@ -12,8 +13,9 @@ from facetrace.collect import crawl_job, sources
 from facetrace.collect.crawler import CrawlPlan, CrawlStats
 from facetrace.collect.sources import SourceSpec
 from facetrace.errors import FacetraceError
-from facetrace.governance import audit, erasure
+from facetrace.governance import audit, collection_jobs, erasure
 from facetrace.governance.audit import Record
+from facetrace.governance.collection_jobs import Job, JobControl, Progress
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
 from facetrace.ingest.import_dir import images_in_import_dir
@@ -80,32 +82,36 @@ class SourceService(ServiceBase):
         workers: int | None = None,
         on_progress: Callable[[IngestStats], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        job: JobControl | None = None,
     ) -> tuple[IngestStats, bool]:
         """Ingest the images of ``folder`` (inside FACETRACE_IMPORT_DIR) into the registered local
-        source ``name``. Returns the totals, and whether it stopped early because ``should_stop``
-        (asked before each image) said so: importing the folder again resumes, since images already
-        in the catalog are not analysed twice."""
+        source ``name``, as ``job`` (one of this process, run here, if none is given). Returns the
+        totals, and whether it stopped early because ``should_stop`` or the job's cancel (asked
+        before each image) said so: importing the folder again resumes, since images already in the
+        catalog are not analysed twice."""
         with self.action(Action.MANAGE_SOURCES, command="import", source=name, folder=folder) as details:
             self._check_importable(name)
             items = images_in_import_dir(self.settings, folder)
             stopped = False
+            with self._job_run(job, details, folder=folder) as control:
 
-            def until_stopped() -> Iterator[InputImage | InputProblem]:
-                nonlocal stopped
-                for item in items:
-                    if should_stop():
-                        stopped = True
-                        return
-                    yield item
+                def until_stopped() -> Iterator[InputImage | InputProblem]:
+                    nonlocal stopped
+                    for item in items:
+                        if should_stop() or control.should_stop():
+                            stopped = True
+                            return
+                        yield item
 
-            stats = ingest_items(
-                self.settings,
-                until_stopped(),
-                total=len(items),
-                source_name=name,
-                workers=workers,
-                on_progress=on_progress,
-            )
+                stats = ingest_items(
+                    self.settings,
+                    until_stopped(),
+                    total=len(items),
+                    source_name=name,
+                    workers=workers,
+                    on_progress=_reporting(control, Progress.of_import, on_progress),
+                )
+                control.report(Progress.of_import(stats, completed=not stopped))
             details.update(
                 images=len(items),
                 new_images=stats.new_images,
@@ -126,6 +132,7 @@ class SourceService(ServiceBase):
         engine: str | None = None,
         ray_address: str | None = None,
         on_progress: Callable[[IngestStats], None] | None = None,
+        job: JobControl | None = None,
     ) -> IngestStats:
         """Ingest files, folders, list files or ``file://`` URLs into the registered local source
         ``name`` (``facetrace ingest`` on the server's own command line); ``demo``: into the demo
@@ -148,14 +155,18 @@ class SourceService(ServiceBase):
                 }
             chosen = {"ingest_engine": engine, "ray_address": ray_address}
             settings = self.settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
-            stats = ingest(
-                settings.demo() if demo else settings,
-                list(paths),
-                source_name=name,
-                workers=workers,
-                on_progress=on_progress,
-                **registered,
-            )
+            with self._job_run(
+                job, details, folder=" ".join(paths)[:1000], paths=list(paths)[:100]
+            ) as control:
+                stats = ingest(
+                    settings.demo() if demo else settings,
+                    list(paths),
+                    source_name=name,
+                    workers=workers,
+                    on_progress=_reporting(control, Progress.of_import, on_progress),
+                    **registered,
+                )
+                control.report(Progress.of_import(stats, completed=True))
             details.update(
                 new_images=stats.new_images,
                 faces=stats.faces,
@@ -166,6 +177,32 @@ class SourceService(ServiceBase):
             )
         return stats
 
+    @contextmanager
+    def _job_run(
+        self, job: JobControl | None, details: dict[str, Any], *, folder: str | None = None, **what: Any
+    ) -> Iterator[JobControl]:
+        """Run the body as ``job`` (or as a job of this process, run here): first the
+        ``<command>.started`` audit entry naming the job, who started it and what it reads, so that
+        whatever the body stores is accounted for even if the process dies; the closing entry (the
+        action's, with the counts) names the job too."""
+        command, source = details["command"], details["source"]
+        run = (
+            nullcontext(job)
+            if job is not None
+            else collection_jobs.foreground(
+                self.settings, self.sessions, command, source, self.actor.name, folder=folder
+            )
+        )
+        with run as control:
+            details["job"] = control.job_id
+            started = {key: value for key, value in details.items() if value is not None} | what
+            with self.sessions.begin() as session:
+                entry = audit.append(
+                    session, self.actor, Record(action=f"{command}.started", details=started)
+                )
+                collection_jobs.note_started_entry(session, control.job_id, entry.id)
+            yield control
+
     def _check_importable(self, name: str) -> None:
         with self.sessions() as session:
             sources.check_collectable(sources.named(session, name), ("local",), "imported from folders")
@@ -173,6 +210,28 @@ class SourceService(ServiceBase):
     def oversee_collection(self) -> None:
         """Refuse (and record) a user who may not follow or stop collection runs (the API's jobs)."""
         self.allow(Action.MANAGE_SOURCES)
+
+    def jobs(self, *, limit: int = 100, before: int | None = None) -> list[Job]:
+        """The crawls, imports and ingests the catalog holds, newest first (older than job ``before``),
+        after marking interrupted those whose process died (their heartbeat is a lease old)."""
+        self.allow(Action.MANAGE_SOURCES)
+        collection_jobs.sweep(self.settings, self.sessions)
+        with self.sessions() as session:
+            return collection_jobs.listed(session, limit=limit, before=before)
+
+    def job(self, job_id: int) -> Job:
+        self.allow(Action.MANAGE_SOURCES)
+        with self.sessions() as session:
+            return collection_jobs.one(session, job_id)
+
+    def cancel_job(self, job_id: int) -> Job:
+        """Ask a job to stop (recorded): a queued one is cancelled at once, a running one stops at its
+        next safe point, whichever process runs it (its ledger relays the request within a tick)."""
+        self.allow(Action.MANAGE_SOURCES)
+        job = collection_jobs.request_cancel(self.sessions, job_id)
+        details = {"job": job.id, "kind": job.kind, "source": job.source, "state": job.state.value}
+        self.record(Record(action="jobs.cancel", details=details))
+        return job
 
     def crawl(
         self,
@@ -184,26 +243,31 @@ class SourceService(ServiceBase):
         on_progress: Callable[[CrawlStats, IngestStats], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         delete_gone: bool = False,
+        job: JobControl | None = None,
     ) -> tuple[CrawlStats, IngestStats]:
-        """Collect a registered source: fetch what it allows, ingest the images with their page URLs.
+        """Collect a registered source as ``job`` (one of this process, run here, if none is given):
+        fetch what it allows, ingest the images with their page URLs.
 
-        ``should_stop`` is asked before each URL; a crawl stopped so resumes from its frontier next
-        time. ``delete_gone``: after a complete crawl, delete what the source no longer shows (an
-        image somebody took down should not stay findable), with a certificate like any erasure.
+        ``should_stop`` and the job's cancel are asked before each URL (and while a fetch waits); a
+        crawl stopped so resumes from its frontier next time. ``delete_gone``: after a complete
+        crawl, delete what the source no longer shows (an image somebody took down should not stay
+        findable), with a certificate like any erasure.
         """
         with self.action(Action.MANAGE_SOURCES, command="crawl", source=name) as details:
             with self.sessions() as session:
                 source = sources.named(session, name)
                 plan = crawl_job.plan_for(self.settings, source, max_pages=max_pages, rate=rate)
-            crawled, ingested = crawl_job.crawl(
-                self.settings,
-                plan,
-                source,
-                self.sessions,
-                workers=workers,
-                on_progress=on_progress,
-                should_stop=should_stop,
-            )
+            with self._job_run(job, details) as control:
+                crawled, ingested = crawl_job.crawl(
+                    self.settings,
+                    plan,
+                    source,
+                    self.sessions,
+                    workers=workers,
+                    on_progress=_reporting(control, Progress.of_crawl, on_progress),
+                    should_stop=lambda: should_stop() or control.should_stop(),
+                )
+                control.report(Progress.of_crawl(crawled, ingested))  # pages and errors after the last image
             details.update(
                 resumed=crawled.resumed,
                 pages=crawled.pages,
@@ -227,3 +291,16 @@ class SourceService(ServiceBase):
                     )
                     details["gone_deleted"] = certificate["counts"]
         return crawled, ingested
+
+
+def _reporting(
+    control: JobControl, totals: Callable[..., Progress], also: Callable[..., None] | None
+) -> Callable[..., None]:
+    """An ``on_progress`` that reports the job's totals to its ledger, and passes them on to ``also``."""
+
+    def report(*args: Any, **kwargs: Any) -> None:
+        control.report(totals(*args, **kwargs))
+        if also is not None:
+            also(*args, **kwargs)
+
+    return report

@@ -1,5 +1,6 @@
 """Background jobs: ``facetrace crawl`` and ``facetrace ingest FOLDER`` over HTTP. Start one,
-follow its progress, cancel it.
+follow its progress, cancel it; list every job the catalog holds (the command line's too), also
+those a stopped or killed server left (shown as interrupted).
 
 A crawl collects a registered website, sitemap or urls source. An import reads a folder, but only
 one inside ``FACETRACE_IMPORT_DIR`` (see :mod:`facetrace.ingest.import_dir`), into a registered
@@ -12,12 +13,13 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field, model_validator
 
+from facetrace.governance.collection_jobs import MAX_LISTED
 from facetrace.governance.service import Governance
 from facetrace.server.auth import Acting
-from facetrace.server.jobs import Job, JobControl, JobState, Progress, Work
+from facetrace.server.jobs import Job, JobControl, JobState, Work
 from facetrace.server.problems import PROBLEM_RESPONSES, documented
 from facetrace.server.routes.sources import MAX_PAGES
 from facetrace.server.state import ServerState, server_state
@@ -74,11 +76,18 @@ class JobProgress(BaseModel):
 
 class JobView(BaseModel):
     id: int
-    kind: Literal["crawl", "import"]
+    kind: Literal["crawl", "import", "ingest"] = Field(
+        description="ingest: 'facetrace ingest' on the server's command line."
+    )
     source: str
-    folder: str | None = Field(description="What an import reads, inside FACETRACE_IMPORT_DIR.")
+    folder: str | None = Field(
+        description="What an import reads, inside FACETRACE_IMPORT_DIR (an ingest: its paths)."
+    )
     started_by: str
-    state: JobState = Field(description="queued, running, done, failed or cancelled.")
+    state: JobState = Field(
+        description="queued, running, done, failed, cancelled, or interrupted (its process stopped or "
+        "died first; running it again resumes it)."
+    )
     cancel_requested: bool = Field(
         description="Asked to stop; a running crawl stops between two URLs, an import between two images."
     )
@@ -86,37 +95,27 @@ class JobView(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     progress: JobProgress
-    error: str | None = Field(description="Why a failed job failed.")
+    error: str | None = Field(description="Why a failed job failed, or an interrupted one stopped.")
+    started_entry: int | None = Field(
+        description="The audit entry written when it started running: what it stored is accounted for."
+    )
 
 
 def crawl_work(gov: Governance, order: NewJob) -> Work:
-    """The crawl ``order`` asks for, as ``gov``'s user, reporting after every image."""
+    """The crawl ``order`` asks for, as ``gov``'s user (it reports to its job after every image)."""
 
     def work(control: JobControl) -> bool:
-        crawled, ingested = gov.crawl(
-            order.source,
-            max_pages=order.max_pages,
-            rate=order.rate,
-            on_progress=lambda crawled, ingested: control.report(Progress.of_crawl(crawled, ingested)),
-            should_stop=control.should_stop,
-        )
-        control.report(Progress.of_crawl(crawled, ingested))  # pages and errors after the last image
+        crawled, _ = gov.crawl(order.source, max_pages=order.max_pages, rate=order.rate, job=control)
         return crawled.stopped
 
     return work
 
 
 def import_work(gov: Governance, order: NewJob) -> Work:
-    """The import ``order`` asks for, as ``gov``'s user, reporting after every image."""
+    """The import ``order`` asks for, as ``gov``'s user (it reports to its job after every image)."""
 
     def work(control: JobControl) -> bool:
-        ingested, stopped = gov.import_folder(
-            order.source,
-            order.folder or ".",
-            on_progress=lambda ingested: control.report(Progress.of_import(ingested)),
-            should_stop=control.should_stop,
-        )
-        control.report(Progress.of_import(ingested, completed=not stopped))
+        _, stopped = gov.import_folder(order.source, order.folder or ".", job=control)
         return stopped
 
     return work
@@ -143,17 +142,22 @@ def start_job(gov: Acting, state: State, order: NewJob, response: Response) -> d
 
 
 @router.get("", response_model=list[JobView])
-def list_jobs(gov: Acting, state: State) -> list[dict[str, Any]]:
-    """Every job since the server started, newest first (admin)."""
-    gov.oversee_collection()
-    return [asdict(job) for job in state.jobs.jobs()]
+def list_jobs(
+    gov: Acting,
+    limit: Annotated[int, Query(ge=1, le=MAX_LISTED, description="At most this many jobs.")] = 100,
+    before: Annotated[
+        int | None, Query(ge=1, description="Only jobs older than this one (the next page).")
+    ] = None,
+) -> list[dict[str, Any]]:
+    """The jobs the catalog holds, newest first: this server's, earlier servers' (those a stopped or
+    killed server left show as interrupted) and the command line's (admin)."""
+    return [asdict(job) for job in gov.jobs(limit=limit, before=before)]
 
 
 @router.get("/{job_id}", response_model=JobView)
-def show_job(gov: Acting, state: State, job_id: int) -> dict[str, Any]:
+def show_job(gov: Acting, job_id: int) -> dict[str, Any]:
     """One job, with its progress so far (admin)."""
-    gov.oversee_collection()
-    return asdict(state.jobs.job(job_id))
+    return asdict(gov.job(job_id))
 
 
 @router.post(
@@ -165,5 +169,6 @@ def show_job(gov: Acting, state: State, job_id: int) -> dict[str, Any]:
 def cancel_job(gov: Acting, state: State, job_id: int) -> dict[str, Any]:
     """Stop a job: a queued one at once, a running crawl between two URLs (it resumes from there at
     the next crawl of its source), an import between two images (admin)."""
-    gov.oversee_collection()
-    return asdict(state.jobs.cancel(job_id))
+    job = gov.cancel_job(job_id)
+    state.jobs.stop(job_id)
+    return asdict(job)
