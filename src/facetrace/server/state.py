@@ -17,6 +17,7 @@ from facetrace.config import Settings
 from facetrace.governance import audit_keys
 from facetrace.governance.services.accounts import ensure_first_admin
 from facetrace.governance.services.configuring import seed_at_start
+from facetrace.server.analysis_lanes import AnalysisLane
 from facetrace.server.jobs import JobRunner
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.factory import build_analyzer
@@ -30,11 +31,15 @@ class ServerState:
     settings: Settings
     #: One engine (and connection pool) for the process: requests do not reopen the catalog.
     sessions: sessionmaker[Session]
+    #: The analyzer of authenticated requests (searches, the DPO's filings).
     analyzer: FaceAnalyzer
-    #: OpenCV's detector keeps per-call state (its input size), so one analysis runs at a time.
+    #: Photos from the public portal: decoded and analysed in a lane of their own, not under ``vision_lock``.
+    portal_lane: AnalysisLane
+    #: OpenCV's detector keeps per-call state (its input size), so one analysis runs at a time; it also
+    #: serialises searches of the process's shared copy of the index (the portal's included).
     vision_lock: threading.Lock = field(default_factory=threading.Lock)
-    #: Crawls started over the API, run one at a time in the background.
-    jobs: JobRunner = field(default_factory=JobRunner)
+    #: Crawls and imports started over the API, run one at a time in the background, kept in the catalog.
+    jobs: JobRunner = field(kw_only=True)
 
     @classmethod
     def start(cls, settings: Settings, on_first_admin: FirstAdminHook | None = None) -> ServerState:
@@ -47,7 +52,13 @@ class ServerState:
         if created and on_first_admin:
             on_first_admin(created, None if given else password)
         seed_at_start(settings, sessions)
-        return cls(settings, sessions, build_analyzer(settings))
+        return cls(
+            settings,
+            sessions,
+            build_analyzer(settings),
+            AnalysisLane.for_portal(settings),
+            jobs=JobRunner(settings, sessions),
+        )
 
     @property
     def engine(self) -> Engine:

@@ -17,22 +17,29 @@ FACETRACE_PORTAL_MAX_UPLOAD_BYTES.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from limits import RateLimitItemPerHour
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from facetrace.errors import FacetraceError, NotFoundError
+from facetrace.errors import BusyError, FacetraceError, NotFoundError
 from facetrace.governance import rights
 from facetrace.governance.service import Governance
+from facetrace.governance.services.rights_requests import FiledRequest
+from facetrace.server.analysis_lanes import AnalysedPhoto
 from facetrace.server.client_address import client_address
 from facetrace.server.downloads import private_attachment
 from facetrace.server.state import ServerState, server_state
 from facetrace.server.uploads import UploadedForm, read_form, refuse_unread
+from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.web.errors import page_router
 from facetrace.web.rendering import page
 from facetrace.web.session import BROWSER_FILE_TYPES, field, photo
@@ -79,7 +86,7 @@ def portal(request: Request) -> HTMLResponse:
 
 
 @router.post("/portal", response_class=HTMLResponse)
-def file_request(
+async def file_request(
     request: Request, form: Annotated[UploadedForm, Depends(portal_form)], state: State
 ) -> HTMLResponse:
     values = {name: field(form, name) for name in ("kind", "urls", "contact")}
@@ -92,22 +99,36 @@ def file_request(
             error="Choose what you ask for.",
             status_code=400,
         )
+    portal_gov = await run_in_threadpool(Governance.public_portal, state.settings, state.sessions)
+    filing = partial(
+        portal_gov.file_rights_request,
+        values["kind"],
+        urls=values["urls"].split(),
+        contact=values["contact"] or None,
+        consent_to_keep_template=field(form, "consent") == "yes",
+    )
     selfie = photo(form)
-    portal_gov = Governance.public_portal(state.settings, state.sessions)
     try:
-        with state.vision_lock:
-            filed = portal_gov.file_rights_request(
-                values["kind"],
-                urls=values["urls"].split(),
-                photo=selfie,
-                analyzer=state.analyzer if selfie else None,
-                contact=values["contact"] or None,
-                consent_to_keep_template=field(form, "consent") == "yes",
-            )
+        if selfie is None:
+            filed = await run_in_threadpool(filing)
+        else:
+            filed = await state.portal_lane.run(partial(_file_matched, filing, selfie, state.vision_lock))
+    except BusyError as exc:
+        raise HTTPException(503, str(exc), {"Retry-After": str(exc.retry_after_s)}) from None
     except FacetraceError as exc:
         return page(request, "portal.html", kinds=rights.KINDS, form=values, error=str(exc), status_code=400)
-    status = portal_gov.rights_request_status(filed.reference, filed.code)
+    status = await run_in_threadpool(portal_gov.rights_request_status, filed.reference, filed.code)
     return page(request, "portal_filed.html", status=status, code=filed.code)
+
+
+def _file_matched(
+    filing: Callable[..., FiledRequest], selfie: bytes, search_lock: threading.Lock, analyzer: FaceAnalyzer
+) -> FiledRequest:
+    """File with the photo, on the portal's lane: decoded and analysed by the lane's ``analyzer``
+    first, then matched against the gallery under ``search_lock`` (for that search alone)."""
+    analysis = analyzer.analyze(selfie)
+    with search_lock:
+        return filing(photo=selfie, analyzer=AnalysedPhoto(analyzer, selfie, analysis))
 
 
 @router.get("/portal/status", response_class=HTMLResponse)
