@@ -183,6 +183,20 @@ class Settings(BaseSettings):
         description="The largest request body the public rights portal reads (photo and fields together); "
         "a larger one is refused with 413 while it is read.",
     )
+    portal_analysis_concurrency: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Photos sent to the public rights portal analysed at once, each by the portal's own face "
+        "analyzer, apart from the one investigators' searches use.",
+    )
+    portal_queue: int = Field(
+        4,
+        ge=0,
+        le=1024,
+        description="Portal photos that may wait for analysis; past them a photo is refused with 503 and "
+        "Retry-After, before it is decoded.",
+    )
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
         default_factory=list,
         description="Addresses or networks (comma-separated, e.g. 10.0.0.5,10.1.0.0/16) of the reverse "

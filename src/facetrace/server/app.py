@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, on_first_admin: FirstAdminHook | None = No
         state = ServerState.start(settings, on_first_admin)
         app.state.facetrace = state
         metrics.watch_gallery(state.sessions)
+        metrics.registry.register(state.portal_lane)
         try:
             yield
         finally:
