@@ -128,9 +128,12 @@ def test_list_files_file_urls_and_page_urls(settings: Settings, photo_folder: Pa
         f"# images found on the project's own site\n{url}\thttps://example.org/team\n"
         "cameraman.png\nmissing.jpg\nhttps://example.org/picture.jpg\n"
     )
-    items = list(expand_inputs([str(listing)]))
-    assert items[0] == InputImage(photo_folder / "astronaut.jpg", url, "https://example.org/team")
-    assert items[1] == InputImage(photo_folder / "cameraman.png", str(photo_folder / "cameraman.png"), None)
+    cap = settings.max_image_bytes
+    items = list(expand_inputs([str(listing)], max_bytes=cap))
+    astronaut = photo_folder / "astronaut.jpg"
+    assert items[0] == InputImage(astronaut, url, "https://example.org/team", max_bytes=cap)
+    cameraman = photo_folder / "cameraman.png"
+    assert items[1] == InputImage(cameraman, str(cameraman), None, max_bytes=cap)
     assert isinstance(items[2], InputProblem) and "no such file" in items[2].message
     assert isinstance(items[3], InputProblem) and "https://" in items[3].message
 

@@ -97,7 +97,7 @@ def ingest(settings: Settings, arguments: Sequence[str], **options: Any) -> Inge
     This is the library below governance: it checks no role, records no audit entry and creates a
     source it does not know (for tests and benchmarks that build a gallery). Every interface goes
     through :meth:`Governance.ingest_files` instead, which refuses a source nobody registered."""
-    items = list(expand_inputs(arguments))
+    items = list(expand_inputs(arguments, max_bytes=settings.max_image_bytes))
     return ingest_items(settings, items, total=len(items), **options)
 
 
@@ -190,7 +190,7 @@ class _IngestRun:
                 data = item.data
             else:
                 try:
-                    data = item.path.read_bytes()
+                    data = item.read()  # O_NOFOLLOW within its folder, fstat, capped
                 except OSError as exc:
                     self._fail(item.location, f"cannot read: {exc.strerror or exc}")
                     continue
