@@ -10,10 +10,18 @@ in another structure (``facetrace reindex --kind``), and :meth:`Gallery.compress
 switches to the compressed one once the gallery reaches ``FACETRACE_INDEX_COMPRESS_AT``
 faces. A rebuild writes a new file in place of the old one at the end, so searches keep
 using the old index until then.
+
+A writer takes :meth:`Gallery.write_lock` only to change the gallery, one batch at a time
+(:meth:`Gallery.writing`), never while it waits on the network or on analysis: an erasure waits
+for one batch's commit, not for a crawl. Each time a writer takes the lock it first brings the
+index it holds in memory up to date with what others did meanwhile, so that saving it never
+writes back a vector another process erased, nor an index structure a reindex replaced.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +79,10 @@ class Gallery:
         self.sessions = sessions
         self.index = index
         self.scan_share = scan_share  # for a compressed index this gallery builds
+        #: The index file as this object last read or wrote it (see :meth:`writing`).
+        self._file_seen = self._file_state()
+        #: The highest face id added since the write lock was last taken (see :meth:`writing`).
+        self._added_max_id: int | None = None
 
     @classmethod
     def open(
@@ -99,9 +111,46 @@ class Gallery:
 
     @staticmethod
     def write_lock(settings: Settings) -> FileLock:
-        """Held by whoever changes the index file (ingest, reindex), so two writers never interleave."""
+        """Held by whoever changes the gallery (ingest, erasure, reindex), so two writers never
+        interleave; for one batch at a time (:meth:`writing`), never across network waits."""
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         return FileLock(str(Path(settings.index_dir) / ".write.lock"))
+
+    @contextmanager
+    def writing(self, lock: FileLock) -> Iterator[Gallery]:
+        """Hold ``lock`` (:meth:`write_lock`) for one batch of changes, made inside the block:
+        faces committed to the catalog and then :meth:`add`-ed, a :meth:`save`.
+
+        Another writer may have changed the gallery since this object last held the lock (an
+        erasure removed faces and rewrote the file, a reindex replaced it, another ingest
+        added faces), so the index is first read again if its file changed, then reconciled
+        with the catalog. Face ids only grow and the lock keeps other writers out, so once the
+        faces committed inside the block are added, the index holds exactly the catalog's faces
+        again, and the next reconcile is the cheap one."""
+        with lock:
+            if isinstance(self.index, FaissIndex) and self._file_state() != self._file_seen:
+                self.index = FaissIndex.open(
+                    self.index.path.parent, self.model_id, self.index.dim, scan_share=self.scan_share
+                )
+                self._file_seen = self._file_state()
+            self.reconcile()
+            self._added_max_id = None
+            yield self
+            if self._added_max_id is not None:
+                self.index.synced_max_id = self._added_max_id
+
+    def save(self) -> None:
+        """Write the index (inside :meth:`writing`, so never over another writer's changes)."""
+        self.index.save()
+        self._file_seen = self._file_state()
+
+    def _file_state(self) -> tuple[int, int, int] | None:
+        """Which index file is on disk now (None: none yet, or a Milvus collection, which every
+        process shares live rather than reading it from a file)."""
+        if not isinstance(self.index, FaissIndex) or not self.index.path.exists():
+            return None
+        stat = self.index.path.stat()
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
     def reconcile(self) -> ReconcileReport:
         """Make the index hold exactly the catalog's faces of this model.
@@ -133,6 +182,8 @@ class Gallery:
                 np.vstack([np.frombuffer(f.embedding, dtype=np.float32) for f in same_model]),
                 model_id,
             )
+        if faces:
+            self._added_max_id = max(self._added_max_id or 0, *(f.id for f in faces))
 
     def rebuild(self, kind: IndexKind | None = None) -> int:
         """Build the index again from the catalog, as ``kind`` (default: its present structure);

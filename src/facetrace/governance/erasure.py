@@ -288,9 +288,10 @@ def execute(
     *,
     reason: str,
 ) -> dict[str, Any]:
-    """Delete what ``erasure`` lists, rewrite the indexes, and return the deletion certificate."""
-    executed_at = utcnow()
-    reference = f"ERASURE-{executed_at:%Y%m%d-%H%M%S-%f}"
+    """Delete what ``erasure`` lists, rewrite the indexes, and return the deletion certificate.
+
+    The certificate's time is that of the deletion, stamped in its transaction under the write
+    lock (which an ingest holds for one batch at most), not when the erasure was asked for."""
     key = ErasureKey.of(settings)
     with Gallery.write_lock(settings):
         with sessions.begin() as session:
@@ -304,6 +305,8 @@ def execute(
                 session.execute(delete(CrawlItem).where(CrawlItem.url.in_(chunk)))
             if erasure.scope.jurisdiction:  # no new source of that country either
                 session.add(DoNotCollect(kind="jurisdiction", value=erasure.scope.jurisdiction.upper()))
+            executed_at = utcnow()  # the deletion's time: it commits with this transaction
+            reference = f"ERASURE-{executed_at:%Y%m%d-%H%M%S-%f}"
             session.execute(
                 update(Source)
                 .where(Source.name.in_(erasure.blocked_sources))

@@ -1,10 +1,16 @@
 """Ingest: inputs → bytes + provenance → (new bytes only) analysis in workers → catalog → index.
 
 Resumable by construction: an image is committed to the catalog, with its faces,
-in one transaction the moment its analysis arrives, and images whose sha256 the
+in one transaction soon after its analysis arrives, and images whose sha256 the
 catalog already holds are not analysed again (their new sighting is recorded).
 Killing an ingest at any point and running it again therefore neither
 duplicates nor loses anything; the index catches up on open (see :mod:`facetrace.gallery`).
+
+Reading the inputs (for a crawl: fetching them) and analysing them happen with no lock held.
+Analysed images are stored in small batches, each under the gallery's write lock for its
+commits and index additions only (:meth:`Gallery.writing`), and whatever is analysed is
+stored before the next input is read, so a batch never waits on the network: an erasure
+started during a crawl of a slow site waits for one batch, not for the crawl.
 
 The do-not-collect list (:mod:`facetrace.governance.do_not_collect`) is never applied silently:
 places not read and faces dropped are counted per rule, for the summary and the audit entry. An
@@ -21,12 +27,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from filelock import FileLock
+
 from facetrace import near_duplicates
 from facetrace.catalog import repository
 from facetrace.catalog.models import Source, utcnow
 from facetrace.catalog.repository import Place
 from facetrace.config import Settings
-from facetrace.errors import ModelMismatchError
+from facetrace.errors import FacetraceError, ModelMismatchError
 from facetrace.gallery import Gallery
 from facetrace.governance import do_not_collect
 from facetrace.governance.do_not_collect import CollectionBlocks
@@ -37,6 +45,9 @@ from facetrace.vision.analyzer import ImageAnalysis, Timings
 from facetrace.vision.factory import build_embedder
 
 INDEX_SAVE_INTERVAL_S = 30.0
+#: An analysed image waits at most this long, with at most this many others, to be stored.
+BATCH_MAX_SECONDS = 1.0
+BATCH_MAX_IMAGES = 64
 
 
 @dataclass(slots=True)
@@ -117,46 +128,53 @@ def ingest_items(
     embedder = build_embedder(settings)
     stats = IngestStats(total=total)
     report = on_progress or (lambda _stats: None)
-    with Gallery.write_lock(settings):
+    lock = Gallery.write_lock(settings)
+    with lock:  # the index file is read while no other writer replaces it
         gallery = Gallery.open(settings, embedder.model_id, embedder.dim)
-        with gallery.sessions() as session:
-            blocks = do_not_collect.load(
-                session, embedder.model_id, embedder.dim, settings.subject_match_threshold
-            )
-            source = repository.get_or_create_source(
-                session,
-                source_name,
-                jurisdiction=jurisdiction,
-                legal_basis=legal_basis,
-                retention_days=retention_days,
-            )
-            do_not_collect.refuse_source(blocks, source.name, source.jurisdiction)
-            session.commit()
-        run = _IngestRun(gallery, source, stats, report, blocks, settings.near_duplicate_max_distance)
-        try:
-            pool = analysis_pool(
-                settings,
-                workers,
-                thumbnails=True,
-                engine=settings.ingest_engine,
-                ray_address=settings.ray_address,
-            )
-            with pool:
-                for job, result in pool.map(run.new_images(items)):
-                    run.store(job, result)
-            if gallery.compress_if_large(settings.index_compress_at):
-                stats.index_rebuilt_as = gallery.index.kind
-        finally:
-            gallery.index.save()
+    with gallery.sessions() as session:
+        blocks = do_not_collect.load(
+            session, embedder.model_id, embedder.dim, settings.subject_match_threshold
+        )
+        source = repository.get_or_create_source(
+            session,
+            source_name,
+            jurisdiction=jurisdiction,
+            legal_basis=legal_basis,
+            retention_days=retention_days,
+        )
+        do_not_collect.refuse_source(blocks, source.name, source.jurisdiction)
+        session.commit()
+    run = _IngestRun(gallery, lock, source, stats, report, blocks, settings.near_duplicate_max_distance)
+    try:
+        pool = analysis_pool(
+            settings,
+            workers,
+            thumbnails=True,
+            engine=settings.ingest_engine,
+            ray_address=settings.ray_address,
+        )
+        with pool:
+            for job, result in pool.map(run.new_images(items)):
+                run.collect(job, result)
+        run.flush()
+    finally:  # the index file gets whatever was committed, also when the ingest failed
+        with gallery.writing(lock):
+            gallery.save()
+    with gallery.writing(lock):
+        if gallery.compress_if_large(settings.index_compress_at):
+            stats.index_rebuilt_as = gallery.index.kind
+            gallery.save()
     return stats
 
 
 class _IngestRun:
-    """The state of one ingest: which bytes are in flight, and when the index was last saved."""
+    """The state of one ingest: which bytes are in flight, the analysed images waiting to be
+    stored, and when the index was last saved."""
 
     def __init__(
         self,
         gallery: Gallery,
+        lock: FileLock,
         source: Source,
         stats: IngestStats,
         report: Callable[[IngestStats], None],
@@ -166,11 +184,14 @@ class _IngestRun:
         self.blocks = blocks
         self.max_distance = max_distance
         self.gallery = gallery
+        self.lock = lock
         self.source = source
         self.stats = stats
         self.report = report
         self.in_flight: dict[str, list[Place]] = {}  # sha256 → further places with the same bytes
         self.last_save = time.monotonic()
+        self.batch: list[tuple[_NewImage, ImageAnalysis | Failure]] = []
+        self.batch_started = 0.0
 
     def new_images(
         self, items: Iterable[InputImage | InputProblem | FetchedImage]
@@ -201,9 +222,43 @@ class _IngestRun:
             elif not self._record_known(sha256, [place]):
                 self.in_flight[sha256] = []
                 yield _NewImage(sha256, len(data), place), data
+                self.flush()  # what is analysed is stored before the next input is awaited
+
+    def collect(self, job: _NewImage, result: ImageAnalysis | Failure) -> None:
+        """Queue one analysed image for the next batch; store the batch once it is full or old."""
+        if not self.batch:
+            self.batch_started = time.monotonic()
+        self.batch.append((job, result))
+        if len(self.batch) >= BATCH_MAX_IMAGES or time.monotonic() - self.batch_started >= BATCH_MAX_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Store the analysed images waiting, holding the write lock only for that."""
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        with self.gallery.writing(self.lock):
+            self._refuse_if_blocked()
+            for job, result in batch:
+                self.store(job, result)
+            if time.monotonic() - self.last_save > INDEX_SAVE_INTERVAL_S:
+                self.gallery.save()
+                self.last_save = time.monotonic()
+
+    def _refuse_if_blocked(self) -> None:
+        """Stop storing once an erasure blocked the source (it is purged with the sightings it
+        had then): what this ingest read since must not outlive it."""
+        with self.gallery.sessions() as session:
+            source = session.get(Source, self.source.id)
+            if source is None or source.blocked_at is not None:
+                raise FacetraceError(
+                    f"source {self.source.name!r} was blocked during this ingest: nothing more is "
+                    "collected from it"
+                )
 
     def store(self, job: _NewImage, result: ImageAnalysis | Failure) -> None:
-        """Commit one analysed image with its faces, then put the faces in the index."""
+        """Commit one analysed image with its faces, then put the faces in the index (under the
+        write lock: see :meth:`flush`)."""
         later_places = self.in_flight.pop(job.sha256, [])
         if isinstance(result, Failure):
             self._fail(job.place.location, result.message)
@@ -242,9 +297,6 @@ class _IngestRun:
         self.stats.timings.add(result.timings)
         if later_places:
             self._record_known(job.sha256, later_places)
-        if time.monotonic() - self.last_save > INDEX_SAVE_INTERVAL_S:
-            self.gallery.index.save()
-            self.last_save = time.monotonic()
         self.report(self.stats)
 
     def _record_known(self, sha256: str, places: list[Place]) -> bool:
