@@ -99,6 +99,7 @@ def main() -> None:
                 seeds=(f"{base}/page/0",),
                 max_depth=args.pages,
                 max_pages=args.pages,
+                allow_private_network=True,  # the benchmark site is on 127.0.0.1
             )
         )
         started = time.perf_counter()
