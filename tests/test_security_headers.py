@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from conftest import ADMIN_PASSWORD, USER_PASSWORD, Api, serving_api
+from facetrace import web
 from facetrace.config import Settings
 from facetrace.web.pages import (
     administration,
@@ -157,3 +159,18 @@ def csrf_of(client: httpx.Client, path: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
     assert found is not None
     return found.group(1)
+
+
+#: What the policy refuses in a page: inline styles and event handlers as attributes, inline
+#: scripts and stylesheets, ``javascript:`` addresses. The browser test sees the pages as rendered;
+#: this reads every branch of every template.
+INLINE = re.compile(r"""\sstyle=|\son[a-z]+=|<script(?![^>]*\ssrc=)|<style|javascript:""", re.IGNORECASE)
+
+
+def test_no_template_has_an_inline_script_style_or_handler() -> None:
+    templates = sorted((Path(web.__file__).parent / "templates").glob("*.html"))
+    assert len(templates) >= 18
+    found = [
+        f"{path.name}: {match.group()}" for path in templates for match in INLINE.finditer(path.read_text())
+    ]
+    assert found == []
