@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from facetrace.catalog import repository
 from facetrace.catalog.db import SCHEMA_HEAD, alembic_config, create_catalog_engine, migrate, schema_revision
 from facetrace.catalog.models import Base, Face, Image
+from facetrace.collect.sources import within
 
 pytestmark = pytest.mark.sqlite_only("SQLite files of its own (test_postgres.py checks PostgreSQL)")
 
@@ -119,6 +121,40 @@ def test_an_objection_template_filed_before_0013_waits_for_its_request_to_be_exe
     with engine.connect() as connection:
         active = connection.execute(text("SELECT request_id, active FROM do_not_collect ORDER BY request_id"))
         assert [(request, bool(flag)) for request, flag in active] == [(1, False), (2, True)]
+
+
+def test_a_source_registered_before_0018_keeps_its_seeds_ports_and_no_private_network(tmp_path: Path) -> None:
+    """Allowed entries compare ports since 0018: a bare HOST means the default ports, so a source whose
+    seed names another port gets HOST:PORT beside HOST; and no source reaches a private network
+    until an admin says so."""
+    engine = create_catalog_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0017")
+    with engine.begin() as connection:
+        for name, seeds, allowed in (
+            ("intranet", ["http://wiki.example:8080/staff/"], ["wiki.example/staff"]),
+            ("news", ["https://news.example/"], ["news.example"]),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO sources (name, kind, created_at, seeds, allowed, status) "
+                    "VALUES (:n, 'website', '2026-01-01', :s, :a, 'active')"
+                ),
+                {"n": name, "s": json.dumps(seeds), "a": json.dumps(allowed)},
+            )
+    migrate(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT name, allowed, allow_private_network FROM sources ORDER BY name")
+        )
+        stored = {name: (json.loads(allowed), bool(flag)) for name, allowed, flag in rows}
+    assert stored == {
+        "intranet": (["wiki.example/staff", "wiki.example:8080/staff"], False),
+        "news": (["news.example"], False),
+    }
+    assert within("http://wiki.example:8080/staff/a", stored["intranet"][0])
 
 
 def test_image_and_face_ids_are_never_reused(tmp_path: Path) -> None:

@@ -63,5 +63,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sources", schema=None) as batch_op:
+    # A plain ALTER TABLE ... DROP COLUMN: copying the table would cascade to its sightings.
+    with op.batch_alter_table("sources", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("allow_private_network")
