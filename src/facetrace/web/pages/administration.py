@@ -138,6 +138,7 @@ def add_source(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectRe
         purpose=field(form, "purpose") or None,
         seeds=tuple(field(form, "seeds").split()),
         allowed=tuple(field(form, "allowed").split()),
+        allow_private_network=field(form, "allow_private_network") == "on",
         retention_days=int(field(form, "retention_days"))
         if field(form, "retention_days").isdigit()
         else None,
