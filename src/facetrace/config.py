@@ -60,6 +60,19 @@ class Settings(BaseSettings):
     # Decoding limits.
     max_image_pixels: int = Field(80_000_000, ge=1, description="Images above this are refused (bombs).")
     max_image_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    max_decode_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Memory one image's decoding may take (its pixels in every form the pipeline holds "
+        "at once); an image that would need more is refused before it is decoded.",
+    )
+    max_request_bytes: int = Field(
+        1024 * 1024,
+        ge=64 * 1024,
+        description="The largest request body the server reads where no other limit applies (JSON "
+        "bodies); image uploads may hold FACETRACE_MAX_IMAGE_BYTES, the portal "
+        "FACETRACE_PORTAL_MAX_UPLOAD_BYTES, login and other web forms 64 KiB.",
+    )
 
     # Search.
     search_k: int = Field(10, ge=1, le=1000)

@@ -12,7 +12,6 @@ multipart body nor spool one to disk.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import parse_qs
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -20,6 +19,7 @@ from fastapi.security import OAuth2PasswordBearer
 from facetrace.errors import AuthenticationError
 from facetrace.governance.service import Governance
 from facetrace.server.state import ServerState, server_state
+from facetrace.server.uploads import read_urlencoded
 
 TOKEN_URL = "/api/v1/auth/token"
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -49,19 +49,8 @@ async def password_form(request: Request) -> dict[str, str]:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != FORM_TYPE:
         raise HTTPException(415, f"send the form as {FORM_TYPE}")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_PASSWORD_FORM_BYTES:
-        raise HTTPException(413, f"a login form is at most {MAX_PASSWORD_FORM_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_PASSWORD_FORM_BYTES:
-            raise HTTPException(413, f"a login form is at most {MAX_PASSWORD_FORM_BYTES} bytes")
-    try:
-        fields = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False, max_num_fields=20)
-    except (UnicodeDecodeError, ValueError):
-        raise HTTPException(400, "the form is not valid url-encoded UTF-8") from None
-    return {name: values[-1] for name, values in fields.items()}
+    form = await read_urlencoded(request, MAX_PASSWORD_FORM_BYTES)
+    return {name: values[-1] for name, values in form.fields.items()}
 
 
 #: A route parameter of this type is a small url-encoded form (a login).

@@ -43,6 +43,10 @@ from facetrace.errors import (
 )
 
 MEDIA_TYPE = "application/problem+json"
+#: Why a value the database refused (:class:`DataError`) is the client's error.
+UNSTORABLE_VALUE = (
+    "a value cannot be stored: text may not contain NUL characters, and numbers must be in range"
+)
 log = logging.getLogger(__name__)
 
 #: Each Facetrace error class: (HTTP status, slug of its problem type, title). A subclass not
@@ -164,7 +168,7 @@ async def _refused_by_the_database(request: Request, exc: Exception) -> JSONResp
     return problem_response(
         request,
         422,
-        "a value cannot be stored: text may not contain NUL characters, and numbers must be in range",
+        UNSTORABLE_VALUE,
         type_="/problems/invalid-value",
         title=FACETRACE_ERRORS[InvalidValueError][2],
     )

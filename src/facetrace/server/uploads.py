@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -26,6 +26,8 @@ from facetrace.server.state import ServerState, server_state
 #: Room for the text fields and the multipart framing, on top of the file itself.
 FORM_OVERHEAD_BYTES = 256 * 1024
 MAX_FIELD_BYTES = 16 * 1024
+#: A login, a password change or any other form without a file: a few fields of text.
+SMALL_FORM_BYTES = 64 * 1024
 MAX_PARTS = 64
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -59,6 +61,26 @@ class UploadedForm:
         except ValidationError as exc:
             raise RequestValidationError(
                 [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+            ) from None
+
+    def value(self, name: str, model: type[BaseModel], model_field: str | None = None) -> Any:
+        """The text field ``name`` validated as ``model``'s field ``model_field`` (default: the same
+        name), with its type and bounds, so that a form obeys the API's own limits.
+
+        A blank or absent value is the model's default; an invalid one is answered 422 naming ``name``.
+        """
+        info = model.model_fields[model_field or name]
+        given = [value.strip() for value in self.fields.get(name, []) if value.strip()]
+        if not given:
+            if info.is_required():
+                missing = {"type": "missing", "loc": ("body", name), "msg": "Field required"}
+                raise RequestValidationError([missing])
+            return info.get_default(call_default_factory=True)
+        try:
+            return TypeAdapter(Annotated[(info.annotation, *info.metadata)]).validate_python(given[-1])
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**error, "loc": ("body", name, *error["loc"])} for error in exc.errors()]
             ) from None
 
 
@@ -122,6 +144,8 @@ class _FormReader:
         part.filename = options[b"filename"].decode("utf-8", "replace")
         declared, _ = parse_options_header(part.headers.get(b"content-type"))
         part.content_type = declared.decode("latin-1")
+        if not self.file_types:
+            raise HTTPException(415, f"this form takes no files (part {part.name!r} is one)")
         if not part.content_type.startswith(self.file_types):
             raise HTTPException(
                 415,
@@ -164,11 +188,11 @@ async def read_form(
     A form without files may come URL-encoded, as browsers send those.
     """
     media_type, options = parse_options_header(request.headers.get("content-type"))
+    max_body = max_body_bytes or max_file_bytes + FORM_OVERHEAD_BYTES
     if media_type == b"application/x-www-form-urlencoded":
-        return await _read_urlencoded(request)
+        return await read_urlencoded(request, min(max_body, FORM_OVERHEAD_BYTES))
     if media_type != b"multipart/form-data" or b"boundary" not in options:
         raise HTTPException(415, "send the form as multipart/form-data")
-    max_body = max_body_bytes or max_file_bytes + FORM_OVERHEAD_BYTES
     too_large = HTTPException(
         413, f"the upload is larger than the limit of {min(max_file_bytes, max_body):,} bytes"
     )
@@ -202,14 +226,25 @@ async def refuse_unread(request: Request, refusal: HTTPException, budget: int) -
     return refusal
 
 
-async def _read_urlencoded(request: Request) -> UploadedForm:
+async def read_urlencoded(request: Request, max_bytes: int) -> UploadedForm:
+    """An ``application/x-www-form-urlencoded`` body of at most ``max_bytes``, read in memory."""
+    too_large = HTTPException(413, f"this form may hold at most {max_bytes:,} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > FORM_OVERHEAD_BYTES:
-            raise HTTPException(413, f"a form without files may hold at most {FORM_OVERHEAD_BYTES:,} bytes")
+        if len(body) > max_bytes:
+            raise too_large
     form = UploadedForm()
-    for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+    try:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=MAX_PARTS, errors="strict")
+    except UnicodeDecodeError:
+        raise HTTPException(400, "the form is not valid url-encoded UTF-8") from None
+    except ValueError:
+        raise HTTPException(413, f"a form may hold at most {MAX_PARTS} fields") from None
+    for name, value in pairs:
         form.fields.setdefault(name, []).append(value)
     return form
 

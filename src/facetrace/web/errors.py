@@ -8,7 +8,7 @@ failure all become :func:`error_page`, with the same status the API would answer
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -16,11 +16,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from facetrace.errors import FacetraceError
 from facetrace.governance.service import Governance
-from facetrace.server.problems import facetrace_status
+from facetrace.server.problems import UNSTORABLE_VALUE, facetrace_status
 from facetrace.server.state import server_state
 from facetrace.web.rendering import page
 from facetrace.web.session import LoginRequiredError, viewer
@@ -51,15 +53,25 @@ class PageRoute(APIRoute):
                 return error_page(
                     request, exc.status_code, HTTPStatus(exc.status_code).phrase, str(exc.detail), exc.headers
                 )
-            except RequestValidationError:
-                message = "a field of the form is missing or invalid: go back, check it and send it again"
-                return error_page(request, 422, "The form is incomplete", message)
+            except (RequestValidationError, ValidationError) as exc:
+                return error_page(request, 422, "The form is incomplete", _invalid_fields(exc.errors()))
+            except DataError:
+                return error_page(request, 422, "The form is incomplete", UNSTORABLE_VALUE)
             except Exception:
                 log.exception("unexpected error on %s %s", request.method, request.url.path)
                 message = "an unexpected error; the server log has the details"
                 return error_page(request, 500, "Something went wrong", message)
 
         return handle_as_page
+
+
+def _invalid_fields(errors: Sequence[Any]) -> str:
+    """Which fields are missing or invalid, and why (never the value sent: it may be a password)."""
+    reasons = []
+    for error in errors:
+        name = ".".join(str(part) for part in error["loc"] if part != "body") or "the form"
+        reasons.append(f"{name}: {error['msg'][0].lower()}{error['msg'][1:]}")
+    return "invalid or missing: " + "; ".join(reasons) + ". Go back, check it and send the form again."
 
 
 def error_page(

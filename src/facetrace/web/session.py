@@ -23,7 +23,7 @@ from facetrace.errors import AuthenticationError
 from facetrace.governance.service import Governance
 from facetrace.server.client_address import client_address
 from facetrace.server.state import ServerState, server_state
-from facetrace.server.uploads import UploadedForm, read_form
+from facetrace.server.uploads import SMALL_FORM_BYTES, UploadedForm, read_form
 
 SECRET_FILE = "session.key"
 #: Browsers send an empty, untyped file part when a file input was left empty.
@@ -104,13 +104,8 @@ def csrf_token(request: Request) -> str:
     return str(request.session.setdefault("csrf", secrets.token_urlsafe(24)))
 
 
-async def checked_form(
-    request: Request, state: Annotated[ServerState, Depends(server_state)]
-) -> UploadedForm:
-    """The posted form, read in memory within the upload limits, if its CSRF token is the session's."""
-    form = await read_form(
-        request, max_file_bytes=state.settings.max_image_bytes, file_types=BROWSER_FILE_TYPES
-    )
+def _checked(request: Request, form: UploadedForm) -> UploadedForm:
+    """``form``, if its CSRF token is the session's."""
     sent = (form.fields.get("csrf") or [""])[-1]
     expected = request.session.get("csrf", "")
     if not expected or not secrets.compare_digest(sent, expected):
@@ -118,7 +113,28 @@ async def checked_form(
     return form
 
 
+async def checked_form(request: Request) -> UploadedForm:
+    """The posted form of text fields, read in memory (at most SMALL_FORM_BYTES, no file part), if its
+    CSRF token is the session's."""
+    form = await read_form(request, max_file_bytes=0, file_types=(), max_body_bytes=SMALL_FORM_BYTES)
+    return _checked(request, form)
+
+
+async def checked_upload_form(
+    request: Request, state: Annotated[ServerState, Depends(server_state)]
+) -> UploadedForm:
+    """The posted form with a photo, read in memory within the upload limits, if its CSRF token is
+    the session's."""
+    form = await read_form(
+        request, max_file_bytes=state.settings.max_image_bytes, file_types=BROWSER_FILE_TYPES
+    )
+    return _checked(request, form)
+
+
+#: A page parameter of this type is a posted form of text fields (CSRF checked).
 CheckedForm = Annotated[UploadedForm, Depends(checked_form)]
+#: A page parameter of this type is a posted form that may carry a photo (CSRF checked).
+CheckedUploadForm = Annotated[UploadedForm, Depends(checked_upload_form)]
 
 
 def field(form: UploadedForm, name: str) -> str:

@@ -13,7 +13,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from facetrace.collect.sources import KINDS, SourceSpec
 from facetrace.governance.accounts import SERVICE_ROLES, STAFF_ROLES
+from facetrace.server.routes.accounts import NewToken
 from facetrace.server.routes.jobs import NewJob, submit
+from facetrace.server.routes.sources import NewSource
 from facetrace.server.state import ServerState, server_state
 from facetrace.web.errors import page_router
 from facetrace.web.rendering import back_to, page, reported
@@ -116,7 +118,7 @@ def user_life_cycle(
 def issue_token(request: Request, name: str, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
     """A token for a service account (nobody is given a token for another person)."""
     with reported(request):
-        issued = gov.issue_token(name, field(form, "label") or "api", int(field(form, "days") or 90))
+        issued = gov.issue_token(name, form.value("label", NewToken, "name"), form.value("days", NewToken))
         flash(request, f"Token for {name} (shown once, copy it now): {issued.token}")
     return back_to(f"/admin/users/{quote(name)}")
 
@@ -139,9 +141,7 @@ def add_source(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectRe
         seeds=tuple(field(form, "seeds").split()),
         allowed=tuple(field(form, "allowed").split()),
         allow_private_network=field(form, "allow_private_network") == "on",
-        retention_days=int(field(form, "retention_days"))
-        if field(form, "retention_days").isdigit()
-        else None,
+        retention_days=form.value("retention_days", NewSource),
     )
     with reported(request, done=f"Source {spec.name} registered."):
         gov.add_source(spec)

@@ -14,11 +14,11 @@ from facetrace.governance.roles import Action, may
 from facetrace.governance.searches import Purpose
 from facetrace.search import outcome_to_dict
 from facetrace.server.params import MAX_ID
-from facetrace.server.routes.search import crop_response
+from facetrace.server.routes.search import SearchForm, crop_response
 from facetrace.server.state import ServerState, server_state
 from facetrace.web.errors import page_router
 from facetrace.web.rendering import back_to, page, reported
-from facetrace.web.session import CheckedForm, SignedIn, field, flash, photo
+from facetrace.web.session import CheckedForm, CheckedUploadForm, SignedIn, field, flash, photo
 
 router = page_router()
 State = Annotated[ServerState, Depends(server_state)]
@@ -46,7 +46,7 @@ def search_form(request: Request, gov: SignedIn, state: State) -> HTMLResponse:
 
 
 @router.post("/search", response_class=HTMLResponse)
-def search(request: Request, gov: SignedIn, form: CheckedForm, state: State) -> HTMLResponse:
+def search(request: Request, gov: SignedIn, form: CheckedUploadForm, state: State) -> HTMLResponse:
     """Run the search and show the results on this response only: they are never cached or stored
     for the browser (the case keeps its results in the catalog, as the CLI's search does)."""
     values: dict[str, Any] = {
@@ -62,7 +62,7 @@ def search(request: Request, gov: SignedIn, form: CheckedForm, state: State) -> 
         values["justification"] or None,
         values["authorisation_ref"] or None,
     )
-    face = int(field(form, "face")) if field(form, "face").isdigit() else 1
+    face = form.value("face", SearchForm)
     try:
         scope = SearchScope.of(values["source"], values["jurisdiction"])
         with state.vision_lock:
@@ -77,7 +77,7 @@ def search(request: Request, gov: SignedIn, form: CheckedForm, state: State) -> 
 
 
 @router.post("/search/faces")
-def probe_faces(gov: SignedIn, form: CheckedForm, state: State) -> JSONResponse:
+def probe_faces(gov: SignedIn, form: CheckedUploadForm, state: State) -> JSONResponse:
     """The faces found in the chosen photo (boxes to click on), before anything is searched."""
     probe = photo(form)
     if probe is None:
