@@ -161,6 +161,7 @@ def crawl(
                 "images fetched": crawled.images,
                 "refused by robots.txt": crawled.refused_by_robots,
                 "images withheld by their page (noimageai…)": crawled.images_withheld_by_page,
+                "links refused for their scheme (javascript:…)": crawled.urls_refused_by_scheme.total(),
                 "new images analysed": ingested.new_images,
                 "already in the catalog": ingested.known_images,
                 "faces found": ingested.faces,

@@ -18,6 +18,7 @@ one) for the ingest pipeline, which dedupes, analyses and stores them with their
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -73,6 +74,8 @@ class CrawlStats:
     images_refetched: int = 0  # stored before, fetched again (changed, or the server cannot say)
     gone: int = 0  # sightings of the source this complete crawl did not find again
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: URLs on pages and sitemaps not followed nor stored for their scheme (javascript:, data:…).
+    urls_refused_by_scheme: Counter[str] = field(default_factory=Counter)
 
 
 class _NotFetchedError(Exception):
@@ -157,6 +160,7 @@ class Crawler:
     def _jobs_on(self, job: Job, response: httpx.Response) -> list[Job]:
         """The page's images (unless its robots rules withhold them), then its links to follow."""
         page = parse_page(str(response.url), response.text, response.headers.get("x-robots-tag"))
+        self.stats.urls_refused_by_scheme.update(page.refused_schemes)
         jobs = []
         if page.images_allowed:
             jobs += [Job(image.url, job.depth, page.url, page.title, image.alt) for image in page.images]
@@ -174,6 +178,7 @@ class Crawler:
             self.stats.errors.append((job.url, str(broken)))
             return []
         self.stats.sitemaps += 1
+        self.stats.urls_refused_by_scheme.update(sitemap.refused_schemes)
         if job.depth >= self.plan.max_depth:
             return []
         depth = job.depth + 1

@@ -3,14 +3,19 @@
 Parsed with BeautifulSoup (``html.parser``: no native dependency, forgiving with broken HTML).
 Images come from ``<img src/srcset>``, ``<picture><source srcset>``, Open Graph and Twitter
 image meta tags, and links to image files; every URL is resolved against the page's base.
+Only http(s) URLs are kept: the others (``javascript:``, ``data:``, ``file:``, ``ftp:``…) are
+counted by scheme, for the crawl's summary, and dropped.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin, urlparse
 
 from bs4 import BeautifulSoup
+
+from facetrace.ingest.inputs import WEB_SCHEMES
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 #: Robots directives that keep images (or everything) of a page out of a face gallery.
@@ -30,6 +35,8 @@ class Page:
     links: list[str] = field(default_factory=list)
     images: list[PageImage] = field(default_factory=list)
     robots: frozenset[str] = frozenset()
+    #: References dropped for their scheme, by scheme (``{"javascript": 2, "mailto": 1}``).
+    refused_schemes: Counter[str] = field(default_factory=Counter)
 
     @property
     def images_allowed(self) -> bool:
@@ -58,16 +65,22 @@ def _srcset_urls(value: str | None) -> list[str]:
     return [candidate.strip().split()[0] for candidate in (value or "").split(",") if candidate.strip()]
 
 
-def absolute_url(base: str, reference: str | None) -> str | None:
-    """``reference`` resolved against ``base``, without fragment; None unless it is http(s), and for a
-    malformed URL (an unbalanced IPv6 bracket, say): a page's bad link is skipped, not fatal."""
-    if not reference or reference.startswith(("data:", "javascript:", "mailto:")):
+def absolute_url(base: str, reference: str | None, refused: Counter[str] | None = None) -> str | None:
+    """``reference`` resolved against ``base``, without fragment; None for a malformed URL (an
+    unbalanced IPv6 bracket, say: a page's bad link is skipped, not fatal) and unless it is
+    http(s), the scheme then counted in ``refused``."""
+    if not reference:
         return None
     try:
         url = urldefrag(urljoin(base, reference.strip())).url
+        scheme = urlparse(url).scheme.lower()
     except ValueError:
         return None
-    return url if urlparse(url).scheme in ("http", "https") else None
+    if scheme in WEB_SCHEMES:
+        return url
+    if refused is not None:
+        refused[scheme] += 1
+    return None
 
 
 def parse_page(url: str, html: str, header_robots: str | None = None) -> Page:
@@ -85,7 +98,7 @@ def parse_page(url: str, html: str, header_robots: str | None = None) -> Page:
     seen: set[str] = set()
 
     def add_image(reference: str | None, alt: str | None) -> None:
-        absolute = absolute_url(base, reference)
+        absolute = absolute_url(base, reference, page.refused_schemes)
         if absolute and absolute not in seen:
             seen.add(absolute)
             page.images.append(PageImage(absolute, alt or None))
@@ -104,7 +117,7 @@ def parse_page(url: str, html: str, header_robots: str | None = None) -> Page:
         if key in ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"):
             add_image(meta["content"], None)
     for anchor in soup.find_all("a", href=True):
-        absolute = absolute_url(base, anchor["href"])
+        absolute = absolute_url(base, anchor["href"], page.refused_schemes)
         if absolute is None:
             continue
         if urlparse(absolute).path.lower().endswith(IMAGE_EXTENSIONS):

@@ -10,6 +10,7 @@ is parsed with ``defusedxml`` (no entity expansion, no external entities).
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element
 
@@ -31,6 +32,7 @@ class Sitemap:
     sitemaps: list[str] = field(default_factory=list)  # from an index
     pages: list[str] = field(default_factory=list)
     images: list[tuple[str, str]] = field(default_factory=list)  # (page URL, image URL)
+    refused_schemes: Counter[str] = field(default_factory=Counter)  # locations not http(s), by scheme
 
 
 def looks_like_sitemap(content_type: str, body: bytes) -> bool:
@@ -56,7 +58,7 @@ def parse_sitemap(url: str, body: bytes, *, limit: int) -> Sitemap:
     def loc(element: Element) -> str | None:
         for child in element:
             if _local(child) == "loc" and child.text:
-                return absolute_url(url, child.text)
+                return absolute_url(url, child.text, sitemap.refused_schemes)
         return None
 
     if kind == "sitemapindex":

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -16,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from facetrace.errors import FacetraceError
 from facetrace.governance.roles import Action, may
 from facetrace.governance.service import Governance
+from facetrace.ingest.inputs import WEB_SCHEMES
 from facetrace.web.session import csrf_token, flash, take_flashes
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -31,6 +33,15 @@ def _from_json(text: str | None) -> dict[str, Any]:
 
 
 TEMPLATES.env.filters["fromjson"] = _from_json
+
+
+def _is_web_url(value: object) -> bool:
+    """Whether a stored URL may be rendered as a link: only http(s), never ``javascript:`` and the
+    like, whatever reached the catalog (``{% if url is web_url %}<a href=...>``)."""
+    return isinstance(value, str) and urlsplit(value.strip()).scheme.lower() in WEB_SCHEMES
+
+
+TEMPLATES.env.tests["web_url"] = _is_web_url
 
 #: The navigation: (path, label, the action that makes the page useful).
 PAGES = (

@@ -274,6 +274,7 @@ class SourceService(ServiceBase):
                 images_fetched=crawled.images,
                 refused_by_robots=crawled.refused_by_robots,
                 images_withheld_by_page=crawled.images_withheld_by_page,
+                urls_refused_by_scheme=dict(crawled.urls_refused_by_scheme),
                 fetch_errors=len(crawled.errors),
                 new_images=ingested.new_images,
                 faces=ingested.faces,
