@@ -321,13 +321,20 @@ def test_an_admin_registers_a_source_and_follows_its_crawl(
         admin = Visit(browser, live_server, "admin")
         page = admin.open("/admin")
         form = page.locator("form[action='/admin/sources']")  # type: ignore[attr-defined]
-        form.get_by_label("Name").fill("city-news")
-        form.get_by_label("Kind").select_option("website")
-        form.get_by_label("Legal basis").fill("Art. 6(1)(e) GDPR, public-interest archive")
-        form.get_by_label("Jurisdiction (country code)").fill("fr")
-        form.get_by_label("Seeds (one URL per line)").fill(f"{site}/")
-        form.get_by_role("button", name="Register").click()
+        for intranet in (False, True):
+            form.get_by_label("Name").fill("city-news")
+            form.get_by_label("Kind").select_option("website")
+            form.get_by_label("Legal basis").fill("Art. 6(1)(e) GDPR, public-interest archive")
+            form.get_by_label("Jurisdiction (country code)").fill("fr")
+            form.get_by_label("Seeds (one URL per line)").fill(f"{site}/")
+            form.get_by_label("An intranet source: may reach private and loopback addresses").set_checked(
+                intranet
+            )
+            form.get_by_role("button", name="Register").click()
+            if not intranet:  # the test site is on 127.0.0.1: refused until the admin says it may be
+                assert "--allow-private-network" in page.get_by_role("alert").first.inner_text()  # type: ignore[attr-defined]
         assert "Source city-news registered." in page.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+        assert "allowed" in page.locator("tr", has_text="city-news").first.inner_text()  # type: ignore[attr-defined]
 
         page.get_by_label("Source to crawl").select_option("city-news")  # type: ignore[attr-defined]
         page.get_by_role("button", name="Start crawl").click()  # type: ignore[attr-defined]
