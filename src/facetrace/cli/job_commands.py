@@ -40,21 +40,23 @@ def jobs(
     if as_json:
         print_json([asdict(job) for job in listed])
         return
-    table = Table(title="Jobs")
-    for column in ("id", "kind", "source", "what", "by", "created (UTC)", "state", "new images", "faces"):
+    table = Table(title="Jobs (newest first)")
+    table.add_column("id", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    for column in ("kind", "source", "what", "by", "created (UTC)", "new images", "faces", "why"):
         table.add_column(column, overflow="fold")
     for job in listed:
-        state = job.state.value + (f": {job.error}" if job.error else "")
         table.add_row(
             str(job.id),
+            job.state.value,
             job.kind,
             job.source,
             job.folder or "—",
             job.started_by,
             job.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            state,
             f"{job.progress.new_images:,}",
             f"{job.progress.faces:,}",
+            job.error or "",
         )
     console.print(table)
 
