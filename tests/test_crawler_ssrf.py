@@ -29,6 +29,7 @@ from conftest import SiteResponse, facetrace, serve
 from facetrace.catalog.models import Source
 from facetrace.collect.connection_guard import guarded_client, non_public
 from facetrace.collect.crawler import ROBOTS_MAX_BYTES, Crawler, CrawlPlan
+from facetrace.collect.sitemaps import MAX_ENTRIES, MAX_IMAGES_PER_PAGE, parse_sitemap
 from facetrace.collect.sources import SourceSpec, validate, within
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
@@ -306,6 +307,22 @@ def test_a_huge_robots_txt_is_read_up_to_500_kib_and_what_was_read_is_kept() -> 
     with logged_site(routes) as (base, asked):
         crawler = crawl(plan(f"{base}/", base.removeprefix("http://")))
     assert asked == ["/robots.txt", "/", "/page"] and crawler.stats.refused_by_robots == 1
+
+
+def test_a_sitemap_listing_more_than_the_protocol_allows_is_cut_at_its_limits() -> None:
+    image = "<image:image><image:loc>/i.jpg</image:loc></image:image>"
+    urls = "".join(f"<url><loc>/p/{n}</loc></url>" for n in range(MAX_ENTRIES))
+    body = (
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">'
+        f"<url><loc>/gallery</loc>{image * (MAX_IMAGES_PER_PAGE + 1)}</url>{urls}</urlset>"
+    ).encode()
+    sitemap = parse_sitemap("https://news.example/sitemap.xml", body, limit=len(body))
+    assert sitemap.truncated and len(sitemap.pages) == MAX_ENTRIES
+    assert (
+        len(sitemap.images) == MAX_IMAGES_PER_PAGE
+        and sitemap.pages[-1] == f"https://news.example/p/{MAX_ENTRIES - 2}"
+    )
 
 
 # --- slow sites -------------------------------------------------------------------------------

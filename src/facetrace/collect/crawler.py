@@ -178,6 +178,13 @@ class Crawler:
             self.stats.errors.append((job.url, str(broken)))
             return []
         self.stats.sitemaps += 1
+        if sitemap.truncated:
+            self.stats.errors.append(
+                (
+                    job.url,
+                    "lists more than the protocol allows (URLs, or images a page): the rest was left out",
+                )
+            )
         self.stats.urls_refused_by_scheme.update(sitemap.refused_schemes)
         if job.depth >= self.plan.max_depth:
             return []

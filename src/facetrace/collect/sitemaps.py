@@ -20,6 +20,9 @@ from defusedxml.common import DefusedXmlException
 from facetrace.collect.pages import absolute_url
 
 XML_TYPES = ("application/xml", "text/xml", "application/gzip", "application/x-gzip")
+#: The protocol's limits: URLs (or sitemaps) one file may list, and Google's images per page.
+MAX_ENTRIES = 50_000
+MAX_IMAGES_PER_PAGE = 1_000
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -32,6 +35,7 @@ class Sitemap:
     sitemaps: list[str] = field(default_factory=list)  # from an index
     pages: list[str] = field(default_factory=list)
     images: list[tuple[str, str]] = field(default_factory=list)  # (page URL, image URL)
+    truncated: bool = False  # it listed more than the protocol allows: the rest was left out
     refused_schemes: Counter[str] = field(default_factory=Counter)  # locations not http(s), by scheme
 
 
@@ -62,15 +66,21 @@ def parse_sitemap(url: str, body: bytes, *, limit: int) -> Sitemap:
         return None
 
     if kind == "sitemapindex":
-        sitemap.sitemaps = [location for entry in _children(root, "sitemap") if (location := loc(entry))]
+        entries = _children(root, "sitemap")
+        sitemap.sitemaps = [location for entry in entries[:MAX_ENTRIES] if (location := loc(entry))]
+        sitemap.truncated = len(entries) > MAX_ENTRIES
     elif kind == "urlset":
-        for entry in _children(root, "url"):
+        entries = _children(root, "url")
+        sitemap.truncated = len(entries) > MAX_ENTRIES
+        for entry in entries[:MAX_ENTRIES]:
             page = loc(entry)
             if not page:
                 continue
             sitemap.pages.append(page)
+            images = _children(entry, "image")
+            sitemap.truncated |= len(images) > MAX_IMAGES_PER_PAGE
             sitemap.images += [
-                (page, location) for image in _children(entry, "image") if (location := loc(image))
+                (page, location) for image in images[:MAX_IMAGES_PER_PAGE] if (location := loc(image))
             ]
     else:
         raise SitemapError(f"not a sitemap: the document is a <{kind}>")
