@@ -40,8 +40,9 @@ test-postgres: $(TEST_STAMP)
 	$(BIN)/pytest --catalog postgres
 
 ## Benchmarks (never part of `make test`): ingest against face_recognition, search at 100k faces, crawl,
-## the HTTP API under load, and the index at 1M and 10M faces against numpy, raw FAISS and a Python list
-## (galleries cached under var/bench; the report and its plot go to docs/benchmarks/).
+## the HTTP API under load and under attack from anonymous clients, and the index at 1M and 10M faces
+## against numpy, raw FAISS and a Python list (galleries cached under var/bench; the report and its plot
+## go to docs/benchmarks/).
 DEV_FACES := ../shared/data/faces/dev
 
 bench: $(BENCH_STAMP)
@@ -49,6 +50,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/search_benchmark.py
 	$(BIN)/python bench/crawl_benchmark.py
 	$(BIN)/python bench/load_benchmark.py
+	$(BIN)/python bench/hostile_load.py
 	$(BIN)/facetrace bench search --folder $(DEV_FACES) --size 1000000 --size 10000000 \
 		--report docs/benchmarks/search_scale.json
 
