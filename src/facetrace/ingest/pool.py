@@ -6,11 +6,21 @@ dies in native code (a crash in a decoder, say) breaks the whole
 ``ProcessPoolExecutor``; the pool is then restarted and the jobs that were in
 flight are retried one at a time, so the image that kills a worker is found,
 reported as a failure, and nothing else is lost.
+
+A worker dies with the process that started it: killed with ``kill -9``, a server leaves no worker
+holding its models (hundreds of MiB) and waiting for work that will never come. On Linux the kernel
+sees to it (``PR_SET_PDEATHSIG``); elsewhere a thread in the worker watches its parent.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -19,6 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 Key = TypeVar("Key")
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_CHECK_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +85,8 @@ class WorkerPool(Generic[Key]):
         return ProcessPoolExecutor(
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=self._initializer,
-            initargs=self._initargs,
+            initializer=_start_worker_process,
+            initargs=(os.getpid(), self._initializer, self._initargs),
         )
 
     def _submit(self, job: _Job[Key], pending: dict[Future[Any], _Job[Key]]) -> None:
@@ -120,3 +133,35 @@ class WorkerPool(Generic[Key]):
                 assert self._executor is not None
                 self._executor.shutdown(wait=True, cancel_futures=True)
                 self._executor = self._new_executor()
+
+
+def _start_worker_process(
+    parent: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]
+) -> None:
+    """Every worker's initializer: tie its life to ``parent``'s, then run the pool's own."""
+    die_with_parent(parent)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process as soon as ``parent`` (the process that started it) is gone.
+
+    Linux: the kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``, strictly: on the
+    death of the parent's thread that started this process, the one that submits to the pool).
+    The parent may have died before the request was made, so the parent is checked afterwards:
+    if this process has been handed to another one already, it ends at once. Where ``prctl`` is
+    missing, a daemon thread polls the parent's pid instead."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:
+                os._exit(1)
+            return
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_INTERVAL_S)
+    os._exit(1)  # no cleanup: nothing of the parent's work is left to hand back
