@@ -7,12 +7,13 @@ from dataclasses import asdict
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from facetrace.collect.sources import KINDS, SourceSpec
 from facetrace.governance.accounts import SERVICE_ROLES, STAFF_ROLES
+from facetrace.server.params import MAX_ID
 from facetrace.server.routes.accounts import NewToken
 from facetrace.server.routes.jobs import NewJob, submit
 from facetrace.server.routes.sources import NewSource
@@ -23,6 +24,7 @@ from facetrace.web.session import CheckedForm, SignedIn, field, flash
 
 router = page_router()
 State = Annotated[ServerState, Depends(server_state)]
+IdInPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get("/admin", response_class=HTMLResponse)
@@ -124,7 +126,7 @@ def issue_token(request: Request, name: str, gov: SignedIn, form: CheckedForm) -
 
 
 @router.post("/admin/tokens/{token_id}/revoke")
-def revoke_token(request: Request, token_id: int, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
+def revoke_token(request: Request, token_id: IdInPath, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
     with reported(request, done=f"Token {token_id} revoked."):
         gov.revoke_token(token_id)
     return back_to(f"/admin/users/{quote(field(form, 'user'))}")
@@ -175,7 +177,7 @@ def start_job(request: Request, gov: SignedIn, state: State, form: CheckedForm) 
 
 @router.post("/admin/jobs/{job_id}/cancel")
 def cancel_crawl(
-    request: Request, job_id: int, gov: SignedIn, state: State, _form: CheckedForm
+    request: Request, job_id: IdInPath, gov: SignedIn, state: State, _form: CheckedForm
 ) -> RedirectResponse:
     with reported(request, done=f"Job {job_id} asked to stop: it resumes from there next time."):
         gov.oversee_collection()

@@ -8,15 +8,16 @@ import json
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from facetrace.governance import rights
 from facetrace.governance.erasure import ErasureScope
 from facetrace.server.downloads import private_attachment
+from facetrace.server.routes.reports import FIRST_YEAR, LAST_YEAR
 from facetrace.server.security_headers import standalone_document_policy
 from facetrace.web.errors import page_router
 from facetrace.web.rendering import back_to, page, reported
@@ -106,7 +107,9 @@ def purge(request: Request, gov: SignedIn, form: CheckedForm) -> HTMLResponse | 
 
 
 @router.get("/reports/annual", response_class=HTMLResponse)
-def annual_report(request: Request, gov: SignedIn, year: int | None = None) -> HTMLResponse:
+def annual_report(
+    request: Request, gov: SignedIn, year: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR)] = None
+) -> HTMLResponse:
     """The annual usage report (AI Act art. 26(10)), as the CLI writes it, shown in the browser."""
     year = year or datetime.now(UTC).year
     with tempfile.TemporaryDirectory(prefix="facetrace-report-") as folder:
