@@ -42,7 +42,7 @@ from facetrace.gallery import Gallery
 from facetrace.governance import audit
 from facetrace.governance.audit import Actor, Record
 from facetrace.governance.keyed_hashes import ALGORITHM, ErasureKey
-from facetrace.governance.models import DoNotCollect
+from facetrace.governance.models import AuditEntry, DoNotCollect
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +197,9 @@ def certificate_path(settings: Settings, reference: str) -> Path:
     return settings.data_dir / "certificates" / f"{reference}.json"
 
 
+#: The audit action of an erasure.
+ERASE = "data.erase"
+
 #: The keyed hashes an audit entry lists in full; past this (a jurisdiction's purge) it holds their
 #: digest, and the certificate the hashes themselves.
 AUDIT_LISTED_HASHES = 10_000
@@ -288,13 +291,16 @@ def execute(
     *,
     reason: str,
 ) -> dict[str, Any]:
-    """Delete what ``erasure`` lists, rewrite the indexes, and return the deletion certificate.
+    """Delete what ``erasure``'s scope selects, rewrite the indexes, and return the certificate.
 
-    The certificate's time is that of the deletion, stamped in its transaction under the write
-    lock (which an ingest holds for one batch at most), not when the erasure was asked for."""
+    Ingests keep storing while an erasure is asked for, so ``erasure`` (the dry run) is made
+    again from its scope once the write lock is held: what was stored since is deleted too, and
+    an ingest's images read before the deletion and stored after it are dropped by that ingest
+    (:class:`ErasureWatch`). The certificate's time is that of the deletion, in its transaction."""
     key = ErasureKey.of(settings)
     with Gallery.write_lock(settings):
         with sessions.begin() as session:
+            erasure = plan(session, erasure.scope)
             erased, places = _erased(session, erasure, key)
             models = _model_dims(session, erasure.face_ids) if erasure.face_ids else {}
             session.execute(delete(Sighting).where(Sighting.id.in_(erasure.sighting_ids)))
@@ -333,7 +339,7 @@ def execute(
                 session,
                 actor,
                 Record(
-                    action="data.erase",
+                    action=ERASE,
                     purpose=reason,
                     result_count=len(erasure.face_ids),
                     details={
@@ -359,3 +365,38 @@ def scrub_sqlite(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         if session.bind is not None and session.bind.dialect.name == "sqlite":
             session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+
+class ErasureWatch:
+    """The erasures committed since an ingest began, for the images it read before them and
+    stores after them: an image seen at an erased place (its URL or page), or whose bytes an
+    erasure deleted, is dropped. Checked under the write lock, which erasures commit under."""
+
+    def __init__(self, settings: Settings, session: Session) -> None:
+        self._settings = settings
+        self._seen = session.scalar(select(func.max(AuditEntry.id)).where(AuditEntry.action == ERASE)) or 0
+        self._key: ErasureKey | None = None
+        self._erased: set[str] = set()
+
+    def catch_up(self, session: Session) -> None:
+        """Take in the erasures committed since the last call."""
+        entries = session.execute(
+            select(AuditEntry.id, AuditEntry.details)
+            .where(AuditEntry.action == ERASE, AuditEntry.id > self._seen)
+            .order_by(AuditEntry.id)
+        ).all()
+        for seq, details in entries:
+            erased = (details or {}).get("erased") or {}
+            if "hashes" in erased:  # too many for the audit entry: the certificate lists them
+                certificate = certificate_path(self._settings, details["certificate"]).read_text()
+                erased = json.loads(certificate)["erased"]
+            self._erased.update(*(erased.get(kind, ()) for kind in ("locations", "image_sha256")))
+            self._seen = seq
+        if self._erased and self._key is None:
+            self._key = ErasureKey.of(self._settings)
+
+    def covers(self, sha256: str, *places: str | None) -> bool:
+        """Whether an erasure since the ingest began deleted these bytes or what was seen there."""
+        if self._key is None:
+            return False
+        return any(v is not None and self._key.hash(v) in self._erased for v in (sha256, *places))

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from filelock import FileLock
+from sqlalchemy.orm import Session
 
 from facetrace import near_duplicates
 from facetrace.catalog import repository
@@ -38,6 +39,7 @@ from facetrace.errors import FacetraceError, ModelMismatchError
 from facetrace.gallery import Gallery
 from facetrace.governance import do_not_collect
 from facetrace.governance.do_not_collect import CollectionBlocks
+from facetrace.governance.erasure import ErasureWatch
 from facetrace.ingest.inputs import FetchedImage, InputImage, InputProblem, expand_inputs
 from facetrace.ingest.pool import Failure
 from facetrace.ingest.worker import analysis_pool
@@ -66,6 +68,8 @@ class IngestStats:
     #: Which rule stopped what: "url" and "domain" count places not read, "template" faces dropped.
     do_not_collect_rules: dict[str, int] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Images read before an erasure of them (their place or their bytes) and so not stored.
+    erased_meanwhile: int = 0
     #: The index structure this ingest switched to on reaching FACETRACE_INDEX_COMPRESS_AT faces.
     index_rebuilt_as: str | None = None
     timings: Timings = field(default_factory=Timings)
@@ -73,7 +77,13 @@ class IngestStats:
 
     @property
     def done(self) -> int:
-        return self.new_images + self.known_images + self.withheld_do_not_collect + len(self.failures)
+        return (
+            self.new_images
+            + self.known_images
+            + self.withheld_do_not_collect
+            + self.erased_meanwhile
+            + len(self.failures)
+        )
 
     def do_not_collect_summary(self) -> dict[str, int]:
         """What the do-not-collect list stopped, for the ingest's audit entry."""
@@ -144,7 +154,10 @@ def ingest_items(
         )
         do_not_collect.refuse_source(blocks, source.name, source.jurisdiction)
         session.commit()
-    run = _IngestRun(gallery, lock, source, stats, report, blocks, settings.near_duplicate_max_distance)
+        erasures = ErasureWatch(settings, session)
+    run = _IngestRun(
+        gallery, lock, source, stats, report, blocks, erasures, settings.near_duplicate_max_distance
+    )
     try:
         pool = analysis_pool(
             settings,
@@ -179,9 +192,11 @@ class _IngestRun:
         stats: IngestStats,
         report: Callable[[IngestStats], None],
         blocks: CollectionBlocks,
+        erasures: ErasureWatch,
         max_distance: int,
     ) -> None:
         self.blocks = blocks
+        self.erasures = erasures
         self.max_distance = max_distance
         self.gallery = gallery
         self.lock = lock
@@ -238,28 +253,34 @@ class _IngestRun:
             return
         batch, self.batch = self.batch, []
         with self.gallery.writing(self.lock):
-            self._refuse_if_blocked()
+            with self.gallery.sessions() as session:
+                self._refuse_if_blocked(session)
+                self.erasures.catch_up(session)
             for job, result in batch:
                 self.store(job, result)
             if time.monotonic() - self.last_save > INDEX_SAVE_INTERVAL_S:
                 self.gallery.save()
                 self.last_save = time.monotonic()
 
-    def _refuse_if_blocked(self) -> None:
+    def _refuse_if_blocked(self, session: Session) -> None:
         """Stop storing once an erasure blocked the source (it is purged with the sightings it
         had then): what this ingest read since must not outlive it."""
-        with self.gallery.sessions() as session:
-            source = session.get(Source, self.source.id)
-            if source is None or source.blocked_at is not None:
-                raise FacetraceError(
-                    f"source {self.source.name!r} was blocked during this ingest: nothing more is "
-                    "collected from it"
-                )
+        source = session.get(Source, self.source.id)
+        if source is None or source.blocked_at is not None:
+            raise FacetraceError(
+                f"source {self.source.name!r} was blocked during this ingest: "
+                "nothing more is collected from it"
+            )
 
     def store(self, job: _NewImage, result: ImageAnalysis | Failure) -> None:
         """Commit one analysed image with its faces, then put the faces in the index (under the
         write lock: see :meth:`flush`)."""
         later_places = self.in_flight.pop(job.sha256, [])
+        seen_at = [url for place in (job.place, *later_places) for url in (place.location, place.page_url)]
+        if self.erasures.covers(job.sha256, *seen_at):
+            self.stats.erased_meanwhile += 1 + len(later_places)
+            self.report(self.stats)
+            return
         if isinstance(result, Failure):
             self._fail(job.place.location, result.message)
             for place in later_places:
