@@ -179,6 +179,9 @@ def test_no_page_violates_the_content_security_policy(
     page.get_by_role("link", name="← Administration").click()  # type: ignore[attr-defined]
     admin.clean()
     admin.clean("/password")
+    page = admin.clean("/docs")  # the API reference, a page of this site (no CDN)
+    assert page.get_by_role("cell", name="/api/v1/search", exact=True).count() == 1  # type: ignore[attr-defined]
+    admin.shot("api-reference")
     admin.close()
 
 

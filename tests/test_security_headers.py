@@ -17,15 +17,6 @@ import pytest
 from conftest import ADMIN_PASSWORD, USER_PASSWORD, Api, serving_api
 from facetrace import web
 from facetrace.config import Settings
-from facetrace.web.pages import (
-    administration,
-    data_protection,
-    investigation,
-    oversight,
-    portal,
-    signing_in,
-    supervision,
-)
 
 #: Every page a browser opens with GET (path template → the role that opens it; None: anyone).
 PAGES: dict[str, str | None] = {
@@ -49,6 +40,7 @@ PAGES: dict[str, str | None] = {
     "/admin/jobs.json": "admin",
     "/portal": None,
     "/portal/status": None,
+    "/docs": None,
 }
 
 
@@ -86,8 +78,9 @@ def api(settings: Settings) -> Iterator[Api]:
 
 
 def test_every_page_route_is_listed() -> None:
-    routers = (signing_in, investigation, supervision, data_protection, oversight, administration, portal)
-    served = {route.path for pages in routers for route in pages.router.routes if "GET" in route.methods}
+    served = {
+        route.path for pages in web.PAGE_MODULES for route in pages.router.routes if "GET" in route.methods
+    }
     assert served == set(PAGES)
 
 
@@ -119,7 +112,7 @@ def test_every_page_and_answer_carries_the_security_headers(api: Api) -> None:
         assert response.status_code < 500, (path, response.text)
         assert_protected(response)
         shown += response.status_code == 200 and response.headers["content-type"].startswith("text/html")
-    assert shown == 14  # the pages themselves, not only error pages
+    assert shown == 15  # the pages themselves, not only error pages
 
     dpo = clients["dpo"]
     dry_run = dpo.post(
@@ -150,8 +143,14 @@ def test_static_files_are_typed_and_cacheable_and_no_page_loads_anything_from_el
         assert response.status_code == 200 and response.headers["content-type"].startswith(kind)
         assert response.headers["x-content-type-options"] == "nosniff"
         assert "no-store" not in response.headers.get("cache-control", "")
-    # The interactive API docs would run a CDN's scripts on this origin: they are not served.
-    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
+    # The API reference is a page of this site, from the schema: no CDN's scripts run on this origin.
+    reference = client.get("/docs")
+    assert (
+        reference.status_code == 200
+        and '<code>POST</code></td><td><code class="place">/api/v1/search<' in reference.text
+    )
+    assert not re.search(r"(src|href)=\"(https?:)?//", reference.text)
+    assert client.get("/redoc").status_code == 404
     assert client.get("/openapi.json").json()["info"]["title"] == "Facetrace"
 
 

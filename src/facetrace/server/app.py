@@ -55,7 +55,7 @@ def create_app(settings: Settings, *, on_first_admin: FirstAdminHook | None = No
         description="Face search over registered sources, with provenance for every face. Every "
         "action is checked against the acting user's role and written to the hash-chained audit log.",
         lifespan=lifespan,
-        # Swagger UI and ReDoc would load a CDN's scripts into this origin: the schema is at /openapi.json.
+        # Swagger UI and ReDoc would load a CDN's scripts into this origin: the pages serve /docs instead.
         docs_url=None,
         redoc_url=None,
     )

@@ -17,6 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from facetrace.config import Settings
 from facetrace.web.pages import (
     administration,
+    api_reference,
     data_protection,
     investigation,
     oversight,
@@ -27,6 +28,17 @@ from facetrace.web.pages import (
 from facetrace.web.session import LoginRequiredError, session_secret
 
 STATIC = Path(__file__).parent / "static"
+#: Every module of pages (each has a ``router``).
+PAGE_MODULES = (
+    signing_in,
+    investigation,
+    supervision,
+    data_protection,
+    oversight,
+    administration,
+    portal,
+    api_reference,
+)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -46,5 +58,5 @@ def install(app: FastAPI, settings: Settings) -> None:
         return RedirectResponse("/login", status_code=303)
 
     app.add_exception_handler(LoginRequiredError, to_login)
-    for pages in (signing_in, investigation, supervision, data_protection, oversight, administration, portal):
+    for pages in PAGE_MODULES:
         app.include_router(pages.router)
