@@ -18,9 +18,10 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import ADMIN_PASSWORD, Api, SiteResponse, assert_problem, encode, serve, serving_api
+from conftest import ADMIN_PASSWORD, Api, SiteResponse, assert_problem, encode, facetrace, serve, serving_api
 from facetrace.config import Settings
 from facetrace.governance.roles import Role
+from test_crawler_ssrf import trickling_site
 
 PAGES = 10
 #: The image held back. The ingest keeps up to four images in flight per worker before it stores
@@ -218,3 +219,46 @@ def test_only_an_admin_may_start_follow_or_cancel_jobs(api: Api, site: tuple[str
             problem = assert_problem(response, 403, "/problems/permission-denied")
             assert "sources.manage" in problem["detail"]
     assert api.admin.get("/api/v1/jobs").json() == []  # nothing was started
+
+
+def test_a_cancel_from_another_process_stops_a_crawl_in_the_middle_of_a_trickling_fetch(
+    tmp_path: Path,
+) -> None:
+    """The page trickles for ever and the fetch deadline is an hour away: only the cancel can end
+    the fetch. It is asked from the command line, another process; the server's job ledger relays
+    it, the crawl stops inside the fetch, and the job's end is stored."""
+    settings = Settings(
+        data_dir=tmp_path / "var", workers=1, admin_password=ADMIN_PASSWORD, crawl_fetch_deadline_s=3600.0
+    )
+    with trickling_site() as (base, asked, _), serving_api(settings) as api:
+        admin = api.admin
+        intranet = {
+            "name": "intranet",
+            "kind": "website",
+            "legal_basis": "test site of the suite",
+            "jurisdiction": "FR",
+            "seeds": [f"{base}/"],
+            "rate_per_s": 1000.0,
+            "allow_private_network": True,
+        }
+        assert admin.post("/api/v1/sources", json=intranet).status_code == 201
+        job = start(admin, "intranet")
+        wait_for(admin, job["id"], lambda _: "/" in asked)  # the page is trickling in
+
+        token = api.log_in("admin", ADMIN_PASSWORD).json()["access_token"]
+        asked_to_stop = facetrace(settings.data_dir, "jobs", "cancel", str(job["id"]), token=token)
+        assert asked_to_stop.returncode == 0, asked_to_stop.stderr
+        stopped = wait_for(admin, job["id"], finished)
+        assert (stopped["state"], stopped["cancel_requested"]) == ("cancelled", True)
+        assert not stopped["progress"]["completed"] and asked == ["/robots.txt", "/"]
+        assert_problem(admin.post(f"/api/v1/jobs/{job['id']}/cancel"), 409, "/problems/conflict")
+
+        entries = api.as_role("auditor").get("/api/v1/audit/export").json()["entries"]
+        [cancel] = [e for e in entries if e["action"] == "jobs.cancel"]
+        assert (cancel["user_name"], cancel["details"]["job"], cancel["details"]["source"]) == (
+            "admin",
+            job["id"],
+            "intranet",
+        )
+        [closing] = [e["details"] for e in entries if e["action"] == "sources.manage"]
+        assert (closing["job"], closing["stopped"], closing["pages"]) == (job["id"], True, 0)
