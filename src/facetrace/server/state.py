@@ -65,6 +65,7 @@ class ServerState:
         return self.sessions.kw["bind"]
 
     def close(self) -> None:
+        self.portal_lane.close()
         self.jobs.close()
         self.engine.dispose()
 
