@@ -6,8 +6,9 @@ the same length, so that both sets of latencies come from the same server and th
 load. The attackers, each cycling through every kind at its own offset:
 
 - portal photos: a decompression bomb (a 20000×20000 PNG of 400 KB, over the pixel limit), an RGBA
-  PNG just under the pixel limit (8900×8900, 0.3 MB, 1.2 GB of pixels), and a heavy but legal one
-  (5000×5000, about a second of decoding and detection), each with a valid session and CSRF token;
+  PNG just under the pixel limit (8900×8900, 0.3 MB, 1.2 GB of pixels), a heavy but legal one
+  (5000×5000, about a second of decoding and detection), and a plain face photo (whose filing
+  matches it against the gallery), each with a valid session and CSRF token;
 - oversized bodies (64 MiB declared, streamed until the server answers) to /portal, /login and
   /api/v1/auth/token;
 - slow bodies, one byte every half second for ``--trickle`` seconds, to the same three;
@@ -19,7 +20,8 @@ p95 without and with attackers and the ratio of the p95s (target: at most 1.5), 
 resident memory, and every 5xx, the portal lane's 503 refusals (load shed with Retry-After, never
 decoded) apart from any other.
 
-Run: ``.venv/bin/python bench/hostile_load.py [--seconds 30] [--rounds 2]`` (part of ``make bench``).
+Run: ``.venv/bin/python bench/hostile_load.py [--seconds 30] [--rounds 2]`` (part of ``make bench``;
+about 2 minutes of load, plus the gallery's ingest and the server's start).
 """
 
 from __future__ import annotations
@@ -258,6 +260,7 @@ async def rounds(
         "bomb 20000x20000": flat_png(20000, 20000, 1),
         "RGBA 8900x8900": flat_png(8900, 8900, 4),
         "heavy 5000x5000": flat_png(5000, 5000, 3),
+        "face photo": probes[0],  # legal and light, then matched against the whole gallery
     }
     attackers = [Attacker(base, photos, tally, args.trickle) for _ in range(args.attackers)]
     for attacker in attackers:
