@@ -12,6 +12,11 @@ Before a byte of a request's body is read, the client's address (see
 (moving window, the ``limits`` library) and the session's CSRF token, which the form sends in
 its action's query string, is checked; the body is then read in memory within
 FACETRACE_PORTAL_MAX_UPLOAD_BYTES.
+
+A photo is decoded and analysed in the portal's own lane (:mod:`facetrace.server.analysis_lanes`):
+its own analyzer and workers, FACETRACE_PORTAL_ANALYSIS_CONCURRENCY at once and
+FACETRACE_PORTAL_QUEUE waiting, past which it is refused with 503 before it is decoded. Only the
+match against the gallery, which shares the index with investigators' searches, takes their lock.
 """
 
 from __future__ import annotations
