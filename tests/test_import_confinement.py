@@ -138,6 +138,14 @@ def test_a_file_larger_than_the_cap_is_refused_before_it_is_read(tmp_path: Path)
         InputImage(exact, str(exact), max_bytes=999).read()
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc")
+def test_a_file_whose_size_lies_is_read_no_further_than_the_cap() -> None:
+    status = Path("/proc/self/status")  # a regular file whose fstat size is 0, its text over 100 bytes
+    assert status.stat().st_size == 0 and len(status.read_bytes()) > 101
+    with pytest.raises(OSError, match="more than the 100 bytes allowed once read"):
+        InputImage(status, str(status), max_bytes=100).read()
+
+
 @pytest.fixture
 def api(tmp_path: Path, import_dir: Path) -> Iterator[Api]:
     settings = Settings(

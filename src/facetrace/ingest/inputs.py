@@ -63,7 +63,7 @@ class InputImage:
 def _open_beneath(root: Path, relative: Path, flags: int) -> int:
     """Open ``root/relative`` walking down from ``root`` one opened directory at a time, following
     no link on the way (``openat`` with ``O_NOFOLLOW``), so nothing swapped in can lead outside."""
-    directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | _NO_LINKS)  # ``root`` is resolved
     try:
         for part in relative.parts[:-1]:
             try:
@@ -99,7 +99,10 @@ def _read_capped(descriptor: int, max_bytes: int) -> bytes:
         chunks.append(chunk)
         remaining -= len(chunk)
     if remaining <= 0:
-        raise OSError(errno.EFBIG, f"grew past the {max_bytes:,} bytes allowed while it was read")
+        raise OSError(
+            errno.EFBIG,
+            f"more than the {max_bytes:,} bytes allowed once read (its size changed or was misreported)",
+        )
     return b"".join(chunks)
 
 
