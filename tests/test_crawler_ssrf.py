@@ -25,7 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from conftest import SiteResponse, facetrace, serve
+from conftest import ADMIN_PASSWORD, SiteResponse, assert_problem, facetrace, serve, serving_api
 from facetrace.catalog.models import Source
 from facetrace.collect.connection_guard import guarded_client, non_public
 from facetrace.collect.crawler import ROBOTS_MAX_BYTES, Crawler, CrawlPlan
@@ -138,6 +138,30 @@ def test_the_command_line_flag(tmp_path: Path) -> None:
     listed = facetrace(data, "source", "list", "--json")
     assert [s["allow_private_network"] for s in json.loads(listed.stdout)] == [True]
     assert "allow_private_network" in facetrace(data, "source", "show", "nas").stdout
+    assert facetrace(data, "source", "private-network", "nas", "--refuse").returncode == 0
+    listed = facetrace(data, "source", "list", "--json")
+    assert [s["allow_private_network"] for s in json.loads(listed.stdout)] == [False]
+
+
+def test_the_api_flag_is_for_admins(tmp_path: Path) -> None:
+    source = {"name": "nas", "kind": "website", "legal_basis": "our own file server", "jurisdiction": "FR"}
+    settings = Settings(data_dir=tmp_path / "var", admin_password=ADMIN_PASSWORD)
+    with serving_api(settings) as api:
+        admin = api.admin
+        refused = admin.post("/api/v1/sources", json=source | {"seeds": ["http://[::1]:8080/"]})
+        assert "--allow-private-network" in assert_problem(refused, 400, "/problems/refused")["detail"]
+        added = admin.post(
+            "/api/v1/sources", json=source | {"seeds": ["http://[::1]:8080/"], "allow_private_network": True}
+        )
+        assert added.status_code == 201, added.text
+        assert added.json()["allow_private_network"] is True and added.json()["allowed"] == ["[::1]:8080"]
+
+        change = {"allow_private_network": False}
+        supervisor = api.as_role("supervisor")
+        denied = supervisor.put("/api/v1/sources/nas/private-network", json=change)
+        assert_problem(denied, 403, "/problems/permission-denied")
+        assert admin.put("/api/v1/sources/nas/private-network", json=change).status_code == 204
+        assert admin.get("/api/v1/sources/nas").json()["allow_private_network"] is False
 
 
 # --- where a URL may lead ---------------------------------------------------------------------
@@ -226,8 +250,18 @@ def test_a_crawl_without_the_flag_reaches_nothing_on_the_machine(
             assert source is not None
             source.seeds, source.allowed = [f"{base}/"], [base.removeprefix("http://")]
         crawled, ingested = operator.crawl("intranet")
-    assert asked == [] and crawled.pages == 0 and ingested.new_images == 0
-    assert "a loopback address" in crawled.errors[0][1]
+        assert asked == [] and crawled.pages == 0 and ingested.new_images == 0
+        assert "a loopback address" in crawled.errors[0][1]
+
+        # An admin marks it an intranet source (audited): now its crawls reach the machine.
+        operator.set_private_network("intranet", allowed=True)
+        crawled, _ = operator.crawl("intranet")
+    assert crawled.pages == 1 and asked == ["/robots.txt", "/"]
+    with operator.sessions() as session:
+        changed = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "sources.private_network")
+        ).one()
+    assert changed.details == {"source": "intranet", "allow_private_network": True}
 
 
 # --- redirects --------------------------------------------------------------------------------

@@ -120,6 +120,18 @@ def source_resume(ctx: typer.Context, name: str) -> None:
     governance(ctx).pause_source(name, paused=False)
 
 
+@source_app.command("private-network")
+def source_private_network(
+    ctx: typer.Context,
+    name: str,
+    allow: Annotated[
+        bool, typer.Option("--allow/--refuse", help="Let its crawls reach private addresses, or stop them.")
+    ] = True,
+) -> None:
+    """Let a source's crawls reach loopback, private and link-local addresses (an intranet), or not."""
+    governance(ctx).set_private_network(name, allowed=allow)
+
+
 @source_app.command("remove")
 def source_remove(ctx: typer.Context, name: str) -> None:
     """Unregister a source that holds nothing (a DPO erases what it holds first)."""

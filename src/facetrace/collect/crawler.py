@@ -337,6 +337,8 @@ class Crawler:
         was refused or the request ran past the fetch deadline: trying again would only do the same."""
         origin = _origin(url)
         for attempt in range(RETRIES):
+            if self.should_stop():  # asked before each try: a cancel never waits out the retries
+                raise _StoppedError
             self._wait(origin)
             try:
                 response = self._read(url, headers, limit)

@@ -52,6 +52,15 @@ class SourceService(ServiceBase):
             action = "sources.pause" if paused else "sources.resume"
             audit.append(session, self.actor, Record(action=action, details={"source": name}))
 
+    def set_private_network(self, name: str, *, allowed: bool) -> None:
+        """Let the crawls of a source reach loopback, private and link-local addresses (an intranet
+        site registered before it could say so), or stop them again (admin, audited)."""
+        self.allow(Action.MANAGE_SOURCES)
+        with self.sessions.begin() as session:
+            sources.named(session, name).allow_private_network = allowed
+            details = {"source": name, "allow_private_network": allowed}
+            audit.append(session, self.actor, Record(action="sources.private_network", details=details))
+
     def remove_source(self, name: str) -> None:
         self.allow(Action.MANAGE_SOURCES)
         with self.sessions.begin() as session:

@@ -96,6 +96,17 @@ def resume_source(gov: Acting, name: str) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+class PrivateNetwork(BaseModel):
+    allow_private_network: bool = Field(description="Its crawls may reach private addresses.")
+
+
+@router.put("/{name}/private-network", status_code=status.HTTP_204_NO_CONTENT)
+def set_private_network(gov: Acting, name: str, body: PrivateNetwork) -> Response:
+    """Let a source's crawls reach loopback, private and link-local addresses, or not (admin)."""
+    gov.set_private_network(name, allowed=body.allow_private_network)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_source(gov: Acting, name: str) -> Response:
     """Unregister a source that holds nothing; a DPO erases what it holds first (admin)."""
