@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from facetrace.vision.decode import decode_image
+from facetrace.vision.decode import DECODE_MAX_SIDE, DEFAULT_MAX_DECODE_BYTES, decode_image
 from facetrace.vision.detect import FaceDetector
 from facetrace.vision.embed import FaceEmbedder
 from facetrace.vision.perceptual_hash import perceptual_hash
@@ -54,7 +54,8 @@ class ImageAnalysis:
 class FaceAnalyzer:
     """Runs the vision steps on untrusted bytes; raises ``ImageError`` for unusable input.
 
-    ``thumbnail_size``: also cut a JPEG of each face this many pixels square (0: none).
+    ``thumbnail_size``: also cut a JPEG of each face this many pixels square (0: none). The limits
+    are :func:`~facetrace.vision.decode.decode_image`'s.
     """
 
     def __init__(
@@ -64,12 +65,16 @@ class FaceAnalyzer:
         *,
         max_pixels: int,
         max_bytes: int,
+        max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
+        max_side: int = DECODE_MAX_SIDE,
         thumbnail_size: int = 0,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
         self._max_pixels = max_pixels
         self._max_bytes = max_bytes
+        self._max_decode_bytes = max_decode_bytes
+        self._max_side = max_side
         self._thumbnail_size = thumbnail_size
 
     @property
@@ -80,7 +85,13 @@ class FaceAnalyzer:
     def analyze(self, data: bytes) -> ImageAnalysis:
         timings = Timings()
         started = time.perf_counter()
-        image = decode_image(data, max_pixels=self._max_pixels, max_bytes=self._max_bytes)
+        image = decode_image(
+            data,
+            max_pixels=self._max_pixels,
+            max_bytes=self._max_bytes,
+            max_decode_bytes=self._max_decode_bytes,
+            max_side=self._max_side,
+        )
         timings.decode = (mark := time.perf_counter()) - started
 
         detections = self.detector.detect(image.bgr)

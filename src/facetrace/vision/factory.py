@@ -8,6 +8,7 @@ from pathlib import Path
 from facetrace.config import Settings
 from facetrace.errors import FacetraceError
 from facetrace.vision.analyzer import FaceAnalyzer
+from facetrace.vision.decode import DECODE_MAX_SIDE
 from facetrace.vision.detect import FaceDetector, YuNetDetector
 from facetrace.vision.embed import FaceEmbedder, SFaceEmbedder
 from facetrace.vision.weights import model_at
@@ -51,6 +52,9 @@ def build_analyzer(settings: Settings, *, thumbnails: bool = False) -> FaceAnaly
         build_embedder(settings),
         max_pixels=settings.max_image_pixels,
         max_bytes=settings.max_image_bytes,
+        max_decode_bytes=settings.max_decode_bytes,
+        # Never less than the detector looks at: a larger FACETRACE_DETECT_MAX_SIDE keeps its detail.
+        max_side=max(DECODE_MAX_SIDE, settings.detect_max_side),
         thumbnail_size=settings.face_crop_size if thumbnails else 0,
     )
 
