@@ -123,7 +123,10 @@ def test_every_page_and_answer_carries_the_security_headers(api: Api) -> None:
     forged = clients["investigator"].post("/authorisations", data={"csrf": "forged", "case_ref": "X"})
     assert forged.status_code == 403 and forged.headers["content-type"].startswith("text/html")
     assert_protected(forged)
+    too_large = visitor.post("/login", content=b"x" * (256 << 10), headers={"content-type": "text/plain"})
+    assert too_large.status_code == 413  # refused by an inner middleware: the headers are there all the same
     for answer in (
+        too_large,
         visitor.get("/no/such/page"),
         visitor.get("/api/v1/health"),
         clients["admin"].get("/api/v1/users"),
@@ -158,6 +161,15 @@ def csrf_of(client: httpx.Client, path: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
     assert found is not None
     return found.group(1)
+
+
+def test_behind_tls_browsers_are_told_to_use_https_only(settings: Settings, api: Api) -> None:
+    assert "strict-transport-security" not in api.client().get("/login").headers  # plain HTTP: no promise
+    behind_tls = Settings(**{**settings.model_dump(), "secure_cookies": True})
+    with serving_api(behind_tls) as tls_api:
+        answer = tls_api.client().get("/login")
+    assert answer.headers["strict-transport-security"] == "max-age=31536000"
+    assert_protected(answer)
 
 
 #: What the policy refuses in a page: inline styles and event handlers as attributes, inline

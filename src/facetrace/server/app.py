@@ -67,5 +67,6 @@ def create_app(settings: Settings, *, on_first_admin: FirstAdminHook | None = No
     for area in areas:
         app.include_router(area.router)
     web.install(app, settings)
-    app.add_middleware(SecurityHeadersMiddleware)  # added last: outermost, so every answer has the headers
+    # Added last: the outermost, so that every answer (the other middlewares' refusals too) has the headers.
+    app.add_middleware(SecurityHeadersMiddleware, https_only=settings.secure_cookies)
     return app

@@ -42,6 +42,8 @@ ALWAYS = {
 
 #: Static files are the same for everyone and may be cached; any other answer may not.
 STATIC_PREFIX = "/static/"
+#: Behind TLS (FACETRACE_SECURE_COOKIES): browsers use HTTPS only, for a year from each answer.
+HSTS = "max-age=31536000"
 
 
 def content_security_policy(**more: tuple[str, ...]) -> str:
@@ -72,9 +74,10 @@ class SecurityHeadersMiddleware:
     """Adds the headers to every HTTP response that has not set them itself (pure ASGI: streamed
     bodies pass through untouched)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, https_only: bool = False) -> None:
         self.app = app
         self.policy = content_security_policy()
+        self.always = ALWAYS | ({"strict-transport-security": HSTS} if https_only else {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +88,7 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in ALWAYS.items():
+                for name, value in self.always.items():
                     headers[name] = value
                 headers.setdefault("content-security-policy", self.policy)
                 if not static:
