@@ -17,6 +17,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -297,23 +298,29 @@ def test_a_redirect_hop_is_checked_before_it_is_requested() -> None:
     assert crawler.stats.pages == 3 and asked.count("/f") == 2  # "/", "/e" (as /f) and "/f"
 
 
-def test_robots_txt_is_never_read_from_another_origin() -> None:
-    with logged_site(
-        {"/robots.txt": (200, {"content-type": "text/plain"}, b"User-agent: *\nAllow: /\n")}
-    ) as (
-        other,
-        other_asked,
-    ):
+@pytest.mark.parametrize("other_allowed", [False, True])
+def test_robots_txt_is_never_read_from_outside_the_source(other_allowed: bool) -> None:
+    """A robots.txt redirected to another origin is read only when the source allows that origin too
+    (as a site moving from http to https does); otherwise its rules cannot be read and nothing is."""
+    rules = b"User-agent: *\nDisallow: /private/\n"
+    with logged_site({"/robots.txt": (200, {"content-type": "text/plain"}, rules)}) as (other, other_asked):
         routes: dict[str, SiteResponse] = {
             "/robots.txt": (302, {"location": f"{other}/robots.txt"}, b""),
-            "/": PAGE,
+            "/": (200, {"content-type": "text/html"}, b'<a href="/private/x">x</a>'),
         }
         with logged_site(routes) as (base, asked):
-            crawler = crawl(plan(f"{base}/", base.removeprefix("http://")))
-    assert other_asked == [] and asked == ["/robots.txt"]  # unreadable rules: nothing is fetched
+            allowed = [base.removeprefix("http://")] + [other.removeprefix("http://")] * other_allowed
+            crawler = crawl(replace(plan(f"{base}/", allowed[0]), allowed=tuple(allowed)))
     errors = dict(crawler.stats.errors)
-    assert errors[f"{base}/robots.txt"] == f"robots.txt redirected outside its origin, to {other}/robots.txt"
-    assert errors[f"{base}/"] == "disallowed by robots.txt"
+    if other_allowed:  # its rules hold: the page is fetched, its link to /private/ is not
+        assert other_asked == ["/robots.txt"] and asked == ["/robots.txt", "/"]
+        assert crawler.stats.refused_by_robots == 1
+    else:
+        assert other_asked == [] and asked == ["/robots.txt"]  # unreadable rules: nothing is fetched
+        assert (
+            errors[f"{base}/robots.txt"] == f"robots.txt redirected outside the source, to {other}/robots.txt"
+        )
+        assert errors[f"{base}/"] == "disallowed by robots.txt"
 
 
 def test_robots_txt_redirected_within_its_origin_is_followed() -> None:

@@ -9,7 +9,7 @@ outside the source, and names itself and its operator in the User-Agent.
 It follows redirects itself, checking each hop (scheme, host, port, path, robots rules) before it
 asks for it; its client (:func:`connection_guard.guarded_client`) checks the address each
 connection goes to and cuts every request off at the fetch deadline. robots.txt is read the same
-way, never from another origin, and only its first 500 KiB are parsed (RFC 9309 section 2.5).
+way, never from outside the source, and only its first 500 KiB are parsed (RFC 9309 section 2.5).
 
 It yields what it fetched as :class:`FetchedImage` (or :class:`InputProblem` for a broken
 one) for the ingest pipeline, which dedupes, analyses and stores them with their page URL.
@@ -251,8 +251,10 @@ class Crawler:
         return self._robots[origin]
 
     def _fetch_robots(self, origin: str, url: str) -> Protego | None:
-        """Read robots.txt, following redirects within its origin only; a refused address is the
-        source's problem, not the host's rules, so it is reported as such and not remembered."""
+        """Read robots.txt, following redirects within its origin or to another origin the source
+        allows (http to https, say), each hop checked before it is asked; rules that cannot be read
+        disallow everything. A refused address is the source's problem, not the host's rules, so it
+        is reported as such and not remembered."""
         for _hop in range(MAX_REDIRECTS + 1):
             self._wait(origin)
             try:
@@ -265,8 +267,8 @@ class Crawler:
             if not response.has_redirect_location:
                 break
             target = _redirect_target(url, response)
-            if _origin(target) != origin:
-                self.stats.errors.append((url, f"robots.txt redirected outside its origin, to {target}"))
+            if _origin(target) != origin and not within(target, self.plan.allowed, any_path=True):
+                self.stats.errors.append((url, f"robots.txt redirected outside the source, to {target}"))
                 response = None
                 break
             url = target

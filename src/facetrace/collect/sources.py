@@ -181,9 +181,10 @@ def validate(spec: SourceSpec) -> SourceSpec:
     return replace(spec, jurisdiction=spec.jurisdiction.upper(), allowed=allowed)
 
 
-def within(url: str, allowed: tuple[str, ...] | list[str]) -> bool:
+def within(url: str, allowed: tuple[str, ...] | list[str], *, any_path: bool = False) -> bool:
     """Whether ``url`` lies within one of the allowed entries: same scheme (http or https), host and
-    port (default ports implied), and under its path (a malformed URL lies within none)."""
+    port (default ports implied), and under its path unless ``any_path`` (robots.txt lies at the root
+    of an origin whose pages the source may fetch only under a path). A malformed URL lies within none."""
     try:
         parts = urlsplit(url)
         scheme, host = parts.scheme.lower(), _normal_host(parts.hostname)
@@ -194,7 +195,8 @@ def within(url: str, allowed: tuple[str, ...] | list[str]) -> bool:
         return False
     path = parts.path or "/"
     return any(
-        place is not None and place.admits(scheme, host, port, path) for place in map(allowed_place, allowed)
+        place is not None and place.admits(scheme, host, port, place.path if any_path else path)
+        for place in map(allowed_place, allowed)
     )
 
 
