@@ -157,10 +157,11 @@ def test_acting_as_a_user_and_the_audit_trail(
     assert ("ivy", "search", "done") in trail
     assert ("ivy", "sources.manage", "denied") in trail and ("ivy", "audit.read", "denied") in trail
     assert trail[
-        :3
+        :4
     ] == [  # the first command seeds the deployment's policy; the fixture's registration, ingest
         ("operator", "policy.seed", "done"),
         ("operator", "sources.add", "done"),
+        ("operator", "ingest.started", "done"),
         ("operator", "sources.manage", "done"),
     ]
     assert facetrace(gallery_dir, "audit", "verify", "--export", str(export)).returncode == 0

@@ -97,13 +97,15 @@ def test_stats_reindex_and_ingest_are_governance_calls_with_audit_entries(
     trail = [(e["action"], e["outcome"], e["details"]) for e in audit_trail(data_dir, tmp_path)]
     assert trail[0][:2] == ("policy.seed", "done")
     trail = trail[1:]
-    assert [(action, outcome) for action, outcome, _ in trail[:4]] == [
+    assert [(action, outcome) for action, outcome, _ in trail[:5]] == [
         ("sources.add", "done"),
+        ("ingest.started", "done"),  # written before the first image is stored
         ("sources.manage", "done"),
         ("stats.view", "done"),
         ("sources.manage", "done"),
     ]
-    ingested, viewed, reindexed = trail[1][2], trail[2][2], trail[3][2]
+    began, ingested, viewed, reindexed = (details for _, _, details in trail[1:5])
+    assert (began["source"], began["paths"], began["job"]) == ("press", [str(photo_folder)], ingested["job"])
     assert (ingested["command"], ingested["source"], ingested["faces"]) == ("ingest", "press", 1)
     assert ingested["faces_dropped_do_not_collect"] == 0
     assert viewed == {"faces": 1, "images": 2}
