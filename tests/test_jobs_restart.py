@@ -229,3 +229,36 @@ def test_a_killed_ingest_command_is_shown_interrupted_by_facetrace_jobs(
     assert begun["details"]["job"] == ended["details"]["job"] == job["id"]
     assert ended["details"]["sightings_added"] == images_in_catalog(settings)
     assert facetrace(data_dir, "audit", "verify").returncode == 0
+
+
+def test_a_server_told_to_stop_marks_its_running_import_interrupted(
+    tmp_path: Path, environment: dict[str, str]
+) -> None:
+    data_dir = tmp_path / "var"
+    settings = Settings(data_dir=data_dir)
+    log = tmp_path / "server.log"
+    with facetrace_serve(environment, log) as (server, admin):
+        source = {"name": "archive", "legal_basis": "own press archive", "jurisdiction": "FR"}
+        assert admin.post("/api/v1/sources", json=source).status_code == 201
+        order = {"kind": "import", "source": "archive", "folder": "."}
+        running, queued = (admin.post("/api/v1/jobs", json=order).json()["id"] for _ in range(2))
+        poll(lambda: {"images": images_in_catalog(settings)}, lambda seen: seen["images"] >= 3)
+        server.terminate()  # SIGTERM: uvicorn shuts down gracefully
+        server.wait()
+    assert "Application shutdown complete" in log.read_text()
+
+    with facetrace_serve(environment, log) as (_, admin):
+        jobs = {j["id"]: j for j in admin.get("/api/v1/jobs").json()}
+        assert jobs[running]["state"] == jobs[queued]["state"] == "interrupted"
+        assert jobs[running]["error"] == "interrupted: the server stopped"
+        assert jobs[queued]["error"] == "interrupted: the server stopped before it ran"
+        assert jobs[queued]["started_at"] is None and jobs[queued]["started_entry"] is None
+        trail = audit_trail(data_dir, tmp_path, auditor_token(admin))
+    interrupted = [e["details"] for e in trail if e["action"] == "jobs.interrupted"]
+    assert [(d["job"], d["reason"]) for d in interrupted] == [
+        (running, "the server stopped"),
+        (queued, "the server stopped before it ran"),
+    ]
+    assert interrupted[0]["sightings_added"] == images_in_catalog(settings) < IMAGES
+    [closing] = [e["details"] for e in trail if e["action"] == "sources.manage"]
+    assert (closing["job"], closing["stopped"]) == (running, True)
