@@ -135,6 +135,13 @@ class Settings(BaseSettings):
         description="The one folder whose subfolders an admin may import through the server (API jobs, "
         "the web app); none: only 'facetrace ingest PATH' on the server's own command line reads folders.",
     )
+    job_lease_s: float = Field(
+        30.0,
+        ge=1,
+        allow_inf_nan=False,
+        description="A process running a crawl, import or ingest renews its jobs' heartbeat every third of "
+        "this; a job whose heartbeat is older died with its process and is marked interrupted.",
+    )
     near_duplicate_max_distance: int = Field(
         4,
         ge=0,

@@ -11,6 +11,7 @@ from facetrace.cli.account_commands import audit_app, token_app, unit_app, user_
 from facetrace.cli.authorisation_commands import authorisation_app
 from facetrace.cli.bench_commands import bench_app
 from facetrace.cli.erasure_commands import certificate_app, erasure_app, retention_app, rights_app
+from facetrace.cli.job_commands import jobs_app
 from facetrace.cli.numbers import finite
 from facetrace.cli.policy_commands import policy_app
 from facetrace.cli.report_commands import report_app
@@ -368,6 +369,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(report_app, name="report")
 app.add_typer(rights_app, name="rights")
 app.add_typer(source_app, name="source")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(bench_app, name="bench")
 app.command("crawl")(crawl)
 app.command("serve")(serve)

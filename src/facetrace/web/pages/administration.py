@@ -23,6 +23,8 @@ from facetrace.web.rendering import back_to, page, reported
 from facetrace.web.session import CheckedForm, SignedIn, field, flash
 
 router = page_router()
+#: The newest jobs the page shows (the API pages through all of them).
+JOBS_SHOWN = 50
 State = Annotated[ServerState, Depends(server_state)]
 IdInPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -37,7 +39,7 @@ def administration(request: Request, gov: SignedIn, state: State) -> HTMLRespons
         users=gov.users(),
         units=gov.units(),
         sources=gov.sources(),
-        jobs=[asdict(job) for job in state.jobs.jobs()],
+        jobs=[asdict(job) for job in gov.jobs(limit=JOBS_SHOWN)],
         roles=[role.value for role in STAFF_ROLES],
         kinds=KINDS,
         import_dir=state.settings.import_dir,
@@ -180,13 +182,12 @@ def cancel_crawl(
     request: Request, job_id: IdInPath, gov: SignedIn, state: State, _form: CheckedForm
 ) -> RedirectResponse:
     with reported(request, done=f"Job {job_id} asked to stop: it resumes from there next time."):
-        gov.oversee_collection()
-        state.jobs.cancel(job_id)
+        gov.cancel_job(job_id)
+        state.jobs.stop(job_id)
     return back_to("/admin#jobs-title")
 
 
 @router.get("/admin/jobs.json")
-def jobs_progress(gov: SignedIn, state: State) -> JSONResponse:
+def jobs_progress(gov: SignedIn) -> JSONResponse:
     """The jobs and their progress, for the page to refresh itself while one runs."""
-    gov.oversee_collection()
-    return JSONResponse(jsonable_encoder([asdict(job) for job in state.jobs.jobs()]))
+    return JSONResponse(jsonable_encoder([asdict(job) for job in gov.jobs(limit=JOBS_SHOWN)]))
