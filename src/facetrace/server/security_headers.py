@@ -71,8 +71,8 @@ def standalone_document_policy(html: str) -> str:
 
 
 class SecurityHeadersMiddleware:
-    """Adds the headers to every HTTP response that has not set them itself (pure ASGI: streamed
-    bodies pass through untouched)."""
+    """Adds the headers to every HTTP response (pure ASGI: streamed bodies pass through untouched).
+    A route's own Content-Security-Policy or Cache-Control (stricter or wider) is kept."""
 
     def __init__(self, app: ASGIApp, *, https_only: bool = False) -> None:
         self.app = app
