@@ -205,9 +205,18 @@ def hostile_api(
             yield api
 
 
+#: Answers may be slow on a busy machine (the portal queues its analyses): no timeout should pass for a 5xx.
+PATIENCE = httpx.Timeout(120)
+
+
+def patient(client: httpx.Client) -> httpx.Client:
+    client.timeout = PATIENCE
+    return client
+
+
 @pytest.fixture(scope="module")
 def investigator(hostile_api: Api) -> httpx.Client:
-    return hostile_api.as_role("investigator")
+    return patient(hostile_api.as_role("investigator"))
 
 
 def _photo_part(file: HostileFile) -> dict[str, tuple[str, bytes, str]]:
@@ -232,7 +241,7 @@ def test_hostile_probes_get_a_problem_with_a_detail_never_a_5xx(
 
 
 def portal_visitor(api: Api) -> tuple[httpx.Client, str]:
-    visitor = api.client()
+    visitor = patient(api.client())
     opened = visitor.get("/portal")
     action = re.search(r'action="(/portal\?csrf=[^"]+)"', opened.text)
     assert opened.status_code == 200 and action is not None
@@ -315,7 +324,7 @@ def test_search_api_fields_never_get_a_5xx(
 def browser_signed_in(api: Api) -> tuple[httpx.Client, str]:
     """A browser session of a new investigator, signed in through the login form; its CSRF token."""
     name, _ = api.new_user("investigator")
-    browser = api.client()
+    browser = patient(api.client())
     token = _csrf(browser.get("/login").text)
     signed_in = browser.post("/login", data={"csrf": token, "username": name, "password": USER_PASSWORD})
     assert signed_in.status_code in (302, 303), signed_in.text
@@ -363,11 +372,13 @@ def test_portal_fields_never_get_a_5xx(hostile_api: Api, fields: dict[str, str])
 @example(username="\x00" * 200, password="x" * 5000)
 @given(username=FORM_TEXT, password=FORM_TEXT)
 def test_login_form_fields_never_get_a_5xx(hostile_api: Api, username: str, password: str) -> None:
-    visitor = hostile_api.client()
+    visitor = patient(hostile_api.client())
     token = _csrf(visitor.get("/login").text)
     response = visitor.post("/login", data={"csrf": token, "username": username, "password": password})
     assert_no_5xx(response, (username, password))
     token_response = httpx.post(
-        f"{hostile_api.url}/api/v1/auth/token", data={"username": username, "password": password}
+        f"{hostile_api.url}/api/v1/auth/token",
+        data={"username": username, "password": password},
+        timeout=PATIENCE,
     )
     assert_no_5xx(token_response, (username, password))

@@ -170,7 +170,8 @@ class _FormReader:
     def on_part_end(self) -> None:
         part = self._part
         if part.filename is None:
-            self.form.fields.setdefault(part.name, []).append(part.data.decode("utf-8", "replace"))
+            value = _text(part.name, part.data.decode("utf-8", "replace"))
+            self.form.fields.setdefault(part.name, []).append(value)
         else:
             self.form.files[part.name] = Upload(part.filename, part.content_type, bytes(part.data))
 
@@ -245,8 +246,16 @@ async def read_urlencoded(request: Request, max_bytes: int) -> UploadedForm:
     except ValueError:
         raise HTTPException(413, f"a form may hold at most {MAX_PARTS} fields") from None
     for name, value in pairs:
-        form.fields.setdefault(name, []).append(value)
+        form.fields.setdefault(name, []).append(_text(name, value))
     return form
+
+
+def _text(name: str, value: str) -> str:
+    """A text field's value; NUL is refused: nobody types it, and PostgreSQL cannot store it in text
+    (a search's purpose holding one could not be recorded in the audit log)."""
+    if "\x00" in value:
+        raise HTTPException(422, f"field {name!r} contains a NUL character")
+    return value
 
 
 async def _discard(chunks: AsyncIterator[bytes], budget: int) -> None:
