@@ -372,9 +372,10 @@ def test_a_sitemap_listing_more_than_the_protocol_allows_is_cut_at_its_limits() 
 @contextmanager
 def trickling_site() -> Iterator[tuple[str, list[str], threading.Event]]:
     """A server that answers every GET with headers, then one byte every 0.2 s, for ever (until the
-    client hangs up or the test ends); yields its URL, the paths asked and the event that ends it."""
+    client hangs up or the test ends); yields its URL, the paths asked, and an event set once the
+    first byte of a body went out."""
     asked: list[str] = []
-    done = threading.Event()
+    done, trickling = threading.Event(), threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -389,9 +390,11 @@ def trickling_site() -> Iterator[tuple[str, list[str], threading.Event]]:
             self.send_header("content-length", "1000000")
             self.end_headers()
             with suppress(BrokenPipeError, ConnectionResetError):
-                while not done.wait(0.2):
+                while not done.is_set():
                     self.wfile.write(b" ")
                     self.wfile.flush()
+                    trickling.set()
+                    done.wait(0.2)
 
         def log_message(self, *_args: object) -> None:
             pass
@@ -400,7 +403,7 @@ def trickling_site() -> Iterator[tuple[str, list[str], threading.Event]]:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked, done
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked, trickling
     finally:
         done.set()
         server.shutdown()
@@ -414,7 +417,7 @@ def test_a_trickling_page_is_cut_off_at_the_fetch_deadline_and_not_retried(
     (FACETRACE_CRAWL_FETCH_DEADLINE_S) can end the fetch."""
     settings = gov_settings.model_copy(update={"crawl_fetch_deadline_s": 1.0, "crawl_timeout_s": 10.0})
     operator = Governance.open(settings)
-    with trickling_site() as (base, asked, _done):
+    with trickling_site() as (base, asked, _trickling):
         operator.add_source(spec(f"{base}/", rate_per_s=1000.0, allow_private_network=True))
         crawled, _ = operator.crawl("intranet")
     assert dict(crawled.errors) == {f"{base}/": "took longer than the 1 s fetch deadline"}
@@ -425,11 +428,9 @@ def test_a_trickling_page_is_cut_off_at_the_fetch_deadline_and_not_retried(
 def test_a_cancel_takes_effect_during_a_trickling_read() -> None:
     """A deadline far away, and the crawl is asked to stop while the body trickles in: it stops
     there (the URL stays queued) instead of reading until the deadline."""
-    with trickling_site() as (base, asked, _done):
-        stop_requested = threading.Timer(0.5, lambda: None)
-        stop_requested.start()
+    with trickling_site() as (base, asked, trickling):
         crawler = crawl(
             plan(f"{base}/", base.removeprefix("http://"), fetch_deadline_s=3600.0),
-            should_stop=lambda: not stop_requested.is_alive(),
+            should_stop=trickling.is_set,  # asked to stop once the page has begun to trickle in
         )
     assert crawler.stats.stopped and not crawler.stats.errors and asked == ["/robots.txt", "/"]
