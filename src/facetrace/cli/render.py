@@ -119,6 +119,8 @@ def ingest_summary(stats: IngestStats, source: str) -> None:
         table.add_row(f"do-not-collect ({rule}): {what}", f"{count:,}")
     if stats.withheld_do_not_collect:
         table.add_row("images not stored (every face dropped)", f"{stats.withheld_do_not_collect:,}")
+    if stats.erased_meanwhile:
+        table.add_row("images not stored (erased while being collected)", f"{stats.erased_meanwhile:,}")
     rate = stats.done / stats.elapsed if stats.elapsed else 0
     table.add_row("time", f"{stats.elapsed:.1f} s ({rate:.1f} images/s)")
     if stats.index_rebuilt_as:

@@ -321,8 +321,12 @@ class _IngestRun:
         self.report(self.stats)
 
     def _record_known(self, sha256: str, places: list[Place]) -> bool:
-        """Record sightings if the catalog already holds these bytes; False if it does not."""
-        with self.gallery.sessions() as session:
+        """Record sightings if the catalog already holds these bytes; False if it does not.
+
+        Under the write lock (a moment, nothing else), so that no erasure deletes the image
+        between reading it and recording where it was seen again."""
+        with self.lock, self.gallery.sessions() as session:
+            self._refuse_if_blocked(session)
             image = repository.image_by_sha256(session, sha256)
             if image is None:
                 return False
