@@ -12,7 +12,8 @@ load. The attackers, each cycling through every kind at its own offset:
 - oversized bodies (64 MiB declared, streamed until the server answers) to /portal, /login and
   /api/v1/auth/token;
 - slow bodies, one byte every half second for ``--trickle`` seconds, to the same three;
-- wrong passwords to /api/v1/auth/token.
+- with ``--guess-passwords``, wrong passwords to /api/v1/auth/token as fast as they are answered
+  (after five, the login throttle answers 429 before hashing).
 
 The portal's hourly limit per address is lifted (every attacker shares 127.0.0.1, while a real flood
 comes from many addresses), so that the attackers reach the analysis. Printed: investigators' p50 and
@@ -115,12 +116,15 @@ class Tally:
 class Attacker:
     """One anonymous client: a portal session of its own, and every kind of attack in turn."""
 
-    def __init__(self, base: str, photos: dict[str, bytes], tally: Tally, trickle_s: float) -> None:
+    def __init__(
+        self, base: str, photos: dict[str, bytes], tally: Tally, trickle_s: float, guess_passwords: bool
+    ) -> None:
         self.base = base
         self.port = int(base.rsplit(":", 1)[1])
         self.photos = photos
         self.tally = tally
         self.trickle_s = trickle_s
+        self.guess_passwords = guess_passwords
         self.client = httpx.AsyncClient(base_url=base, timeout=120)
         self.action = ""
 
@@ -139,11 +143,12 @@ class Attacker:
             label = path.split("?")[0]
             attacks.append((f"{label} oversized", lambda path=path: self.raw_post(path, OVERSIZED_BYTES, 0)))
             attacks.append((f"{label} trickled", lambda path=path: self.raw_post(path, TRICKLED_BYTES, 0.5)))
-        attacks.append(("token wrong password", self.guess_password))
+        if self.guess_passwords:
+            attacks.append(("token wrong password", self.guess_password))
         return attacks
 
-    async def run(self, offset: int, until: float) -> None:
-        attacks = self.kinds()
+    async def run(self, offset: int, until: float, only: str) -> None:
+        attacks = [(kind, attack) for kind, attack in self.kinds() if only in kind]
         for kind, attack in itertools.islice(itertools.cycle(attacks), offset % len(attacks), None):
             if time.monotonic() >= until:
                 return
@@ -242,11 +247,12 @@ async def searches(
 
 
 async def phase(
-    base: str, tokens: list[str], probes: list[bytes], attackers: list[Attacker], seconds: float
+    base: str, tokens: list[str], probes: list[bytes], attackers: list[Attacker], seconds: float, only: str
 ) -> tuple[list[float], list[str]]:
-    """Investigators search for ``seconds``, with ``attackers`` (none: alone) attacking meanwhile."""
+    """Investigators search for ``seconds``, with ``attackers`` (none: alone) attacking meanwhile with
+    the attacks whose name holds ``only``."""
     until = time.monotonic() + seconds
-    attacks = [asyncio.ensure_future(a.run(n * 3, until)) for n, a in enumerate(attackers)]
+    attacks = [asyncio.ensure_future(a.run(n * 3, until, only)) for n, a in enumerate(attackers)]
     found = await searches(base, tokens, probes, until)
     await asyncio.gather(*attacks)
     return found
@@ -262,7 +268,9 @@ async def rounds(
         "heavy 5000x5000": flat_png(5000, 5000, 3),
         "face photo": probes[0],  # legal and light, then matched against the whole gallery
     }
-    attackers = [Attacker(base, photos, tally, args.trickle) for _ in range(args.attackers)]
+    attackers = [
+        Attacker(base, photos, tally, args.trickle, args.guess_passwords) for _ in range(args.attackers)
+    ]
     for attacker in attackers:
         await attacker.open_portal()
     alone: list[float] = []
@@ -275,7 +283,7 @@ async def rounds(
                 f"round {number + 1}/{args.rounds}: investigators {label} for {args.seconds:.0f} s…"
             )
             memory.phase()
-            found, failed = await phase(base, tokens, probes, crowd, args.seconds)
+            found, failed = await phase(base, tokens, probes, crowd, args.seconds, args.only)
             latencies += found
             errors += failed
             peaks[label] = max(peaks[label], memory.peak_kib)
@@ -316,6 +324,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the two phases")
     parser.add_argument("--trickle", type=float, default=10.0, help="seconds a slow body trickles")
     parser.add_argument("--gallery", type=int, default=300, help="photos in the gallery")
+    parser.add_argument(
+        "--guess-passwords",
+        action="store_true",
+        help="also wrong passwords to /api/v1/auth/token (throttled: 429)",
+    )
+    parser.add_argument("--only", default="", help="only the attacks whose name holds this, e.g. 'portal '")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="facetrace-hostile-") as tmp:
