@@ -34,7 +34,9 @@ import json
 import os
 import re
 import secrets
+import shlex
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -360,10 +362,7 @@ def main() -> None:
     show(report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "hostile_load.json").write_text(json.dumps(report, indent=2))
-    command = "python bench/hostile_load.py " + " ".join(
-        f"--{name} {getattr(args, name):g}" for name in ("seconds", "rounds", "investigators", "attackers")
-    )
-    console.print(f"wrote {RESULTS / 'hostile_load.json'}; command: {command}")
+    console.print(f"wrote {RESULTS / 'hostile_load.json'}; command: python {shlex.join(sys.argv)}")
 
 
 def show(report: dict) -> None:
