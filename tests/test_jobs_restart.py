@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -72,7 +72,7 @@ def facetrace_serve(
         with httpx.Client(base_url=url, headers=headers) as admin:
             yield process, admin
     finally:
-        if process.poll() is None:
+        with suppress(ProcessLookupError):  # the group is gone once the server and its workers are
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
