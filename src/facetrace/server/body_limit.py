@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facetrace.config import Settings
 from facetrace.server.problems import problem_response
-from facetrace.server.uploads import FORM_OVERHEAD_BYTES, SMALL_FORM_BYTES
+from facetrace.server.uploads import FORM_OVERHEAD_BYTES, SMALL_FORM_BYTES, BodyTooLargeError
 
 #: Paths (any method) whose bodies carry an image within FACETRACE_MAX_IMAGE_BYTES.
 IMAGE_UPLOAD_PATHS = ("/api/v1/search", "/api/v1/rights", "/search", "/search/faces")
@@ -29,13 +29,6 @@ PORTAL_PATH = "/portal"
 #: What a refused client may still send, read and dropped so that it can read the refusal.
 LINGER_BYTES = 16 * 1024 * 1024
 API_PREFIX = "/api/"
-
-
-class BodyTooLargeError(HTTPException):
-    """A body crossed its route's limit while it was read (it had not said it would)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than the limit of {limit:,} bytes")
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,14 @@ MAX_PARTS = 64
 Model = TypeVar("Model", bound=BaseModel)
 
 
+class BodyTooLargeError(HTTPException):
+    """A body crossed its route's limit while it was read (raised by the app-wide
+    :class:`~facetrace.server.body_limit.BodyLimitMiddleware`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than the limit of {limit:,} bytes")
+
+
 @dataclass(frozen=True, slots=True)
 class Upload:
     filename: str | None
@@ -262,12 +270,16 @@ async def _discard(chunks: AsyncIterator[bytes], budget: int) -> None:
     """Read and drop what is left of a refused body, up to ``budget`` bytes.
 
     A client still sending would otherwise see the connection reset (closing a socket with
-    unread data does that) instead of reading the refusal. Nothing is kept.
+    unread data does that) instead of reading the refusal. Nothing is kept. Past the request's
+    own limit, the rest is the middleware's to drop: the refusal given stands.
     """
-    async for chunk in chunks:
-        budget -= len(chunk)
-        if budget < 0:
-            return
+    try:
+        async for chunk in chunks:
+            budget -= len(chunk)
+            if budget < 0:
+                return
+    except BodyTooLargeError:
+        return
 
 
 async def image_form(request: Request, state: Annotated[ServerState, Depends(server_state)]) -> UploadedForm:
