@@ -185,6 +185,13 @@ def test_a_job_waits_for_the_one_before_it_and_can_be_cancelled_or_fail_meanwhil
     assert admin.get(f"/api/v1/jobs/{waiting['id']}").json()["started_at"] is None  # never ran
     assert admin.get("/api/v1/sources/mirror").json()["sightings"] == 0
 
+    # The history comes newest first, a page at a time.
+    page = admin.get("/api/v1/jobs", params={"limit": 2}).json()
+    assert [j["id"] for j in page] == [doomed["id"], waiting["id"]]
+    rest = admin.get("/api/v1/jobs", params={"before": page[-1]["id"]}).json()
+    assert [j["id"] for j in rest] == [first["id"]]
+    assert_problem(admin.get("/api/v1/jobs", params={"limit": 0}), 422)
+
 
 def test_what_a_job_refuses_before_it_starts(api: Api, site: tuple[str, ChainSite]) -> None:
     admin = api.admin
