@@ -9,6 +9,7 @@ works: an inline script slipped into a page is refused, and reported.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ from test_web import CHROMIUM, Visit
 #: The browser tests' own fixtures: one Chromium per module, an account for each role.
 browser = test_web.browser
 staffed = test_web.staffed
+#: Waits until the page shows what it should (a form's answer is a new page, loaded after the click).
+expect = test_web.playwright_api.expect
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
 
@@ -87,7 +90,7 @@ def test_no_page_violates_the_content_security_policy(
         "https://example.org/me.jpg"
     )  # type: ignore[attr-defined]
     page.get_by_role("button", name="Send my request").click()  # type: ignore[attr-defined]
-    reference = page.locator("#reference").inner_text()  # type: ignore[attr-defined]
+    reference = page.locator("strong#reference").inner_text()  # type: ignore[attr-defined]
     public.clean()
     page.get_by_role("button", name="Follow this request").click()  # type: ignore[attr-defined]
     assert page.locator("#status").inner_text() == "received"  # type: ignore[attr-defined]
@@ -107,12 +110,14 @@ def test_no_page_violates_the_content_security_policy(
     request_form.get_by_label("Case reference").fill("CASE-3")
     request_form.get_by_label("Justification").fill("a person reported missing last week")
     request_form.get_by_role("button", name="Request").click()
-    authorisation = page.get_by_role("status").first.inner_text().split()[1]  # type: ignore[attr-defined]
+    requested = page.get_by_role("status").filter(has_text="requested")  # type: ignore[attr-defined]
+    authorisation = requested.inner_text().split()[1]
     investigator.clean()
 
     supervisor = Watched(browser, live_server, "sam")
     page = supervisor.clean("/supervisor")
     page.get_by_role("button", name=f"Grant {authorisation}").click()  # type: ignore[attr-defined]
+    expect(page.get_by_role("status").first).to_contain_text(f"Authorisation {authorisation} granted")  # type: ignore[attr-defined]
     supervisor.clean()
 
     # The search page's script works under the policy: preview (a blob: image), the faces found
@@ -124,7 +129,7 @@ def test_no_page_violates_the_content_security_policy(
     box.wait_for()
     assert page.locator("#preview-image").get_attribute("src").startswith("blob:")  # type: ignore[attr-defined]
     assert box.evaluate("button => button.getBoundingClientRect().width") > 10
-    assert page.locator("#face-status").inner_text() == "Face 1 of 1 will be searched."  # type: ignore[attr-defined]
+    expect(page.locator("#face-status")).to_have_text("Face 1 of 1 will be searched.")  # type: ignore[attr-defined]
     investigator.clean()
     form.get_by_label("Case reference").fill("CASE-3")
     form.get_by_label("Offence").select_option("missing-person")
@@ -133,7 +138,7 @@ def test_no_page_violates_the_content_security_policy(
     form.get_by_role("button", name="Search", exact=True).click()
     page.get_by_role("heading", name="Results").wait_for()  # type: ignore[attr-defined]
     crop = page.locator(".result img.crop").first  # type: ignore[attr-defined]
-    assert crop.evaluate("img => img.complete && img.naturalWidth") == 112
+    assert crop.evaluate("img => img.decode().then(() => img.naturalWidth)") == 112  # once loaded
     investigator.clean()
     investigator.clean("/cases")
     page = investigator.clean("/dpo")  # refused: the problem page
@@ -149,23 +154,26 @@ def test_no_page_violates_the_content_security_policy(
         "mark => getComputedStyle(mark).borderLeftColor"
     )  # type: ignore[attr-defined]
     assert bar_colour == legend_colour == "rgb(31, 95, 168)"
+    supervisor.shot("supervisor-chart")
     page.get_by_role("link", name="Annual usage report").click()  # type: ignore[attr-defined]
+    expect(page).to_have_title(re.compile("annual usage report", re.IGNORECASE))
     # The report keeps its own inline stylesheet (allowed by its hash) and its plot (a data: image).
     assert page.locator("body").evaluate("body => getComputedStyle(body).maxWidth") == "960px"  # type: ignore[attr-defined]
-    assert page.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")  # type: ignore[attr-defined]
+    assert page.locator("img").evaluate("img => img.decode().then(() => img.naturalWidth > 0)")  # type: ignore[attr-defined]
     supervisor.clean()
     supervisor.close()
 
     dpo = Watched(browser, live_server, "dora")
     page = dpo.clean("/dpo")
     page.get_by_role("link", name=reference).click()  # type: ignore[attr-defined]
+    expect(page.get_by_role("heading", level=1)).to_contain_text(reference)  # type: ignore[attr-defined]
     dpo.shot("dpo-request-access")
     dpo.clean()
     page = dpo.clean("/dpo")
     purge = page.locator("form", has=page.get_by_role("heading", name="By jurisdiction"))  # type: ignore[attr-defined]
     purge.get_by_label("Country code").fill("us")
     purge.get_by_role("button", name="Dry run").click()
-    assert "1 faces, 1 images and 1 sightings would be deleted" in page.inner_text("main")  # type: ignore[attr-defined]
+    expect(page.locator("main")).to_contain_text("1 faces, 1 images and 1 sightings would be deleted")  # type: ignore[attr-defined]
     dpo.shot("dpo-dry-run")
     dpo.clean()
     dpo.clean("/dpo/records")
@@ -177,6 +185,7 @@ def test_no_page_violates_the_content_security_policy(
     admin.clean("/admin")
     page = admin.clean("/admin/users/ines")
     page.get_by_role("link", name="← Administration").click()  # type: ignore[attr-defined]
+    expect(page).to_have_url(f"{live_server}/admin")
     admin.clean()
     admin.clean("/password")
     page = admin.clean("/docs")  # the API reference, a page of this site (no CDN)
