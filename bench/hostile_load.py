@@ -349,6 +349,9 @@ def main() -> None:
         faces = ingest(settings, [str(p) for p in gallery], source_name="hostile-load", workers=2).faces
         port = free_port()
         server = start_server(data_dir, port, environment)
+        log: list[str] = []  # the server's stderr, read as it comes so that the pipe never fills
+        reading = threading.Thread(target=lambda: log.extend(line.decode() for line in server.stderr or ()))
+        reading.start()
         try:
             base = f"http://127.0.0.1:{port}"
             tokens = tokens_for(base, args.investigators)
@@ -357,8 +360,10 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+            reading.join()
 
-    report |= vars(args) | {"gallery_faces": faces}
+    errors = [line.rstrip() for line in log if "Traceback" in line or "ERROR" in line or "Error:" in line]
+    report |= vars(args) | {"gallery_faces": faces, "server_log_errors": errors}
     show(report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "hostile_load.json").write_text(json.dumps(report, indent=2))
@@ -396,6 +401,8 @@ def show(report: dict) -> None:
     for label, count in report["answers"].items():
         answers.add_row(label, str(count))
     console.print(answers)
+    for line in report["server_log_errors"][:20]:
+        console.print(f"[red]server log[/] {line}", highlight=False)
     for error in report["first_investigator_errors"]:
         console.print(f"[red]investigator error[/] {error}", highlight=False)
 
