@@ -13,13 +13,14 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, Field, model_validator
 
 from facetrace.governance.collection_jobs import MAX_LISTED
 from facetrace.governance.service import Governance
 from facetrace.server.auth import Acting
 from facetrace.server.jobs import Job, JobControl, JobState, Work
+from facetrace.server.params import MAX_ID
 from facetrace.server.problems import PROBLEM_RESPONSES, documented
 from facetrace.server.routes.sources import MAX_PAGES
 from facetrace.server.state import ServerState, server_state
@@ -27,6 +28,7 @@ from facetrace.server.state import ServerState, server_state
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
 
 State = Annotated[ServerState, Depends(server_state)]
+JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class NewJob(BaseModel):
@@ -146,7 +148,7 @@ def list_jobs(
     gov: Acting,
     limit: Annotated[int, Query(ge=1, le=MAX_LISTED, description="At most this many jobs.")] = 100,
     before: Annotated[
-        int | None, Query(ge=1, description="Only jobs older than this one (the next page).")
+        int | None, Query(ge=1, le=MAX_ID, description="Only jobs older than this one (the next page).")
     ] = None,
 ) -> list[dict[str, Any]]:
     """The jobs the catalog holds, newest first: this server's, earlier servers' (those a stopped or
@@ -155,7 +157,7 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobView)
-def show_job(gov: Acting, job_id: int) -> dict[str, Any]:
+def show_job(gov: Acting, job_id: JobId) -> dict[str, Any]:
     """One job, with its progress so far (admin)."""
     return asdict(gov.job(job_id))
 
@@ -166,7 +168,7 @@ def show_job(gov: Acting, job_id: int) -> dict[str, Any]:
     response_model=JobView,
     responses=documented((409, "The job has already finished")),
 )
-def cancel_job(gov: Acting, state: State, job_id: int) -> dict[str, Any]:
+def cancel_job(gov: Acting, state: State, job_id: JobId) -> dict[str, Any]:
     """Stop a job: a queued one at once, a running crawl between two URLs (it resumes from there at
     the next crawl of its source), an import between two images (admin)."""
     job = gov.cancel_job(job_id)
