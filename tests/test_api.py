@@ -108,6 +108,7 @@ def test_openapi_describes_every_route_with_models(api: Api) -> None:
         "/api/v1/sources/{name}",
         "/api/v1/sources/{name}/pause",
         "/api/v1/sources/{name}/resume",
+        "/api/v1/sources/{name}/private-network",
         "/api/v1/jobs",
         "/api/v1/jobs/{job_id}",
         "/api/v1/jobs/{job_id}/cancel",
