@@ -65,6 +65,8 @@ from load_benchmark import (
 )
 
 LOGIN_PATHS = ("/login", "/api/v1/auth/token")
+URLENCODED = "application/x-www-form-urlencoded"
+URLENCODED_PATHS = ("/api/v1/auth/token",)  # the API's token form is url-encoded only
 OVERSIZED_BYTES = 64 * 1024 * 1024
 #: What a slow body declares: within every route's limit, so that only its pace is hostile.
 TRICKLED_BYTES = 60_000
@@ -171,11 +173,13 @@ class Attacker:
         return sent.status_code, "retry-after" in sent.headers
 
     async def raw_post(self, path: str, total: int, pause: float) -> Answer:
-        """A multipart POST declaring ``total`` bytes, sent in 64 KiB chunks (``pause`` 0) or one byte
-        per ``pause`` seconds until the trickle time is up; the status, or None if none came."""
+        """A POST declaring ``total`` bytes of the form type the path reads, sent in 64 KiB chunks
+        (``pause`` 0) or one byte per ``pause`` seconds until the trickle time is up; the status, or
+        None if none came."""
         cookies = "; ".join(f"{name}={value}" for name, value in self.client.cookies.items())
+        form = URLENCODED if path in URLENCODED_PATHS else "multipart/form-data; boundary=x"
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {form}\r\n"
             f"Content-Length: {total}\r\nCookie: {cookies}\r\n\r\n"
         ).encode()
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
