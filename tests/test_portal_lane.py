@@ -10,6 +10,7 @@ wait for what the server reports, never for a length of time. SQLite and Postgre
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,8 +21,11 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import Api
+from conftest import Api, catalog_rows
+from facetrace.catalog.db import open_catalog
 from facetrace.config import Settings
+from facetrace.governance import audit_keys
+from facetrace.governance.service import Governance
 from facetrace.ingest.pipeline import ingest
 from test_api import PURPOSE
 from test_portal_safeguards import file_by_portal, portal_server, portal_visitor
@@ -137,3 +141,24 @@ def test_past_the_portal_queue_a_photo_is_refused_with_503_whatever_it_shows(
         visitor, action = portal_visitor(api)
         again = file_by_portal(visitor, action, gallery.read_bytes())
         assert again.status_code == 200, "once the queue has room the same photo is accepted"
+
+
+def test_a_flood_of_first_portal_requests_makes_one_portal_account_and_no_error(
+    gov_settings: Settings,
+) -> None:
+    """The portal's account is made at its first use: requests arriving together at that moment all
+    act as the one account (one of them made it; a failed insert is no 500)."""
+    sessions = open_catalog(gov_settings.catalog_url)
+    audit_keys.attach(sessions, gov_settings)  # as the server does at start
+    together = threading.Barrier(12)
+    actors: list[str] = []
+
+    def first_request() -> None:
+        together.wait()
+        actors.append(Governance.public_portal(gov_settings, sessions).actor.name)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        for done in [pool.submit(first_request) for _ in range(12)]:
+            done.result()
+    assert len(actors) == 12 and len(set(actors)) == 1
+    assert len(catalog_rows(gov_settings, f"SELECT id FROM users WHERE name = '{actors[0]}'")) == 1

@@ -8,6 +8,7 @@ live in :mod:`facetrace.governance.services`, one module per concern.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog.db import open_catalog
@@ -63,8 +64,12 @@ class Governance(
     @classmethod
     def public_portal(cls, settings: Settings, sessions: sessionmaker[Session]) -> Governance:
         """Act as the public rights portal: anyone may file a request about themselves, nothing more."""
-        with sessions.begin() as session:
-            actor = accounts.actor_of(accounts.portal_user(session))
+        try:
+            with sessions.begin() as session:
+                actor = accounts.actor_of(accounts.portal_user(session))
+        except IntegrityError:  # the account is made at first use: a request alongside made it first
+            with sessions.begin() as session:
+                actor = accounts.actor_of(accounts.portal_user(session))
         return cls(settings, sessions, actor)
 
     @classmethod
