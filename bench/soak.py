@@ -136,11 +136,14 @@ class Soak:
         raise SystemExit(f"the server did not start:\n{self.log.read_text()[-3000:]}")
 
     def tracebacks(self) -> list[str]:
-        """The server's logged tracebacks (the last lines of each)."""
+        """The exceptions the server logged (each traceback's exception line, after its frames); the
+        whole log is kept as bench/results/soak-server.log."""
         text = self.log.read_text(errors="replace")
-        return [
-            block.strip().splitlines()[-1] for block in text.split("Traceback (most recent call last):")[1:]
-        ]
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "soak-server.log").write_text(text)
+        blocks = text.split("Traceback (most recent call last):")[1:]
+        lines = [[line for line in block.splitlines() if line and not line[0].isspace()] for block in blocks]
+        return [found[0] if found else "(no exception line)" for found in lines]
 
     def kill(self) -> None:
         assert self.server is not None
