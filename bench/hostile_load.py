@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import re
 import secrets
 import shlex
@@ -52,7 +51,6 @@ from rich.table import Table
 from facetrace.config import Settings
 from facetrace.ingest.pipeline import ingest
 from load_benchmark import (
-    PASSWORD,
     RESULTS,
     ROOT,
     console,
@@ -60,6 +58,7 @@ from load_benchmark import (
     gallery_and_probes,
     percentile,
     searcher,
+    server_environment,
     start_server,
     tokens_for,
 )
@@ -340,13 +339,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="facetrace-hostile-") as tmp:
         data_dir = Path(tmp) / "var"
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("FACETRACE_")}
-        environment |= {
-            "FACETRACE_ADMIN_PASSWORD": PASSWORD,
-            "FACETRACE_SEARCHES_PER_DAY": "1000000",
-            "FACETRACE_BURST_SEARCHES_PER_HOUR": "1000000",
-            "FACETRACE_PORTAL_REQUESTS_PER_HOUR": "1000000",
-        }
+        environment = server_environment(FACETRACE_PORTAL_REQUESTS_PER_HOUR="1000000")
         settings = Settings(data_dir=data_dir, workers=2)
         gallery, probes = gallery_and_probes(Path(tmp), args.gallery)
         console.print(f"Ingesting {len(gallery)} photos into a fresh gallery…")

@@ -136,6 +136,19 @@ def in_process_rate(settings: Settings, token: str, probes: list[bytes], count: 
     return count / (time.perf_counter() - started)
 
 
+def server_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without its FACETRACE_* settings, plus the admin's password, quotas
+    no load test reaches (a real deployment's would stop it after 50 searches per user) and
+    ``settings`` (``FACETRACE_`` names)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FACETRACE_")}
+    return environment | {
+        "FACETRACE_ADMIN_PASSWORD": PASSWORD,
+        "FACETRACE_SEARCHES_PER_DAY": "1000000",
+        "FACETRACE_BURST_SEARCHES_PER_HOUR": "1000000",
+        **settings,
+    }
+
+
 def start_server(data_dir: Path, port: int, environment: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "facetrace", "--data-dir", str(data_dir), "serve", "--port", str(port)]
     server = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -179,13 +192,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="facetrace-load-") as tmp:
         data_dir = Path(tmp) / "var"
-        # The quotas of a real deployment would stop a load test after 50 searches per user.
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("FACETRACE_")}
-        environment |= {
-            "FACETRACE_ADMIN_PASSWORD": PASSWORD,
-            "FACETRACE_SEARCHES_PER_DAY": "1000000",
-            "FACETRACE_BURST_SEARCHES_PER_HOUR": "1000000",
-        }
+        environment = server_environment()
         settings = Settings(
             data_dir=data_dir, searches_per_day=1_000_000, burst_searches_per_hour=1_000_000, workers=2
         )

@@ -55,7 +55,15 @@ from facetrace.catalog.models import Image as ImageRow
 from facetrace.config import Settings
 from facetrace.index.faiss_index import FaissIndex
 from facetrace.vision.factory import build_embedder
-from load_benchmark import PASSWORD, RESULTS, console, free_port, gallery_and_probes, percentile
+from load_benchmark import (
+    PASSWORD,
+    RESULTS,
+    console,
+    free_port,
+    gallery_and_probes,
+    percentile,
+    server_environment,
+)
 
 PURPOSE = {"case_ref": "SOAK-1", "offence": "missing-person", "justification": "soak test of the server"}
 BATCH = 12  # photos per import folder
@@ -382,15 +390,11 @@ def main() -> None:
         if len(photos) < args.gallery:  # no shared face data: the astronaut, shifted and mirrored
             photos = made_up_photos(root / "made-up", args.gallery)
         folders = import_batches(photos, import_dir)
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("FACETRACE_")}
-        environment |= {
-            "FACETRACE_ADMIN_PASSWORD": PASSWORD,
-            "FACETRACE_SEARCHES_PER_DAY": "1000000",
-            "FACETRACE_BURST_SEARCHES_PER_HOUR": "1000000",
-            "FACETRACE_PORTAL_REQUESTS_PER_HOUR": "1000000",
-            "FACETRACE_IMPORT_DIR": str(import_dir),
-            "FACETRACE_WORKERS": "1",
-        }
+        environment = server_environment(
+            FACETRACE_PORTAL_REQUESTS_PER_HOUR="1000000",
+            FACETRACE_IMPORT_DIR=str(import_dir),
+            FACETRACE_WORKERS="1",
+        )
         soak = Soak(data_dir, import_dir, free_port(), environment)
         soak.start()
         tokens = set_up_people(soak.base)
