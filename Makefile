@@ -51,6 +51,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/crawl_benchmark.py
 	$(BIN)/python bench/load_benchmark.py
 	$(BIN)/python bench/hostile_load.py
+	$(BIN)/python bench/soak.py --minutes 10
 	$(BIN)/facetrace bench search --folder $(DEV_FACES) --size 1000000 --size 10000000 \
 		--report docs/benchmarks/search_scale.json
 
