@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import event
 
 from conftest import encode
 from facetrace.catalog.db import open_catalog
@@ -75,3 +76,38 @@ def test_searches_keep_the_old_index_until_a_rebuild_is_written(
     found = [(hit.face.id, hit.score) for hit in compressed.search(probe, 2)]
     assert [face_id for face_id, _ in found] == [face_id for face_id, _ in exact]
     assert np.allclose([score for _, score in found], [score for _, score in exact], atol=1e-5)
+
+
+def test_a_face_erased_while_a_search_loads_its_provenance_is_passed_over(
+    settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray, analyzer: FaceAnalyzer
+) -> None:
+    """The faces of a search's results and their images are read by separate queries: an erasure
+    committed between the two (seen under load, as a 500 on the portal) leaves a face without its
+    image, which the search must pass over, not fail on."""
+    photos = ingested(settings, tmp_path, astronaut_rgb, mirrored=True)
+    sessions = open_catalog(settings.catalog_url)
+    gallery = Gallery.for_search(settings, analyzer.model_id, analyzer.embedder.dim, sessions)
+    probe = analyzer.analyze(encode(astronaut_rgb, "JPEG", quality=90)).faces[0].embedding
+    best, mirrored = (hit.face.id for hit in gallery.search(probe, 2))
+
+    erased = []
+    faces_read = []
+
+    def erase_before_the_images_are_read(_conn, _cursor, statement: str, *_args: object) -> None:
+        """Erase once the results' faces are read (with their columns), just before their images are."""
+        statement = " ".join(statement.split())
+        if "faces.id, faces.image_id, faces.box_x" in statement:
+            faces_read.append(statement)
+        elif faces_read and not erased and statement.startswith("SELECT images.id"):
+            erased.append(mirrored)
+            scope = ErasureScope(locations=(str(photos / "b.jpg"),))  # the image goes with its face
+            Governance.open(settings).erase(scope, reason="erased meanwhile")
+
+    engine = sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", erase_before_the_images_are_read)
+    try:
+        hits = gallery.search(probe, 2)
+    finally:
+        event.remove(engine, "before_cursor_execute", erase_before_the_images_are_read)
+    assert erased == [mirrored]
+    assert [hit.face.id for hit in hits] == [best]

@@ -259,14 +259,15 @@ def faces_with_provenance(
     session: Session, ids: Sequence[int], shown: ColumnElement[bool] | None = None
 ) -> dict[int, Face]:
     """Faces by id, each with its image, the image's sightings (those matching ``shown``, if
-    given) and their sources loaded."""
+    given) and their sources loaded. The image is read by a query of its own, so a face whose image
+    an erasure deleted in between (committed after the faces were read) is left out, as erased."""
     sightings = Image.sightings if shown is None else Image.sightings.and_(shown)
     faces = session.scalars(
         select(Face)
         .where(Face.id.in_([int(i) for i in ids]))
         .options(selectinload(Face.image).selectinload(sightings).selectinload(Sighting.source))
     )
-    return {face.id: face for face in faces}
+    return {face.id: face for face in faces if face.image is not None}
 
 
 def shown_sightings(
