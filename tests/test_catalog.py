@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import sessionmaker
 
 from facetrace.catalog import repository
@@ -18,6 +18,16 @@ from facetrace.catalog.models import Base, Face, Image
 from facetrace.collect.sources import within
 
 pytestmark = pytest.mark.sqlite_only("SQLite files of its own (test_postgres.py checks PostgreSQL)")
+
+
+def catalog_at(tmp_path: Path, revision: str) -> Engine:
+    """A new SQLite catalog migrated up to ``revision`` only, to be filled as it was then."""
+    engine = create_catalog_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    return engine
 
 
 def test_schema_head_constant_matches_the_newest_migration(tmp_path: Path) -> None:
@@ -75,11 +85,7 @@ ROWS_AT_0012 = {
 def test_upgrading_a_catalog_in_use_keeps_every_row(tmp_path: Path) -> None:
     """The upgrade runs as the catalog runs it (``migrate``: foreign keys enforced) over rows of every
     table that later migrations alter or that refers to one they alter."""
-    engine = create_catalog_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0012")
+    engine = catalog_at(tmp_path, "0012")
     with engine.begin() as connection:
         for insert in ROWS_AT_0012.values():
             connection.execute(text(insert))
@@ -95,11 +101,7 @@ def test_upgrading_a_catalog_in_use_keeps_every_row(tmp_path: Path) -> None:
 def test_an_objection_template_filed_before_0013_waits_for_its_request_to_be_executed(tmp_path: Path) -> None:
     """Templates kept before migration 0013 came with requests nobody may have verified: only those of
     executed requests stay in force."""
-    engine = create_catalog_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0012")
+    engine = catalog_at(tmp_path, "0012")
     with engine.begin() as connection:
         for reference, status in (("RR-1", "received"), ("RR-2", "done")):
             connection.execute(
@@ -127,11 +129,7 @@ def test_a_source_registered_before_0018_keeps_its_seeds_ports_and_no_private_ne
     """Allowed entries compare ports since 0018: a bare HOST means the default ports, so a source whose
     seed names another port gets HOST:PORT beside HOST; and no source reaches a private network
     until an admin says so."""
-    engine = create_catalog_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0017")
+    engine = catalog_at(tmp_path, "0017")
     with engine.begin() as connection:
         for name, seeds, allowed in (
             ("intranet", ["http://wiki.example:8080/staff/"], ["wiki.example/staff"]),
