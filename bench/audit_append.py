@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.governance import audit
 from facetrace.governance.service import Governance
 

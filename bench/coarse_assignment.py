@@ -22,7 +22,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.evaluation.scale import real_templates
 from facetrace.evaluation.synthetic import TemplateModel
 from facetrace.index.faiss_index import all_cores

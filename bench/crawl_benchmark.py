@@ -26,7 +26,8 @@ from rich.console import Console
 from rich.table import Table
 
 from facetrace.collect.sources import SourceSpec
-from facetrace.config import Settings
+from facetrace.core.config import Settings
+from facetrace.governance.collection_policy import GovernedCollection
 from facetrace.governance.service import Governance
 from facetrace.ingest.pipeline import ingest
 
@@ -108,7 +109,13 @@ def main() -> None:
 
         disk_settings = Settings(data_dir=Path(scratch) / "disk")
         started = time.perf_counter()
-        from_disk = ingest(disk_settings, [str(p) for p in photos], source_name="disk", workers=args.workers)
+        from_disk = ingest(
+            disk_settings,
+            [str(p) for p in photos],
+            policy=GovernedCollection(disk_settings),
+            source_name="disk",
+            workers=args.workers,
+        )
         disk_s = time.perf_counter() - started
     server.shutdown()
 

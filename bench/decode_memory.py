@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facetrace.config import Settings
-from facetrace.errors import ImageError
+from facetrace.core.config import Settings
+from facetrace.core.errors import ImageError
 from facetrace.vision.decode import decode_image
 
 MIB = 1024 * 1024

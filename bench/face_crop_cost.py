@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.vision.decode import decode_image
 from facetrace.vision.factory import build_analyzer
 from facetrace.vision.thumbnail import face_thumbnail

@@ -48,7 +48,8 @@ from pathlib import Path
 import httpx
 from rich.table import Table
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
+from facetrace.governance.collection_policy import GovernedCollection
 from facetrace.ingest.pipeline import ingest
 from load_benchmark import (
     RESULTS,
@@ -343,7 +344,13 @@ def main() -> None:
         settings = Settings(data_dir=data_dir, workers=2)
         gallery, probes = gallery_and_probes(Path(tmp), args.gallery)
         console.print(f"Ingesting {len(gallery)} photos into a fresh gallery…")
-        faces = ingest(settings, [str(p) for p in gallery], source_name="hostile-load", workers=2).faces
+        faces = ingest(
+            settings,
+            [str(p) for p in gallery],
+            policy=GovernedCollection(settings),
+            source_name="hostile-load",
+            workers=2,
+        ).faces
         port = free_port()
         server = start_server(data_dir, port, environment)
         log: list[str] = []  # the server's stderr, read as it comes so that the pipe never fills

@@ -47,7 +47,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.evaluation.scale import RealTemplates, exact_top, facetrace_searcher, real_templates
 from facetrace.evaluation.synthetic import TemplateModel, similarity_profile
 from facetrace.index.ivf_pq_index import IvfPqIndex, nlist_for

@@ -37,11 +37,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.evaluation.dataset import scan_labelled_folder
 from facetrace.evaluation.detection import Box, DetectionScore, read_imglab_boxes
 from facetrace.evaluation.metrics import leave_one_out_identification
 from facetrace.evaluation.runner import embed_images
+from facetrace.governance.collection_policy import GovernedCollection
 from facetrace.ingest.pipeline import ingest
 from facetrace.ingest.pool import Failure, WorkerPool
 from facetrace.vision.embed import l2_normalise
@@ -195,7 +196,13 @@ def measure(
     }
 
     started = time.perf_counter()
-    stats = ingest(settings, [str(p) for p in paths], source_name="bench", workers=args.workers)
+    stats = ingest(
+        settings,
+        [str(p) for p in paths],
+        policy=GovernedCollection(settings),
+        source_name="bench",
+        workers=args.workers,
+    )
     ingest_s = time.perf_counter() - started
     end_to_end = {
         "seconds": round(ingest_s, 2),

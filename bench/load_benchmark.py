@@ -29,7 +29,8 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
+from facetrace.governance.collection_policy import GovernedCollection
 from facetrace.governance.searches import Purpose
 from facetrace.governance.service import Governance
 from facetrace.ingest.pipeline import ingest
@@ -198,7 +199,13 @@ def main() -> None:
         )
         gallery, probes = gallery_and_probes(Path(tmp), args.gallery)
         console.print(f"Ingesting {len(gallery)} photos into a fresh gallery…")
-        stats = ingest(settings, [str(p) for p in gallery], source_name="load-test", workers=2)
+        stats = ingest(
+            settings,
+            [str(p) for p in gallery],
+            policy=GovernedCollection(settings),
+            source_name="load-test",
+            workers=2,
+        )
         console.print(f"{stats.faces} faces. Starting the server…")
 
         port = free_port()

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.decode import decode_image
 from facetrace.vision.factory import build_analyzer

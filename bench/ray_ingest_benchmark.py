@@ -28,7 +28,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.ingest.pool import Failure
 from facetrace.ingest.worker import ENGINES, analysis_pool
 

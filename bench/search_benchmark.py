@@ -38,14 +38,16 @@ from rich.table import Table
 from sqlalchemy import func, insert, select, update
 
 from facetrace.catalog import repository
-from facetrace.catalog.models import Face, Image, Sighting, utcnow
 from facetrace.catalog.scope import SearchScope
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.evaluation.synthetic import TemplateModel, similarity_profile
-from facetrace.gallery import Gallery
+from facetrace.gallery.gallery import Gallery
+from facetrace.gallery.search import search_photo
+from facetrace.governance.collection_policy import GovernedCollection
 from facetrace.index.rerank import best_by_exact_score
 from facetrace.ingest.pipeline import ingest
-from facetrace.search import search_photo
+from facetrace.store.base import utcnow
+from facetrace.store.catalog_models import Face, Image, Sighting
 from facetrace.vision.factory import build_analyzer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,7 +190,12 @@ def main() -> None:
         listing.write_text("\n".join(map(str, gallery_photos)))
         started = time.perf_counter()
         stats = ingest(
-            settings, [str(listing)], source_name="lfw-dev", jurisdiction="FR", workers=args.workers
+            settings,
+            [str(listing)],
+            policy=GovernedCollection(settings),
+            source_name="lfw-dev",
+            jurisdiction="FR",
+            workers=args.workers,
         )
         ingest_s = time.perf_counter() - started
 

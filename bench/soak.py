@@ -49,11 +49,11 @@ from PIL import Image
 from rich.table import Table
 from sqlalchemy import select
 
-from facetrace.catalog.db import open_catalog
-from facetrace.catalog.models import Face, Sighting
-from facetrace.catalog.models import Image as ImageRow
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.index.faiss_index import FaissIndex
+from facetrace.store.catalog_models import Face, Sighting
+from facetrace.store.catalog_models import Image as ImageRow
+from facetrace.store.engine import open_catalog
 from facetrace.vision.factory import build_embedder
 from load_benchmark import (
     PASSWORD,

@@ -22,7 +22,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.evaluation.scale import exact_top, real_templates
 from facetrace.evaluation.synthetic import TemplateModel, similarity_profile
 

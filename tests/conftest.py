@@ -42,14 +42,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
-from facetrace.catalog.db import open_catalog
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.governance.service import Governance
-from facetrace.ingest.pipeline import ingest
-from facetrace.server import create_app
+from facetrace.server.app import create_app
 from facetrace.server.serving import uvicorn_config
+from facetrace.store.engine import open_catalog
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.factory import build_analyzer
+from support.ingesting import ingest
+
+#: Fixtures kept with the helpers they belong to, available to every test.
+pytest_plugins = ["support.server_processes"]
 
 SHARED_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
 

@@ -12,8 +12,9 @@ import numpy as np
 from sqlalchemy import ColumnElement, Select, exists, func, or_, select, true, update
 from sqlalchemy.orm import Session, selectinload
 
-from facetrace.catalog.models import Face, FaceCrop, Image, Sighting, Source, utcnow
-from facetrace.errors import FacetraceError
+from facetrace.core.errors import FacetraceError
+from facetrace.store.base import utcnow
+from facetrace.store.catalog_models import Face, FaceCrop, Image, Sighting, Source
 from facetrace.vision.analyzer import ImageAnalysis
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from facetrace.catalog.models import Source
-from facetrace.errors import FacetraceError
+from facetrace.core.errors import FacetraceError
+from facetrace.store.catalog_models import Source
 
 _COUNTRY_CODE = re.compile("[A-Z]{2}")
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from facetrace.cli.state import governance, settings_of
-from facetrace.errors import FacetraceError
+from facetrace.core.errors import FacetraceError
 
 audit_app = typer.Typer(
     help="Verify, export and anchor the signed, hash-chained audit log.", no_args_is_help=True
@@ -300,9 +300,9 @@ def user_reset_password(ctx: typer.Context, name: str) -> None:
 @user_app.command("password")
 def user_password(ctx: typer.Context, name: str) -> None:
     """Change one's own password: the current one, then the new one, on two lines of standard input."""
-    from facetrace.catalog.db import open_catalog
     from facetrace.cli.render import console
     from facetrace.governance.services.accounts import change_password
+    from facetrace.store.engine import open_catalog
 
     current, new = (sys.stdin.readline().rstrip("\n") for _ in range(2))
     settings = settings_of(ctx)
@@ -322,9 +322,9 @@ def token_create(
     ] = False,
 ) -> None:
     """Create an API token; it is printed once (use it as FACETRACE_TOKEN or --token)."""
-    from facetrace.catalog.db import open_catalog
     from facetrace.cli.render import console
     from facetrace.governance.service import Governance
+    from facetrace.store.engine import open_catalog
 
     if password_stdin:
         settings = settings_of(ctx)

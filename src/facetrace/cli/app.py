@@ -18,10 +18,10 @@ from facetrace.cli.report_commands import report_app
 from facetrace.cli.serve_command import serve
 from facetrace.cli.source_commands import crawl, source_app
 from facetrace.cli.state import CliState, governance, settings_of
-from facetrace.config import get_settings
-from facetrace.errors import FacetraceError
+from facetrace.core.config import get_settings
+from facetrace.core.errors import FacetraceError
+from facetrace.core.private_files import keep_private
 from facetrace.index.kinds import IndexKind
-from facetrace.private_files import keep_private
 
 app = typer.Typer(
     help="Facetrace: face search over sources you registered, with provenance for every face.",
@@ -186,8 +186,8 @@ def search(
     --source and --jurisdiction narrow the search; given both, it covers the sources that match both."""
     from facetrace.catalog.scope import SearchScope
     from facetrace.cli.render import print_json, search_table
+    from facetrace.gallery.search import outcome_to_dict
     from facetrace.governance.searches import Purpose
-    from facetrace.search import outcome_to_dict
     from facetrace.vision.factory import build_analyzer
 
     settings = settings_of(ctx)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from facetrace.cli.state import governance
-from facetrace.errors import FacetraceError
+from facetrace.core.errors import FacetraceError
 from facetrace.governance.erasure import ErasureScope
 
 retention_app = typer.Typer(help="Delete what sources gave once their retention period is over.")

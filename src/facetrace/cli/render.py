@@ -24,8 +24,8 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from facetrace.collect.crawler import CrawlStats
+    from facetrace.gallery.search import SearchOutcome
     from facetrace.ingest.pipeline import IngestStats
-    from facetrace.search import SearchOutcome
 
 console = Console()
 errors = Console(stderr=True)

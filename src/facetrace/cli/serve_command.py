@@ -19,7 +19,7 @@ def serve(
     import uvicorn
 
     from facetrace.cli.render import console
-    from facetrace.server import create_app
+    from facetrace.server.app import create_app
     from facetrace.server.serving import uvicorn_config
 
     def announce(name: str, generated_password: str | None) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 
 if TYPE_CHECKING:
     from facetrace.governance.service import Governance

@@ -6,13 +6,14 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.catalog.models import Source
 from facetrace.collect.connection_guard import guarded_client
 from facetrace.collect.crawler import Crawler, CrawlPlan, CrawlStats
 from facetrace.collect.frontier import CatalogFrontier
 from facetrace.collect.sources import CRAWLED, check_collectable
-from facetrace.config import Settings
+from facetrace.core.config import Settings
+from facetrace.ingest.collection_policy import CollectionPolicy
 from facetrace.ingest.pipeline import IngestStats, ingest_items
+from facetrace.store.catalog_models import Source
 
 
 def plan_for(settings: Settings, source: Source, *, max_pages: int | None, rate: float | None) -> CrawlPlan:
@@ -40,6 +41,7 @@ def crawl(
     source: Source,
     sessions: sessionmaker[Session],
     *,
+    policy: CollectionPolicy,
     workers: int | None = None,
     on_progress: Callable[[CrawlStats, IngestStats], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -61,6 +63,7 @@ def crawl(
         stats = ingest_items(
             settings,
             crawler.run(),
+            policy=policy,
             source_name=source.name,
             workers=workers,
             on_progress=lambda ingested: report(crawler.stats, ingested),

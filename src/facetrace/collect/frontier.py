@@ -18,7 +18,8 @@ from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog import repository
-from facetrace.catalog.models import CrawlItem, Sighting, Source, utcnow
+from facetrace.store.base import utcnow
+from facetrace.store.catalog_models import CrawlItem, Sighting, Source
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from urllib.parse import urlparse, urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from facetrace.catalog.models import Sighting, Source
 from facetrace.collect.connection_guard import private_host
-from facetrace.errors import FacetraceError
+from facetrace.core.errors import FacetraceError
+from facetrace.store.catalog_models import Sighting, Source
 
 KINDS = ("local", "urls", "website", "sitemap")
 DEFAULT_PORTS = {"http": 80, "https": 443}

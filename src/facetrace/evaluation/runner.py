@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.evaluation import metrics
 from facetrace.evaluation.dataset import read_pairs, scan_labelled_folder
 from facetrace.ingest.pool import Failure

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.evaluation.dataset import scan_labelled_folder
 from facetrace.evaluation.runner import embed_images
 from facetrace.evaluation.synthetic import TemplateModel

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from facetrace.atomic import atomic_path
-from facetrace.config import Settings
+from facetrace.core.atomic import atomic_path
+from facetrace.core.config import Settings
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700

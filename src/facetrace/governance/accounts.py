@@ -22,8 +22,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.catalog.models import utcnow
-from facetrace.errors import (
+from facetrace.core.errors import (
     AuthenticationError,
     FacetraceError,
     InvalidValueError,
@@ -32,8 +31,9 @@ from facetrace.errors import (
 )
 from facetrace.governance import passwords
 from facetrace.governance.audit import Actor
-from facetrace.governance.models import ApiToken, Unit, User, UserRole
 from facetrace.governance.roles import Role
+from facetrace.store.base import utcnow
+from facetrace.store.governance_models import ApiToken, Unit, User, UserRole
 
 BOOTSTRAP_USER = "operator"
 #: The account ``facetrace serve`` creates on first start, when nobody can administer over HTTP yet.

@@ -24,8 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from facetrace.catalog.models import utcnow
-from facetrace.errors import AuditWriteError, FacetraceError
+from facetrace.core.errors import AuditWriteError, FacetraceError
 from facetrace.governance import signing
 from facetrace.governance.audit_format import (
     FIELDS,
@@ -37,7 +36,8 @@ from facetrace.governance.audit_format import (
     timestamp,
 )
 from facetrace.governance.audit_trust import SignatureCheck
-from facetrace.governance.models import AuditEntry, AuditHead, AuditKey
+from facetrace.store.base import utcnow
+from facetrace.store.governance_models import AuditEntry, AuditHead, AuditKey
 
 __all__ = ["FIELDS", "GENESIS", "entry_hash"]
 

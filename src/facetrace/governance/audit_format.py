@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from facetrace.errors import AuditWriteError
+from facetrace.core.errors import AuditWriteError
 from facetrace.governance import signing
 
 GENESIS = "0" * 64

@@ -21,13 +21,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.config import Settings
-from facetrace.errors import AuditWriteError
+from facetrace.core.config import Settings
+from facetrace.core.errors import AuditWriteError
 from facetrace.governance import audit, signing
 from facetrace.governance.audit import SIGNER, Actor, Record
 from facetrace.governance.audit_format import ROTATE_ACTION, SEAL_ACTION, rotation_message
 from facetrace.governance.audit_trust import short
-from facetrace.governance.models import AuditEntry, AuditHead, AuditKey
+from facetrace.store.governance_models import AuditEntry, AuditHead, AuditKey
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from facetrace.catalog.models import utcnow
-from facetrace.errors import AuthorisationError, FacetraceError, NotFoundError, PermissionDeniedError
+from facetrace.core.errors import AuthorisationError, FacetraceError, NotFoundError, PermissionDeniedError
 from facetrace.governance.audit import Actor
 from facetrace.governance.deployment_policy import DeploymentPolicy
-from facetrace.governance.models import Authorisation, CaseResult, User
 from facetrace.governance.references import next_reference
+from facetrace.store.base import utcnow
+from facetrace.store.governance_models import Authorisation, CaseResult, User
 
 
 def unit_id_of(session: Session, actor: Actor) -> int | None:

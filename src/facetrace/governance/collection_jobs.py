@@ -28,14 +28,15 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.catalog.models import CollectionJob, Sighting, Source, utcnow
 from facetrace.collect.crawler import CrawlStats
-from facetrace.config import Settings
-from facetrace.errors import ConflictError, FacetraceError, NotFoundError
+from facetrace.core.config import Settings
+from facetrace.core.errors import ConflictError, FacetraceError, NotFoundError
 from facetrace.governance import audit
 from facetrace.governance.audit import Record
 from facetrace.governance.audit_keys import STARTUP
 from facetrace.ingest.pipeline import IngestStats
+from facetrace.store.base import utcnow
+from facetrace.store.catalog_models import CollectionJob, Sighting, Source
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Authorisation policy, quotas, the burst alarm, offence categories and the expect
 display limit bind the whole deployment, so they cannot come from each process's environment
 (a command-line user could otherwise search under ``none`` while the server requires
 authorisations). They live in the ``deployment_settings`` table, one row per setting. The
-environment (``FACETRACE_*``, i.e. :class:`~facetrace.config.Settings`) only seeds a setting the
+environment (``FACETRACE_*``, i.e. :class:`~facetrace.core.config.Settings`) only seeds a setting the
 catalog does not hold yet: every setting on a new deployment, a newly added one after an upgrade.
 After that only an admin changes them (:func:`change`), each change audited with its old and new value.
 """
@@ -19,12 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.catalog.models import utcnow
-from facetrace.config import Settings
-from facetrace.errors import InvalidValueError
+from facetrace.core.config import Settings
+from facetrace.core.errors import InvalidValueError
 from facetrace.governance import audit
 from facetrace.governance.audit import Actor, Record
-from facetrace.governance.models import DeploymentSetting
+from facetrace.store.base import utcnow
+from facetrace.store.governance_models import DeploymentSetting
 
 OffenceCategory = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
 

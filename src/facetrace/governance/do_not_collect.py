@@ -17,8 +17,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from facetrace.errors import FacetraceError
-from facetrace.governance.models import DoNotCollect
+from facetrace.core.errors import FacetraceError
+from facetrace.store.governance_models import DoNotCollect
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,17 +32,18 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace import near_duplicates
-from facetrace.atomic import atomic_write_text
 from facetrace.catalog import repository
-from facetrace.catalog.models import CrawlItem, Face, FaceCrop, Image, Sighting, Source, utcnow
-from facetrace.config import Settings
-from facetrace.errors import FacetraceError
-from facetrace.gallery import Gallery
+from facetrace.core.atomic import atomic_write_text
+from facetrace.core.config import Settings
+from facetrace.core.errors import FacetraceError
+from facetrace.gallery import near_duplicates
+from facetrace.gallery.gallery import Gallery
 from facetrace.governance import audit
 from facetrace.governance.audit import Actor, Record
 from facetrace.governance.keyed_hashes import ALGORITHM, ErasureKey
-from facetrace.governance.models import AuditEntry, DoNotCollect
+from facetrace.store.base import utcnow
+from facetrace.store.catalog_models import CrawlItem, Face, FaceCrop, Image, Sighting, Source
+from facetrace.store.governance_models import AuditEntry, DoNotCollect
 
 
 @dataclass(frozen=True, slots=True)

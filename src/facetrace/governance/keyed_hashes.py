@@ -14,9 +14,9 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from facetrace.config import Settings
-from facetrace.errors import FacetraceError
-from facetrace.private_files import secret
+from facetrace.core.config import Settings
+from facetrace.core.errors import FacetraceError
+from facetrace.core.private_files import secret
 
 KEY_FILE = "erasure.key"
 ALGORITHM = "HMAC-SHA256"

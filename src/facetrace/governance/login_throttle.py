@@ -21,9 +21,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from facetrace.catalog.models import utcnow
-from facetrace.errors import LoginThrottledError
-from facetrace.governance.models import LoginThrottle
+from facetrace.core.errors import LoginThrottledError
+from facetrace.store.base import utcnow
+from facetrace.store.governance_models import LoginThrottle
 
 FREE_FAILURES = 5
 FIRST_DELAY = timedelta(seconds=30)

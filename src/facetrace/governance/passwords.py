@@ -7,7 +7,7 @@ compiled from leaked password dumps), compared case-insensitively.
 argon2 is memory-hard on purpose (pwdlib's recommended parameters take 64 MiB per hash), so a burst of
 concurrent logins must not run a hash each: at most :data:`CONCURRENT_HASHES` run at once, at most
 :data:`WAITING_HASHES` more wait their turn, and any further one is refused at once with
-:class:`~facetrace.errors.BusyError` (503, try again in a second).
+:class:`~facetrace.core.errors.BusyError` (503, try again in a second).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from pwdlib import PasswordHash
 
-from facetrace.errors import BusyError, FacetraceError
+from facetrace.core.errors import BusyError, FacetraceError
 
 MIN_LENGTH = 12
 CONCURRENT_HASHES = 2

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.errors import PermissionDeniedError
+from facetrace.core.errors import PermissionDeniedError
 from facetrace.governance import audit
 from facetrace.governance.audit import Actor, Record
-from facetrace.governance.models import AuditEntry
 from facetrace.governance.roles import ALLOWED, Action, Role, may
+from facetrace.store.governance_models import AuditEntry
 
 
 def record(sessions: sessionmaker[Session], actor: Actor, entry: Record) -> AuditEntry:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from facetrace.governance.audit import Actor
 from facetrace.governance.deployment_policy import DeploymentPolicy
-from facetrace.governance.models import AuditEntry
+from facetrace.store.governance_models import AuditEntry
 
 
 @dataclass(frozen=True, slots=True)

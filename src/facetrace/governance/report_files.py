@@ -11,7 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from facetrace.atomic import atomic_write_bytes, atomic_write_text
+from facetrace.core.atomic import atomic_write_bytes, atomic_write_text
 from facetrace.governance.reports import MONTHS, usage_plot_png
 
 _templates = Environment(

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from facetrace.catalog import repository
-from facetrace.catalog.models import Source
 from facetrace.governance import audit
 from facetrace.governance.deployment_policy import DeploymentPolicy
-from facetrace.governance.models import AuditEntry, Authorisation, Unit
+from facetrace.store.catalog_models import Source
+from facetrace.store.governance_models import AuditEntry, Authorisation, Unit
 
 MONTHS = [f"{m:02d}" for m in range(1, 13)]
 

@@ -20,13 +20,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from facetrace.catalog import repository
-from facetrace.catalog.models import Face, utcnow
-from facetrace.errors import FacetraceError, NotFoundError
+from facetrace.core.errors import FacetraceError, NotFoundError
+from facetrace.gallery.search import sighting_to_dict
 from facetrace.governance.audit import Actor
 from facetrace.governance.keyed_hashes import ALGORITHM, ErasureKey
-from facetrace.governance.models import DoNotCollect, RightsEvent, RightsRequest
 from facetrace.governance.references import code_digest, code_matches, random_reference, secret_code
-from facetrace.search import sighting_to_dict
+from facetrace.store.base import utcnow
+from facetrace.store.catalog_models import Face
+from facetrace.store.governance_models import DoNotCollect, RightsEvent, RightsRequest
 
 KINDS = ("access", "erasure", "objection")
 OPEN = ("received", "verified", "in_progress")

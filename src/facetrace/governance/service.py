@@ -11,8 +11,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.catalog.db import open_catalog
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.governance import accounts, audit_keys, web_logins
 from facetrace.governance.services.accounts import AccountService, IssuedToken, log_in
 from facetrace.governance.services.audit_keys import AuditKeyService
@@ -23,6 +22,7 @@ from facetrace.governance.services.oversight import OversightService
 from facetrace.governance.services.rights_requests import RightsService
 from facetrace.governance.services.searching import SearchService
 from facetrace.governance.services.sources import SourceService
+from facetrace.store.engine import open_catalog
 
 __all__ = ["Governance", "IssuedToken"]
 

@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from facetrace.errors import AuditWriteError, FacetraceError
+from facetrace.core.errors import AuditWriteError, FacetraceError
 
 ENTRY = b"facetrace-audit-entry/1\n"
 ROTATION = b"facetrace-audit-rotation/1\n"

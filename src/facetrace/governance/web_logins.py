@@ -14,10 +14,10 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from facetrace.catalog.models import utcnow
-from facetrace.errors import AuthenticationError
+from facetrace.core.errors import AuthenticationError
 from facetrace.governance.accounts import secret_digest
-from facetrace.governance.models import User, WebSession
+from facetrace.store.base import utcnow
+from facetrace.store.governance_models import User, WebSession
 
 
 def begin(session: Session, user: User, hours: int) -> tuple[WebSession, str]:

@@ -6,13 +6,13 @@ from typing import Protocol
 
 import numpy as np
 
-from facetrace.errors import ModelMismatchError
+from facetrace.core.errors import ModelMismatchError
 
 
 class VectorIndex(Protocol):
     """Face templates of one model, keyed by catalog face id; inner product = cosine similarity.
 
-    ``add`` refuses vectors of another model (:class:`~facetrace.errors.ModelMismatchError`);
+    ``add`` refuses vectors of another model (:class:`~facetrace.core.errors.ModelMismatchError`);
     ``remove`` deletes for real, so a removed face can never be returned again.
     """
 

@@ -11,7 +11,7 @@ what erasure requires:
   FAISS file by the archive's first bytes). FAISS HNSW is not offered: it cannot delete.
 
 A file is rewritten atomically on :meth:`FaissIndex.save`; between saves the catalog stays the
-source of truth (see :mod:`facetrace.gallery`).
+source of truth (see :mod:`facetrace.gallery.gallery`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from facetrace.atomic import atomic_path, atomic_write_text
-from facetrace.errors import ModelMismatchError
+from facetrace.core.atomic import atomic_path, atomic_write_text
+from facetrace.core.errors import ModelMismatchError
 from facetrace.index.base import checked_batch
 from facetrace.index.kinds import IndexKind
 

@@ -8,7 +8,7 @@ product (``IP``), which for Facetrace's L2-normalised templates is cosine simila
 collection's consistency level is ``Strong``, so a search sees every add and delete before it.
 The model id, dimension and, at each :meth:`MilvusIndex.save`, the count and highest id are
 kept as JSON in the collection property ``facetrace``: opening a collection that belongs to
-another model or has another dimension raises :class:`~facetrace.errors.ModelMismatchError`.
+another model or has another dimension raises :class:`~facetrace.core.errors.ModelMismatchError`.
 
 Index type. ``FLAT`` (the default) answers exactly, like the FAISS index; ``IVF_FLAT``,
 ``IVF_SQ8``, ``HNSW`` and the other Milvus types are approximate and take build parameters
@@ -33,7 +33,7 @@ scalar field (``source_id``, ``jurisdiction``) and either declare it the partiti
 one named partition per value. Searches would then pass ``filter='jurisdiction in [...]'`` (or
 ``partition_names``) so that one legal regime's faces can be searched, or dropped wholesale,
 without touching the others. The catalog already knows each face's source, so the field would
-be filled by :mod:`facetrace.gallery` when it adds vectors. What holds it back: a face belongs
+be filled by :mod:`facetrace.gallery.gallery` when it adds vectors. What holds it back: a face belongs
 to an image, and one image may be seen in several sources and jurisdictions (the same press
 photo on a French and a US site), while a row has one partition. Rows would have to be per
 sighting, not per face, and a jurisdiction purge already deletes the faces no other source saw.
@@ -61,7 +61,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
-from facetrace.errors import ModelMismatchError
+from facetrace.core.errors import ModelMismatchError
 from facetrace.index.base import checked_batch
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.index.base import VectorIndex
 from facetrace.index.faiss_index import FaissIndex, index_file_for
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from facetrace.config import Settings
-from facetrace.errors import FacetraceError, NotFoundError
+from facetrace.core.config import Settings
+from facetrace.core.errors import FacetraceError, NotFoundError
 from facetrace.ingest.inputs import InputImage, InputProblem, expand_inputs
 
 

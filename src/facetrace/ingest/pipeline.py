@@ -4,7 +4,7 @@ Resumable by construction: an image is committed to the catalog, with its faces,
 in one transaction soon after its analysis arrives, and images whose sha256 the
 catalog already holds are not analysed again (their new sighting is recorded).
 Killing an ingest at any point and running it again therefore neither
-duplicates nor loses anything; the index catches up on open (see :mod:`facetrace.gallery`).
+duplicates nor loses anything; the index catches up on open (see :mod:`facetrace.gallery.gallery`).
 
 Reading the inputs (for a crawl: fetching them) and analysing them happen with no lock held.
 Analysed images are stored in small batches, each under the gallery's write lock for its
@@ -12,7 +12,8 @@ commits and index additions only (:meth:`Gallery.writing`), and whatever is anal
 stored before the next input is read, so a batch never waits on the network: an erasure
 started during a crawl of a slow site waits for one batch, not for the crawl.
 
-The do-not-collect list (:mod:`facetrace.governance.do_not_collect`) is never applied silently:
+What the caller's :class:`~facetrace.ingest.collection_policy.CollectionPolicy` leaves out (the
+do-not-collect list, erasures committed meanwhile) is never left out silently:
 places not read and faces dropped are counted per rule, for the summary and the audit entry. An
 image whose every face was dropped is not stored at all (neither its digest nor where it was
 seen), so nothing marks it as ingested: a later ingest analyses it again, and collects it if the
@@ -30,19 +31,18 @@ from typing import Any
 from filelock import FileLock
 from sqlalchemy.orm import Session
 
-from facetrace import near_duplicates
 from facetrace.catalog import repository
-from facetrace.catalog.models import Source, utcnow
 from facetrace.catalog.repository import Place
-from facetrace.config import Settings
-from facetrace.errors import FacetraceError, ModelMismatchError
-from facetrace.gallery import Gallery
-from facetrace.governance import do_not_collect
-from facetrace.governance.do_not_collect import CollectionBlocks
-from facetrace.governance.erasure import ErasureWatch
+from facetrace.core.config import Settings
+from facetrace.core.errors import FacetraceError, ModelMismatchError
+from facetrace.gallery import near_duplicates
+from facetrace.gallery.gallery import Gallery
+from facetrace.ingest.collection_policy import CollectionPolicy, CollectionRules
 from facetrace.ingest.inputs import FetchedImage, InputImage, InputProblem, expand_inputs
 from facetrace.ingest.pool import Failure
 from facetrace.ingest.worker import analysis_pool
+from facetrace.store.base import utcnow
+from facetrace.store.catalog_models import Source
 from facetrace.vision.analyzer import ImageAnalysis, Timings
 from facetrace.vision.factory import build_embedder
 
@@ -127,6 +127,7 @@ def ingest_items(
     items: Iterable[InputImage | InputProblem | FetchedImage],
     *,
     total: int = 0,
+    policy: CollectionPolicy,
     source_name: str,
     jurisdiction: str | None = None,
     legal_basis: str | None = None,
@@ -142,9 +143,6 @@ def ingest_items(
     with lock:  # the index file is read while no other writer replaces it
         gallery = Gallery.open(settings, embedder.model_id, embedder.dim)
     with gallery.sessions() as session:
-        blocks = do_not_collect.load(
-            session, embedder.model_id, embedder.dim, settings.subject_match_threshold
-        )
         source = repository.get_or_create_source(
             session,
             source_name,
@@ -152,12 +150,9 @@ def ingest_items(
             legal_basis=legal_basis,
             retention_days=retention_days,
         )
-        do_not_collect.refuse_source(blocks, source.name, source.jurisdiction)
+        rules = policy.rules_for(session, source, embedder.model_id, embedder.dim)
         session.commit()
-        erasures = ErasureWatch(settings, session)
-    run = _IngestRun(
-        gallery, lock, source, stats, report, blocks, erasures, settings.near_duplicate_max_distance
-    )
+    run = _IngestRun(gallery, lock, source, stats, report, rules, settings.near_duplicate_max_distance)
     try:
         pool = analysis_pool(
             settings,
@@ -191,12 +186,10 @@ class _IngestRun:
         source: Source,
         stats: IngestStats,
         report: Callable[[IngestStats], None],
-        blocks: CollectionBlocks,
-        erasures: ErasureWatch,
+        rules: CollectionRules,
         max_distance: int,
     ) -> None:
-        self.blocks = blocks
-        self.erasures = erasures
+        self.rules = rules
         self.max_distance = max_distance
         self.gallery = gallery
         self.lock = lock
@@ -216,7 +209,7 @@ class _IngestRun:
             if isinstance(item, InputProblem):
                 self._fail(item.location, item.message)
                 continue
-            rule = self.blocks.blocks_place(item.location, item.page_url)
+            rule = self.rules.blocks_place(item.location, item.page_url)
             if rule is not None:
                 self.stats.skipped_do_not_collect += 1
                 self.stats.count_do_not_collect(rule)
@@ -255,7 +248,7 @@ class _IngestRun:
         with self.gallery.writing(self.lock):
             with self.gallery.sessions() as session:
                 self._refuse_if_blocked(session)
-                self.erasures.catch_up(session)
+                self.rules.catch_up(session)
             for job, result in batch:
                 self.store(job, result)
             if time.monotonic() - self.last_save > INDEX_SAVE_INTERVAL_S:
@@ -277,7 +270,7 @@ class _IngestRun:
         write lock: see :meth:`flush`)."""
         later_places = self.in_flight.pop(job.sha256, [])
         seen_at = [url for place in (job.place, *later_places) for url in (place.location, place.page_url)]
-        if self.erasures.covers(job.sha256, *seen_at):
+        if self.rules.covers(job.sha256, *seen_at):
             self.stats.erased_meanwhile += 1 + len(later_places)
             self.report(self.stats)
             return
@@ -290,7 +283,7 @@ class _IngestRun:
             raise ModelMismatchError(
                 f"a worker embedded with {result.model_id}, the gallery holds {self.gallery.model_id}"
             )
-        kept = [f for f in result.faces if not self.blocks.blocks_face(f.embedding)]
+        kept = [f for f in result.faces if not self.rules.blocks_face(f.embedding)]
         dropped = len(result.faces) - len(kept)
         self.stats.faces_dropped_do_not_collect += dropped
         self.stats.count_do_not_collect("template", dropped)

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from facetrace.config import Settings
-from facetrace.errors import FacetraceError, ImageError
+from facetrace.core.config import Settings
+from facetrace.core.errors import FacetraceError, ImageError
 from facetrace.ingest.pool import Failure, WorkerPool
 from facetrace.vision.analyzer import FaceAnalyzer, ImageAnalysis
 from facetrace.vision.factory import build_analyzer

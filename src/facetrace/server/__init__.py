@@ -1,5 +1,2 @@
-"""The HTTP API: a FastAPI app over the same governance service the CLI calls."""
-
-from facetrace.server.app import create_app
-
-__all__ = ["create_app"]
+"""The HTTP side: ``app`` composes the API (``api/``) and the web pages (``web/``), which share ``common/``
+(authentication, problems, uploads, the server's state) and never import each other."""

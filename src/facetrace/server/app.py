@@ -8,12 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import facetrace
-from facetrace import web
-from facetrace.config import Settings
-from facetrace.server import problems
-from facetrace.server.body_limit import BodyLimitMiddleware, body_limits
-from facetrace.server.metrics import Metrics, MetricsMiddleware
-from facetrace.server.routes import (
+from facetrace.core.config import Settings
+from facetrace.server import web
+from facetrace.server.api import (
     accounts,
     audit,
     authorisations,
@@ -26,8 +23,11 @@ from facetrace.server.routes import (
     search,
     sources,
 )
-from facetrace.server.security_headers import SecurityHeadersMiddleware
-from facetrace.server.state import FirstAdminHook, ServerState
+from facetrace.server.common import problems
+from facetrace.server.common.body_limit import BodyLimitMiddleware, body_limits
+from facetrace.server.common.metrics import Metrics, MetricsMiddleware
+from facetrace.server.common.security_headers import SecurityHeadersMiddleware
+from facetrace.server.common.state import FirstAdminHook, ServerState
 
 
 def create_app(settings: Settings, *, on_first_admin: FirstAdminHook | None = None) -> FastAPI:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from facetrace.errors import ImageError
+from facetrace.core.errors import ImageError
 
 #: Pillow format names Facetrace accepts (GIF: first frame only).
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")

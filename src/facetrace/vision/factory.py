@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from facetrace.config import Settings
-from facetrace.errors import FacetraceError
+from facetrace.core.config import Settings
+from facetrace.core.errors import FacetraceError
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.decode import DECODE_MAX_SIDE
 from facetrace.vision.detect import FaceDetector, YuNetDetector

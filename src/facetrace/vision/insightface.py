@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facetrace.errors import ModelIntegrityError
+from facetrace.core.errors import ModelIntegrityError
 from facetrace.vision.detect import downscale_for_detection, keep_faces
 from facetrace.vision.embed import l2_normalise
 from facetrace.vision.onnx_session import OnnxSession, Shape

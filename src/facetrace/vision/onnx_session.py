@@ -12,7 +12,7 @@ from types import ModuleType
 
 import numpy as np
 
-from facetrace.errors import ModelIntegrityError
+from facetrace.core.errors import ModelIntegrityError
 from facetrace.vision.weights import ModelFile
 
 Shape = tuple[int | str | None, ...]  # onnxruntime gives names (or None) for dynamic dimensions

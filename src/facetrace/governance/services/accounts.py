@@ -15,9 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.catalog.models import utcnow
-from facetrace.config import Settings
-from facetrace.errors import (
+from facetrace.core.config import Settings
+from facetrace.core.errors import (
     AuthenticationError,
     FacetraceError,
     PasswordChangeRequiredError,
@@ -25,9 +24,10 @@ from facetrace.errors import (
 )
 from facetrace.governance import accounts, audit, audit_keys, login_throttle, web_logins
 from facetrace.governance.audit import Actor, Record
-from facetrace.governance.models import ApiToken, User, UserRole
 from facetrace.governance.roles import Action, Role
 from facetrace.governance.services.base import ServiceBase
+from facetrace.store.base import utcnow
+from facetrace.store.governance_models import ApiToken, User, UserRole
 
 #: Who a failed login is recorded as: nobody was identified (the name typed goes in the details).
 ANONYMOUS = Actor(user_id=0, name="anonymous", roles=frozenset(), unit=None)

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import false, select
 
-from facetrace.errors import FacetraceError
+from facetrace.core.errors import FacetraceError
 from facetrace.governance import audit, authorisations
 from facetrace.governance.audit import Record
-from facetrace.governance.models import Authorisation
 from facetrace.governance.roles import Action, Role
 from facetrace.governance.services.base import ServiceBase
+from facetrace.store.governance_models import Authorisation
 
 
 class AuthorisationService(ServiceBase):

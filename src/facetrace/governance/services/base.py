@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.config import Settings
-from facetrace.errors import PermissionDeniedError
+from facetrace.core.config import Settings
+from facetrace.core.errors import PermissionDeniedError
 from facetrace.governance import audit_keys, deployment_policy
 from facetrace.governance.audit import Actor, Record
 from facetrace.governance.deployment_policy import DeploymentPolicy

@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from facetrace.config import Settings
+from facetrace.core.config import Settings
 from facetrace.governance import accounts, deployment_policy
-from facetrace.governance.models import User, UserRole
 from facetrace.governance.roles import Action, Role
 from facetrace.governance.services.base import ServiceBase
+from facetrace.store.governance_models import User, UserRole
 
 
 class PolicyService(ServiceBase):

@@ -8,16 +8,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from facetrace.catalog.models import Face
-from facetrace.errors import FacetraceError, NoFaceError, NotFoundError
-from facetrace.gallery import Gallery
+from facetrace.core.errors import FacetraceError, NoFaceError, NotFoundError
+from facetrace.gallery.gallery import Gallery
+from facetrace.gallery.search import search_photo
 from facetrace.governance import deployment_policy, erasure
 from facetrace.governance.audit import Record
 from facetrace.governance.erasure import ErasurePlan, ErasureScope
 from facetrace.governance.keyed_hashes import ErasureKey
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
-from facetrace.search import search_photo
+from facetrace.store.catalog_models import Face
 from facetrace.vision.analyzer import FaceAnalyzer
 
 #: The certificate's lists of keyed places, and what finding a place in each means.

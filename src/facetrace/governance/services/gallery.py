@@ -6,12 +6,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from facetrace.gallery import Gallery
+from facetrace.gallery.gallery import Gallery
+from facetrace.gallery.stats import gallery_stats
 from facetrace.governance.audit import Record
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
 from facetrace.index.kinds import IndexKind
-from facetrace.stats import gallery_stats
 
 
 @dataclass(frozen=True, slots=True)

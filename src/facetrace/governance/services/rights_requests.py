@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from facetrace.catalog.models import utcnow
-from facetrace.errors import FacetraceError, NoFaceError, NotFoundError
+from facetrace.core.errors import FacetraceError, NoFaceError, NotFoundError
 from facetrace.governance import access_reports, audit, erasure, rights
 from facetrace.governance.audit import Record
 from facetrace.governance.erasure import ErasurePlan, ErasureScope
 from facetrace.governance.keyed_hashes import ErasureKey
-from facetrace.governance.models import DoNotCollect, RightsRequest
 from facetrace.governance.roles import Action
 from facetrace.governance.services.erasing import ErasureService
+from facetrace.store.base import utcnow
+from facetrace.store.governance_models import DoNotCollect, RightsRequest
 from facetrace.vision.analyzer import FaceAnalyzer
 
 

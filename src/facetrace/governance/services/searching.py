@@ -9,9 +9,8 @@ from typing import Any, NoReturn
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from facetrace.catalog.models import FaceCrop, Source, utcnow
 from facetrace.catalog.scope import EVERYWHERE, SearchScope
-from facetrace.errors import (
+from facetrace.core.errors import (
     AuditWriteError,
     AuthorisationError,
     FacetraceError,
@@ -19,16 +18,19 @@ from facetrace.errors import (
     PurposeError,
     QuotaError,
 )
-from facetrace.evaluation import calibration
-from facetrace.gallery import Gallery
+from facetrace.evaluation.calibration import calibrate_folder
+from facetrace.gallery import calibration
+from facetrace.gallery.gallery import Gallery
+from facetrace.gallery.search import SearchOutcome, faces_largest_first, probe_faces_to_dicts, search_photo
 from facetrace.governance import audit, authorisations, deployment_policy, quotas, reports
 from facetrace.governance.audit import Record
 from facetrace.governance.deployment_policy import DeploymentPolicy
-from facetrace.governance.models import CaseResult
 from facetrace.governance.roles import Action
 from facetrace.governance.searches import Purpose, search_record
 from facetrace.governance.services.base import ServiceBase
-from facetrace.search import SearchOutcome, faces_largest_first, probe_faces_to_dicts, search_photo
+from facetrace.store.base import utcnow
+from facetrace.store.catalog_models import FaceCrop, Source
+from facetrace.store.governance_models import CaseResult
 from facetrace.vision.analyzer import FaceAnalyzer
 
 
@@ -241,7 +243,7 @@ class SearchService(ServiceBase):
     ) -> dict[str, Any]:
         """Measure impostor scores on a labelled folder and store them with the model."""
         with self.action(Action.CONFIGURE, command="calibrate", dataset=folder.name) as details:
-            result = calibration.calibrate_folder(
+            result = calibrate_folder(
                 self.settings, folder, workers=workers, on_start=on_start, on_progress=on_progress
             )
             with self.sessions.begin() as session:

@@ -8,19 +8,20 @@ from typing import Any
 
 from sqlalchemy import select
 
-from facetrace.catalog.models import Source
 from facetrace.collect import crawl_job, sources
 from facetrace.collect.crawler import CrawlPlan, CrawlStats
 from facetrace.collect.sources import SourceSpec
-from facetrace.errors import FacetraceError
+from facetrace.core.errors import FacetraceError
 from facetrace.governance import audit, collection_jobs, erasure
 from facetrace.governance.audit import Record
 from facetrace.governance.collection_jobs import Job, JobControl, Progress
+from facetrace.governance.collection_policy import GovernedCollection
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
 from facetrace.ingest.import_dir import images_in_import_dir
 from facetrace.ingest.inputs import InputImage, InputProblem
 from facetrace.ingest.pipeline import IngestStats, ingest, ingest_items
+from facetrace.store.catalog_models import Source
 
 
 class SourceService(ServiceBase):
@@ -116,6 +117,7 @@ class SourceService(ServiceBase):
                     self.settings,
                     until_stopped(),
                     total=len(items),
+                    policy=GovernedCollection(self.settings),
                     source_name=name,
                     workers=workers,
                     on_progress=_reporting(control, Progress.of_import, on_progress),
@@ -167,9 +169,11 @@ class SourceService(ServiceBase):
             with self._job_run(
                 job, details, folder=" ".join(paths)[:1000], paths=list(paths)[:100]
             ) as control:
+                target = settings.demo() if demo else settings
                 stats = ingest(
-                    settings.demo() if demo else settings,
+                    target,
                     list(paths),
+                    policy=GovernedCollection(target),
                     source_name=name,
                     workers=workers,
                     on_progress=_reporting(control, Progress.of_import, on_progress),
@@ -272,6 +276,7 @@ class SourceService(ServiceBase):
                     plan,
                     source,
                     self.sessions,
+                    policy=GovernedCollection(self.settings),
                     workers=workers,
                     on_progress=_reporting(control, Progress.of_crawl, on_progress),
                     should_stop=lambda: should_stop() or control.should_stop(),

@@ -1,0 +1,1 @@
+"""What every layer may use: the settings, the error types, atomic and private file writes."""

@@ -1,0 +1,150 @@
+"""The audit log (``facetrace audit``): verify the chain, query entries, export a range, get the
+public key and a signed anchor of the head."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from facetrace.server.common.auth import Acting
+from facetrace.server.common.params import MAX_ID
+from facetrace.server.common.problems import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
+
+
+class ChainReport(BaseModel):
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    first_broken: int | None = Field(description="Sequence number of the first bad entry, if any.")
+    problem: str | None
+    signed: int = Field(description="Entries whose signature was checked.")
+    trusted_keys: list[str] = Field(
+        description="Ids (sha256 of the public key) of the keys trusted: the server's key file's, and "
+        "those linked to it by signed rotations; never a key only the catalog lists."
+    )
+    anchor_seq: int | None = None
+    note: str | None = None
+
+
+class Head(BaseModel):
+    seq: int
+    hash: str
+
+
+class PublicKey(BaseModel):
+    key_id: str
+    public_key: str = Field(description="The raw Ed25519 public key, base64.")
+    created_at: str
+    first_seq: int | None = Field(description="The first entry it signs.")
+    last_seq: int | None = Field(description="The rotation entry it signed last (none: it signs now).")
+
+
+class AuditExport(BaseModel):
+    """A range of the log that an outside body can check on its own ('facetrace audit verify --export')."""
+
+    format: str
+    exported_at: str
+    first: int
+    last: int | None
+    unit: str | None = Field(description="Only this unit's entries (a supervisor's export).")
+    prev_hash: str = Field(description="The hash of the entry before the range: the link into it.")
+    head: Head = Field(description="The newest entry of the whole log: keep its hash.")
+    keys: list[PublicKey] = Field(description="Every public key the log lists (trust the published one).")
+    rotations: list[dict[str, Any]] = Field(
+        description="The key rotation entries, which link each key to the next (signed by both)."
+    )
+    # Entries pass through untouched: every field is hashed, so the export must be byte-faithful.
+    entries: list[dict[str, Any]]
+
+
+class SigningKey(BaseModel):
+    key_id: str = Field(description="sha256 of the raw public key, hex.")
+    public_key: str = Field(description="The raw Ed25519 public key, base64.")
+    pem: str = Field(description="The same key as PEM, for 'facetrace audit verify --public-key'.")
+
+
+class PublicKeys(BaseModel):
+    format: str
+    signing_key: SigningKey = Field(description="The key the server signs with now, from its key file.")
+    keys: list[PublicKey]
+
+
+class Anchor(BaseModel):
+    """A signed head of the log: keep it elsewhere; 'facetrace audit verify --anchor FILE' later
+    shows whether the log still holds that entry unchanged."""
+
+    format: str
+    seq: int
+    hash: str
+    at: str
+    key_id: str
+    public_key: str
+    signature: str
+
+
+@router.get("/verify", response_model=ChainReport)
+def verify(gov: Acting) -> dict:
+    """Check every entry's hash and link; report the first broken entry."""
+    return asdict(gov.verify_audit())
+
+
+class AuditEntry(BaseModel):
+    seq: int
+    at: str
+    user: str
+    unit: str | None
+    action: str
+    outcome: str = Field(description="done, denied, refused or failed.")
+    case_ref: str | None
+    offence: str | None
+    purpose: str | None
+    authorisation_ref: str | None
+    result_count: int | None
+    details: dict[str, Any]
+
+
+@router.get("/entries", response_model=list[AuditEntry])
+def entries(
+    gov: Acting,
+    user: Annotated[str | None, Query(max_length=200, description="Only this user's entries.")] = None,
+    action: Annotated[
+        str | None, Query(max_length=64, description="An action, or its start (search, rights., data.erase).")
+    ] = None,
+    case_ref: Annotated[str | None, Query(max_length=200, description="Only this case's entries.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """Entries, newest first (a supervisor: their unit's). The query is itself recorded."""
+    return gov.audit_entries(user=user, action=action, case_ref=case_ref, limit=limit)
+
+
+@router.get("/export", response_model=AuditExport)
+def export(
+    gov: Acting,
+    first: Annotated[
+        int, Query(alias="from", ge=1, le=MAX_ID, description="First entry (sequence number).")
+    ] = 1,
+    last: Annotated[
+        int | None, Query(alias="to", ge=1, le=MAX_ID, description="Last entry (default: newest).")
+    ] = None,
+) -> dict:
+    """A range of the log with the head hash, so an outside body can check it later."""
+    return gov.export_audit(first, last)
+
+
+@router.get("/public-key", response_model=PublicKeys)
+def public_key(gov: Acting) -> dict:
+    """The public key the log is signed with, and every earlier one, so exports can be checked
+    without any secret."""
+    return gov.audit_public_keys()
+
+
+@router.get("/anchor", response_model=Anchor)
+def anchor(gov: Acting) -> dict:
+    """A signed head of the log (sequence number, hash, time, key) to keep elsewhere."""
+    return gov.audit_anchor()

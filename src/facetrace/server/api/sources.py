@@ -1,0 +1,85 @@
+"""The source registry (``facetrace source``): add, list, show, pause, resume, remove."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, Field
+
+from facetrace.collect.sources import SourceSpec
+from facetrace.server.common.auth import Acting
+from facetrace.server.common.orders import NewSource
+from facetrace.server.common.problems import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/api/v1/sources", tags=["sources"], responses=PROBLEM_RESPONSES)
+
+
+class Source(BaseModel):
+    name: str
+    kind: str
+    status: str = Field(description="active, paused or blocked.")
+    jurisdiction: str | None
+    legal_basis: str | None
+    purpose: str | None
+    seeds: list[str]
+    allowed: list[str]
+    retention_days: int | None
+    max_pages: int | None
+    max_depth: int | None
+    rate_per_s: float | None
+    allow_private_network: bool = Field(description="Its crawls may reach private addresses.")
+    sightings: int
+    created_at: str
+    blocked: str | None = Field(description="Why the source was blocked, if it was.")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Source)
+def add_source(gov: Acting, body: NewSource) -> dict:
+    """Register a source (admin). Social networks are refused; there is no crawl-the-web mode."""
+    spec = SourceSpec(
+        **body.model_dump(exclude={"seeds", "allowed"}), seeds=tuple(body.seeds), allowed=tuple(body.allowed)
+    )
+    return gov.add_source(spec)
+
+
+@router.get("", response_model=list[Source])
+def list_sources(gov: Acting) -> list[dict]:
+    """Every registered source with its status."""
+    return gov.sources()
+
+
+@router.get("/{name}", response_model=Source)
+def show_source(gov: Acting, name: str) -> dict:
+    """Everything registered about one source."""
+    return gov.source(name)
+
+
+@router.post("/{name}/pause", status_code=status.HTTP_204_NO_CONTENT)
+def pause_source(gov: Acting, name: str) -> Response:
+    """Stop collecting from a source until it is resumed (admin)."""
+    gov.pause_source(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{name}/resume", status_code=status.HTTP_204_NO_CONTENT)
+def resume_source(gov: Acting, name: str) -> Response:
+    """Collect from a paused source again (admin)."""
+    gov.pause_source(name, paused=False)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class PrivateNetwork(BaseModel):
+    allow_private_network: bool = Field(description="Its crawls may reach private addresses.")
+
+
+@router.put("/{name}/private-network", status_code=status.HTTP_204_NO_CONTENT)
+def set_private_network(gov: Acting, name: str, body: PrivateNetwork) -> Response:
+    """Let a source's crawls reach loopback, private and link-local addresses, or not (admin)."""
+    gov.set_private_network(name, allowed=body.allow_private_network)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_source(gov: Acting, name: str) -> Response:
+    """Unregister a source that holds nothing; a DPO erases what it holds first (admin)."""
+    gov.remove_source(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+"""What the tests share besides fixtures: helpers importable as ``support.<module>``."""
