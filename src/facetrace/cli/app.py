@@ -18,9 +18,7 @@ from facetrace.cli.report_commands import report_app
 from facetrace.cli.serve_command import serve
 from facetrace.cli.source_commands import crawl, source_app
 from facetrace.cli.state import CliState, governance, settings_of
-from facetrace.core.config import get_settings
 from facetrace.core.errors import FacetraceError
-from facetrace.core.private_files import keep_private
 from facetrace.index.kinds import IndexKind
 
 app = typer.Typer(
@@ -51,6 +49,9 @@ def main(
         ),
     ] = None,
 ) -> None:
+    from facetrace.core.config import get_settings
+    from facetrace.core.private_files import keep_private
+
     settings = get_settings(data_dir=data_dir)
     keep_private(settings.data_dir)  # every file this process (or the server it runs) writes is 0600
     ctx.obj = CliState(settings, token)
@@ -377,10 +378,10 @@ app.command("serve")(serve)
 
 def run() -> None:
     """Entry point: clear messages instead of tracebacks for anything Facetrace refuses."""
-    from facetrace.cli.render import errors
-
     try:
         app()
     except FacetraceError as exc:
+        from facetrace.cli.render import errors
+
         errors.print(f"[red]error:[/] {exc}", highlight=False)
         raise SystemExit(1) from None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from facetrace.cli.state import governance
 from facetrace.core.errors import FacetraceError
-from facetrace.governance.erasure import ErasureScope
+
+if TYPE_CHECKING:
+    from facetrace.governance.erasure import ErasureScope
 
 retention_app = typer.Typer(help="Delete what sources gave once their retention period is over.")
 
@@ -57,6 +59,8 @@ def erase(
     execute: Annotated[bool, typer.Option("--execute", help="Delete for real (default: dry run).")] = False,
 ) -> None:
     """Erase faces, images or sources for good (GDPR art. 17); a dry run unless --execute."""
+    from facetrace.governance.erasure import ErasureScope
+
     face_ids = list(face_id or [])
     if photo is not None:
         from facetrace.cli.state import settings_of
@@ -82,6 +86,8 @@ def purge(
     execute: Annotated[bool, typer.Option("--execute", help="Delete for real (default: dry run).")] = False,
 ) -> None:
     """Delete all that a jurisdiction's sources gave and block them; a dry run unless --execute."""
+    from facetrace.governance.erasure import ErasureScope
+
     run_erasure(ctx, ErasureScope(jurisdiction=jurisdiction.upper()), reason, execute)
 
 
@@ -115,6 +121,8 @@ def retention_run(
 ) -> None:
     """Delete every sighting older than its source's retention period, and images nobody else saw;
     expire rights requests left unverified past their deadline, and delete old access reports."""
+    from facetrace.governance.erasure import ErasureScope
+
     run_erasure(ctx, ErasureScope(expired=True), "retention period over", execute=not dry_run)
     if not dry_run:
         from facetrace.cli.render import console

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from facetrace.cli.state import governance
-from facetrace.governance.collection_jobs import MAX_LISTED
+from facetrace.governance.job_listing import MAX_LISTED
 
 jobs_app = typer.Typer(
     help="Crawls, imports and ingests: who started them, when, their state and counts (admin).",

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from facetrace.core.config import Settings
-
 if TYPE_CHECKING:
+    from facetrace.core.config import Settings
     from facetrace.governance.service import Governance
 
 

@@ -34,14 +34,13 @@ from facetrace.core.errors import ConflictError, FacetraceError, NotFoundError
 from facetrace.governance import audit
 from facetrace.governance.audit import Record
 from facetrace.governance.audit_keys import STARTUP
+from facetrace.governance.job_listing import MAX_LISTED
 from facetrace.ingest.pipeline import IngestStats
 from facetrace.store.base import utcnow
 from facetrace.store.catalog_models import CollectionJob, Sighting, Source
 
 log = logging.getLogger(__name__)
 
-#: The most jobs one listing returns; older ones are reached with ``before``.
-MAX_LISTED = 500
 #: How often a ledger writes pending progress and picks up cancels asked elsewhere, at most.
 TICK_S = 1.0
 
