@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from facetrace.cli.account_commands import audit_app, token_app, unit_app, user_app
 from facetrace.cli.authorisation_commands import authorisation_app
@@ -21,7 +22,24 @@ from facetrace.cli.state import CliState, governance, settings_of
 from facetrace.core.errors import FacetraceError
 from facetrace.index.kinds import IndexKind
 
+
+
+class FacetraceCommands(TyperGroup):
+    """The command group: a refusal (``FacetraceError``) ends any command with a clear message and
+    exit status 1, instead of a traceback, whether it runs as a process or in a test."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FacetraceError as exc:
+            from facetrace.cli.render import errors
+
+            errors.print(f"[red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=FacetraceCommands,
     help="Facetrace: face search over sources you registered, with provenance for every face.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -377,11 +395,5 @@ app.command("serve")(serve)
 
 
 def run() -> None:
-    """Entry point: clear messages instead of tracebacks for anything Facetrace refuses."""
-    try:
-        app()
-    except FacetraceError as exc:
-        from facetrace.cli.render import errors
-
-        errors.print(f"[red]error:[/] {exc}", highlight=False)
-        raise SystemExit(1) from None
+    """Entry point of the ``facetrace`` command and of ``python -m facetrace``."""
+    app()

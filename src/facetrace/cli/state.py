@@ -27,7 +27,11 @@ def governance(ctx: typer.Context) -> Governance:
     """The acting user's governance layer, opened once per command."""
     from facetrace.governance.service import Governance
 
-    state: CliState = ctx.find_root().obj
+    root = ctx.find_root()
+    state: CliState = root.obj
     if state._governance is None:
         state._governance = Governance.open(state.settings, state.token)
+        # A process would drop its connections on exit anyway; a command run in-process (tests) must
+        # not leave them open behind it.
+        root.call_on_close(state._governance.sessions.kw["bind"].dispose)
     return state._governance
