@@ -48,6 +48,7 @@ DEV_FACES := ../shared/data/faces/dev
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/ingest_benchmark.py
 	$(BIN)/python bench/search_benchmark.py
+	$(BIN)/python bench/cli_startup.py --report bench/results/cli_startup.json
 	$(BIN)/python bench/crawl_benchmark.py
 	$(BIN)/python bench/load_benchmark.py
 	$(BIN)/python bench/hostile_load.py
