@@ -50,7 +50,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from facetrace.core.config import Settings
-from facetrace.index.faiss_index import FaissIndex
+from facetrace.index.faiss_files import open_faiss_index
 from facetrace.store.catalog_models import Face, Sighting
 from facetrace.store.catalog_models import Image as ImageRow
 from facetrace.store.engine import open_catalog
@@ -353,7 +353,7 @@ def check_state(data_dir: Path, erased: list[str], auditor_token: str) -> dict[s
         face_ids = sorted(session.scalars(select(Face.id)))
         locations = set(session.scalars(select(Sighting.location)))
     embedder = build_embedder(settings)
-    index_ids = FaissIndex.open(settings.index_dir, embedder.model_id, embedder.dim).ids().tolist()
+    index_ids = open_faiss_index(settings.index_dir, embedder.model_id, embedder.dim).ids().tolist()
     verify = subprocess.run(
         [sys.executable, "-m", "facetrace", "--data-dir", str(data_dir), "audit", "verify"],
         capture_output=True,

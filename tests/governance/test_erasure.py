@@ -21,7 +21,7 @@ from facetrace.governance import audit
 from facetrace.governance.erasure import ErasureScope
 from facetrace.governance.searches import Purpose
 from facetrace.governance.service import Governance
-from facetrace.index.faiss_index import FaissIndex
+from facetrace.index.faiss_files import open_faiss_index
 from facetrace.index.kinds import IndexKind
 from facetrace.store.base import utcnow
 from facetrace.store.catalog_models import Face, FaceCrop, Image, Sighting, Source
@@ -102,7 +102,7 @@ def test_erasure_on_the_compressed_index_deletes_the_vector_from_it(
 
     operator.erase(ErasureScope(face_ids=(erased_id,)), reason="request RR-8")
 
-    index = FaissIndex.open(gov_settings.index_dir, analyzer.model_id, analyzer.embedder.dim)
+    index = open_faiss_index(gov_settings.index_dir, analyzer.model_id, analyzer.embedder.dim)
     assert index.kind == "ivf-pq" and index.ids().tolist() == [kept_id]  # rewritten without it
     outcome = operator.search(analyzer, two_people["fr"].read_bytes(), PURPOSE, k=10)
     assert [hit.face.id for hit in outcome.hits] == [kept_id]

@@ -12,6 +12,7 @@ import pytest
 from facetrace.core.errors import ModelMismatchError
 from facetrace.index import code_store, ivf_pq_index
 from facetrace.index.code_store import CodeStore
+from facetrace.index.faiss_files import empty_faiss_index, open_faiss_index
 from facetrace.index.faiss_index import FaissIndex, index_file_for
 from facetrace.index.ivf_pq_index import MAX_LISTS, IvfPqIndex, nlist_for
 from facetrace.index.kinds import IndexKind, kind_for
@@ -30,7 +31,7 @@ def unit_vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
 def test_search_is_exact(tmp_path: Path) -> None:
     vectors = unit_vectors(500)
     ids = np.arange(1000, 1500)
-    index = FaissIndex.open(tmp_path, MODEL, 16)
+    index = open_faiss_index(tmp_path, MODEL, 16)
     index.add(ids, vectors, MODEL)
     queries = unit_vectors(5, seed=1)
     scores, found = index.search(queries, 10)
@@ -41,7 +42,7 @@ def test_search_is_exact(tmp_path: Path) -> None:
 
 
 def test_k_larger_than_the_gallery_and_an_empty_gallery(tmp_path: Path) -> None:
-    index = FaissIndex.open(tmp_path, MODEL, 16)
+    index = open_faiss_index(tmp_path, MODEL, 16)
     scores, ids = index.search(unit_vectors(1), 5)
     assert scores.shape == (1, 0) and ids.shape == (1, 0)
     index.add(np.array([7, 8]), unit_vectors(2), MODEL)
@@ -51,48 +52,48 @@ def test_k_larger_than_the_gallery_and_an_empty_gallery(tmp_path: Path) -> None:
 
 def test_removed_vectors_are_gone(tmp_path: Path) -> None:
     vectors = unit_vectors(50)
-    index = FaissIndex.open(tmp_path, MODEL, 16)
+    index = open_faiss_index(tmp_path, MODEL, 16)
     index.add(np.arange(50), vectors, MODEL)
     assert index.remove(np.array([3, 4, 999])) == 2
     assert len(index) == 48
     _, ids = index.search(vectors[3:5], 50)
     assert 3 not in ids and 4 not in ids
     index.save()
-    reopened = FaissIndex.open(tmp_path, MODEL, 16)
+    reopened = open_faiss_index(tmp_path, MODEL, 16)
     assert sorted(reopened.ids().tolist()) == [i for i in range(50) if i not in (3, 4)]
 
 
 def test_save_and_reopen(tmp_path: Path) -> None:
     vectors = unit_vectors(20)
-    index = FaissIndex.open(tmp_path, MODEL, 16)
+    index = open_faiss_index(tmp_path, MODEL, 16)
     index.add(np.arange(100, 120), vectors, MODEL)
     index.save()
     assert index.saved_max_id == 119
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [index.path.name, index.meta_path.name]
     )  # no temporary files left behind
-    reopened = FaissIndex.open(tmp_path, MODEL, 16)
+    reopened = open_faiss_index(tmp_path, MODEL, 16)
     assert len(reopened) == 20 and reopened.saved_max_id == 119
     _, ids = reopened.search(vectors[5], 1)
     assert ids[0, 0] == 105
 
 
 def test_a_meta_file_lost_in_a_crash_forces_a_full_check(tmp_path: Path) -> None:
-    index = FaissIndex.open(tmp_path, MODEL, 16)
+    index = open_faiss_index(tmp_path, MODEL, 16)
     index.add(np.arange(3), unit_vectors(3), MODEL)
     index.save()
     index.meta_path.unlink()
-    assert FaissIndex.open(tmp_path, MODEL, 16).saved_max_id == -1
+    assert open_faiss_index(tmp_path, MODEL, 16).saved_max_id == -1
 
 
 def test_vectors_of_another_model_are_refused(tmp_path: Path) -> None:
-    index = FaissIndex.open(tmp_path, MODEL, 16)
+    index = open_faiss_index(tmp_path, MODEL, 16)
     with pytest.raises(ModelMismatchError, match="refusing to add other-model"):
         index.add(np.arange(2), unit_vectors(2), "other-model@123")
     index.add(np.arange(2), unit_vectors(2), MODEL)
     index.save()
     with pytest.raises(ModelMismatchError, match="16-d"):
-        FaissIndex.open(tmp_path, MODEL, 32)
+        open_faiss_index(tmp_path, MODEL, 32)
 
 
 def test_each_model_has_its_own_file(tmp_path: Path) -> None:
@@ -101,7 +102,7 @@ def test_each_model_has_its_own_file(tmp_path: Path) -> None:
 
 
 def trained_ivf(tmp_path: Path, vectors: np.ndarray, ids: np.ndarray, scan_share: float) -> FaissIndex:
-    index = FaissIndex.empty(
+    index = empty_faiss_index(
         index_file_for(tmp_path, MODEL),
         MODEL,
         16,
@@ -151,7 +152,7 @@ def test_the_compressed_index_deletes_physically_and_persists(tmp_path: Path) ->
     assert not {5, 6, 7} & set(found.ravel().tolist())
     index.save()
     assert index.path.read_bytes()[:4] == b"PK\x03\x04"  # an archive of its parts, not a FAISS file
-    again = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)
+    again = open_faiss_index(tmp_path, MODEL, 16, scan_share=0.2)
     assert (again.kind, len(again), again.saved_max_id) == ("ivf-pq", 997, 1000)
     assert again.parameters["nprobe"] == round(0.2 * nlist_for(1000))
     _, found = again.search(vectors[4:7], 3)
@@ -169,13 +170,13 @@ def test_the_8_bit_codes_live_in_a_mapped_file_that_only_a_save_extends(tmp_path
     on_disk = np.fromfile(codes_file, dtype=np.uint8).reshape(-1, 16)
     assert on_disk.shape == (1000, 16) and on_disk[4:7].any()
 
-    searching = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)  # what a server holds
+    searching = open_faiss_index(tmp_path, MODEL, 16, scan_share=0.2)  # what a server holds
     searching.add(np.array([2000]), vectors[:1], MODEL)  # catching up: in memory, the file untouched
     assert codes_file.stat().st_size == 1000 * 16 and 2000 in searching.ids().tolist()
     assert searching.remove(np.array([5, 6, 7])) == 3  # erasure: zeroed in the file at once
     assert not np.fromfile(codes_file, dtype=np.uint8).reshape(-1, 16)[4:7].any()
 
-    writing = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)
+    writing = open_faiss_index(tmp_path, MODEL, 16, scan_share=0.2)
     writing.add(np.array([3000]), vectors[:1], MODEL)
     writing.save()  # a writer's save appends its rows after the saved ones
     assert codes_file.stat().st_size == 1001 * 16
@@ -185,14 +186,14 @@ def test_the_8_bit_codes_live_in_a_mapped_file_that_only_a_save_extends(tmp_path
     rebuilt.save()  # a new index writes new codes; the old file goes once the new index is in place
     [new_codes] = tmp_path.glob("*.codes-*")
     assert new_codes != codes_file and new_codes.stat().st_size == 500 * 16
-    assert len(FaissIndex.open(tmp_path, MODEL, 16)) == 500
+    assert len(open_faiss_index(tmp_path, MODEL, 16)) == 500
 
 
 def test_an_opened_index_reads_its_codes_ahead_and_answers_as_before(tmp_path: Path) -> None:
     vectors = unit_vectors(1000)
     index = trained_ivf(tmp_path, vectors, np.arange(1, 1001), scan_share=0.2)
     index.save()
-    opened = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)
+    opened = open_faiss_index(tmp_path, MODEL, 16, scan_share=0.2)
     assert isinstance(opened, IvfPqIndex)
     opened.wait_until_warm()
     assert np.array_equal(opened.search(vectors[:5], 10)[1], index.search(vectors[:5], 10)[1])
@@ -232,7 +233,7 @@ def test_the_lists_have_a_file_of_their_own_that_each_save_replaces(tmp_path: Pa
     index.save()
     [again] = tmp_path.glob("*.lists-*")
     assert again != lists  # the old lists (with faces 1 and 2 in them) are gone
-    assert not {1, 2} & set(FaissIndex.open(tmp_path, MODEL, 16).ids().tolist())
+    assert not {1, 2} & set(open_faiss_index(tmp_path, MODEL, 16).ids().tolist())
 
 
 def test_an_archive_that_holds_its_lists_is_still_read(tmp_path: Path) -> None:
@@ -244,7 +245,7 @@ def test_an_archive_that_holds_its_lists_is_still_read(tmp_path: Path) -> None:
         parts = {name: stored[name] for name in ("quantizer", "row_ids", "codes_file")}
     with index.path.open("wb") as file:  # the format before the lists had a file of their own
         np.savez(file, coarse=faiss.serialize_index(index._coarse), **parts)
-    opened = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)
+    opened = open_faiss_index(tmp_path, MODEL, 16, scan_share=0.2)
     assert np.array_equal(opened.search(vectors[:5], 10)[1], index.search(vectors[:5], 10)[1])
 
 
@@ -265,7 +266,7 @@ def test_a_save_between_reading_the_archive_and_its_lists_file_is_read_again(
         return read_index(name)
 
     monkeypatch.setattr(faiss, "read_index", another_process_saves_first)
-    reader = FaissIndex.open(tmp_path, MODEL, 16, scan_share=0.2)
+    reader = open_faiss_index(tmp_path, MODEL, 16, scan_share=0.2)
     assert saves and not Path(saves[0]).exists()
     assert len(reader) == 999 and 7 not in reader.ids().tolist()  # the archive saved meanwhile
 

@@ -18,7 +18,8 @@ import pytest
 
 from facetrace.core.errors import ModelMismatchError
 from facetrace.index.base import VectorIndex
-from facetrace.index.faiss_index import FaissIndex, index_file_for
+from facetrace.index.faiss_files import empty_faiss_index, open_faiss_index
+from facetrace.index.faiss_index import index_file_for
 from facetrace.index.kinds import IndexKind
 
 # Never opens a catalog (the vector stores only): the --catalog postgres pass skips it.
@@ -76,8 +77,8 @@ def _faiss_ivf_opener(tmp_path: Path) -> Callable[[str, int], Index]:
 
     def opener(model_id: str, dim: int) -> Index:
         if index_file_for(tmp_path, model_id).exists():
-            return FaissIndex.open(tmp_path, model_id, dim, scan_share=1.0)
-        index = FaissIndex.empty(
+            return open_faiss_index(tmp_path, model_id, dim, scan_share=1.0)
+        index = empty_faiss_index(
             index_file_for(tmp_path, model_id), model_id, dim, IndexKind.IVF_PQ, count=1000, scan_share=1.0
         )
         random = np.random.default_rng(7).normal(size=(index.training_size, dim)).astype(np.float32)
@@ -97,7 +98,7 @@ def score_tolerance(index: Index) -> float:
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     opener: Callable[[str, int], Index]
     if request.param == "faiss-flat":
-        opener = partial(FaissIndex.open, tmp_path)
+        opener = partial(open_faiss_index, tmp_path)
     elif request.param == "faiss-ivf-pq":
         opener = _faiss_ivf_opener(tmp_path)
     elif request.param == "milvus-lite":

@@ -29,7 +29,7 @@ from facetrace.gallery.gallery import Gallery
 from facetrace.governance import erasure
 from facetrace.governance.erasure import ErasureScope
 from facetrace.governance.service import Governance
-from facetrace.index.faiss_index import FaissIndex
+from facetrace.index.faiss_files import open_faiss_index
 from facetrace.index.kinds import IndexKind
 from facetrace.ingest.inputs import FetchedImage
 from facetrace.ingest.pipeline import IngestStats
@@ -159,7 +159,7 @@ def test_an_erasure_during_a_crawl_of_a_trickling_site_does_not_wait_for_it(
     # The ingest held the erased face in memory; what it saved afterwards holds it no more.
     held = catalog_face_ids(operator)
     assert erased_id not in held and len(held) == 2
-    index = FaissIndex.open(gov_settings.index_dir, analyzer.model_id, analyzer.embedder.dim)
+    index = open_faiss_index(gov_settings.index_dir, analyzer.model_id, analyzer.embedder.dim)
     assert sorted(index.ids().tolist()) == held
     assert not [p.name for p in gov_settings.index_dir.iterdir() if erased_bytes in p.read_bytes()]
     gallery = Gallery.open(gov_settings, analyzer.model_id, analyzer.embedder.dim)

@@ -15,7 +15,7 @@ from conftest import catalog_rows, images_in_catalog
 from facetrace.catalog.repository import face_ids
 from facetrace.core.config import Settings
 from facetrace.gallery.gallery import Gallery
-from facetrace.index.faiss_index import FaissIndex
+from facetrace.index.faiss_files import open_faiss_index
 from support.ingesting import ingest
 from support.photos import IMAGES, distinct_photos
 
@@ -55,6 +55,6 @@ def test_killed_ingest_resumes_without_duplicates_or_gaps(tmp_path: Path, astron
 
     # The index file saved at the end holds exactly the catalog's faces.
     model_id, dim = "sface-2021dec@0ba9fbfa01b5", 128
-    on_disk = FaissIndex.open(settings.index_dir, model_id, dim)
+    on_disk = open_faiss_index(settings.index_dir, model_id, dim)
     with Gallery.open(settings, model_id, dim).sessions() as session:
         assert sorted(on_disk.ids().tolist()) == face_ids(session, model_id).tolist()

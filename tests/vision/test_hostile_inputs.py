@@ -29,7 +29,7 @@ from sqlalchemy import select
 from conftest import ADMIN_PASSWORD, PROBLEM, SHARED_FACES, USER_PASSWORD, Api, Catalogs, encode, serving_api
 from facetrace.core.config import Settings
 from facetrace.core.errors import ImageError
-from facetrace.index.faiss_index import FaissIndex
+from facetrace.index.faiss_files import open_faiss_index
 from facetrace.ingest.pipeline import IngestStats
 from facetrace.store.catalog_models import Face, Sighting
 from facetrace.store.catalog_models import Image as ImageRow
@@ -132,7 +132,7 @@ def assert_gallery_whole(settings: Settings, refused: set[str]) -> tuple[int, in
         locations = set(session.scalars(select(Sighting.location)))
     if face_ids:
         embedder = build_embedder(settings)
-        index_ids = FaissIndex.open(settings.index_dir, embedder.model_id, embedder.dim).ids().tolist()
+        index_ids = open_faiss_index(settings.index_dir, embedder.model_id, embedder.dim).ids().tolist()
         assert len(index_ids) == len(set(index_ids)), "a face id twice in the index"
         assert sorted(index_ids) == face_ids, "the index and the catalog hold different faces"
     assert not refused & locations, f"refused yet stored: {sorted(refused & locations)[:5]}"

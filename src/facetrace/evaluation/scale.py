@@ -43,6 +43,7 @@ from facetrace.evaluation.dataset import scan_labelled_folder
 from facetrace.evaluation.runner import embed_images
 from facetrace.evaluation.synthetic import TemplateModel
 from facetrace.index.code_store import map_without_read_ahead
+from facetrace.index.faiss_files import empty_faiss_index, open_faiss_index
 from facetrace.index.faiss_index import FaissIndex, index_file_for
 from facetrace.index.ivf_pq_index import IvfPqIndex
 from facetrace.index.kinds import IndexKind, kind_for
@@ -193,7 +194,7 @@ def build_index(
         build_s = _build(settings, vectors, model_id, folder, kind)
         built.write_text(json.dumps({"build_s": round(build_s, 1)}))
     started = time.perf_counter()
-    index = FaissIndex.open(folder, model_id, vectors.dim, scan_share=settings.index_scan_share)
+    index = open_faiss_index(folder, model_id, vectors.dim, scan_share=settings.index_scan_share)
     index.wait_until_warm()
     open_s = time.perf_counter() - started
     return index, json.loads(built.read_text())["build_s"], open_s
@@ -208,7 +209,7 @@ def _build(
     codes take while they grow (at 100M, about 10 GiB against the 4.8 GB saved), room that would
     push the codes file out of the page cache."""
     started = time.perf_counter()
-    index = FaissIndex.empty(
+    index = empty_faiss_index(
         index_file_for(folder, model_id),
         model_id,
         vectors.dim,

@@ -35,6 +35,7 @@ from facetrace.catalog.scope import EVERYWHERE, SearchScope
 from facetrace.core.config import Settings
 from facetrace.core.errors import FacetraceError
 from facetrace.index.base import VectorIndex
+from facetrace.index.faiss_files import empty_faiss_index, open_faiss_index
 from facetrace.index.faiss_index import FaissIndex
 from facetrace.index.kinds import IndexKind, kind_for
 from facetrace.index.rerank import CANDIDATES, best_by_exact_score
@@ -130,7 +131,7 @@ class Gallery:
         again, and the next reconcile is the cheap one."""
         with lock:
             if isinstance(self.index, FaissIndex) and self._file_state() != self._file_seen:
-                self.index = FaissIndex.open(
+                self.index = open_faiss_index(
                     self.index.path.parent, self.model_id, self.index.dim, scan_share=self.scan_share
                 )
                 self._file_seen = self._file_state()
@@ -211,7 +212,7 @@ class Gallery:
                 raise FacetraceError(
                     f"the {self.model_id} gallery is empty: there is nothing to train {kind or old.kind} on"
                 )
-            index = FaissIndex.empty(
+            index = empty_faiss_index(
                 old.path, old.model_id, old.dim, kind or old.kind, count=count, scan_share=self.scan_share
             )
             if index.needs_training:

@@ -18,13 +18,20 @@ class VectorIndex(Protocol):
 
     model_id: str
     dim: int
-    kind: str
-    #: Whether a search may miss or misorder neighbours (the gallery then re-ranks exactly).
-    approximate: bool
     #: The highest id held when last saved (None: never saved or empty; -1: check fully).
     saved_max_id: int | None
     #: The catalog's highest face id when this index was last checked against it.
     synced_max_id: int | None
+
+    @property
+    def kind(self) -> str:
+        """The structure or backend (a class attribute of each: read-only here)."""
+        ...
+
+    @property
+    def approximate(self) -> bool:
+        """Whether a search may miss or misorder neighbours (the gallery then re-ranks exactly)."""
+        ...
 
     @property
     def location(self) -> str:

@@ -10,8 +10,9 @@ what erasure requires:
   galleries of millions. Its file is a NumPy ``.npz`` archive of its parts (told apart from a
   FAISS file by the archive's first bytes). FAISS HNSW is not offered: it cannot delete.
 
-A file is rewritten atomically on :meth:`FaissIndex.save`; between saves the catalog stays the
-source of truth (see :mod:`facetrace.gallery.gallery`).
+A file is read by :func:`~facetrace.index.faiss_files.open_faiss_index` and rewritten atomically
+on :meth:`FaissIndex.save`; between saves the catalog stays the source of truth (see
+:mod:`facetrace.gallery.gallery`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import faiss
 import numpy as np
 
 from facetrace.core.atomic import atomic_path, atomic_write_text
-from facetrace.core.errors import ModelMismatchError
 from facetrace.index.base import checked_batch
 from facetrace.index.kinds import IndexKind
 
@@ -65,9 +65,10 @@ def index_file_for(directory: Path, model_id: str) -> Path:
 
 
 class FaissIndex(ABC):
-    """One model's FAISS index and its file: what every structure shares (opening, saving, ids).
+    """One model's FAISS index and its file: what every structure shares (saving, ids).
 
-    :meth:`open` and :meth:`empty` give the structure's own class.
+    :func:`~facetrace.index.faiss_files.open_faiss_index` and
+    :func:`~facetrace.index.faiss_files.empty_faiss_index` give the structure's own class.
     """
 
     kind: IndexKind
@@ -107,43 +108,6 @@ class FaissIndex(ABC):
     def parameters(self) -> dict[str, int]:
         """The structure's search parameters, for reports (none for an exact index)."""
         return {}
-
-    @staticmethod
-    def empty(
-        path: Path, model_id: str, dim: int, kind: IndexKind, *, count: int, scan_share: float
-    ) -> FaissIndex:
-        """A new, empty index of ``kind`` sized for about ``count`` faces (compressed: train it first)."""
-        if kind is IndexKind.FLAT:
-            return FlatIndex(path, model_id, dim)
-        from facetrace.index.ivf_pq_index import IvfPqIndex  # it builds on this module
-
-        return IvfPqIndex.empty(path, model_id, dim, count=count, scan_share=scan_share)
-
-    @staticmethod
-    def open(directory: Path, model_id: str, dim: int, *, scan_share: float = 1.0) -> FaissIndex:
-        """Load the model's index from ``directory``, or start an empty flat one; ``scan_share``:
-        the share of its IVF lists a compressed index scans per search."""
-        path = index_file_for(directory, model_id)
-        if not path.exists():
-            return FlatIndex(path, model_id, dim)
-        meta_path = path.with_suffix(".json")
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        with path.open("rb") as file:
-            compressed = file.read(len(ARCHIVE_MAGIC)) == ARCHIVE_MAGIC
-        if compressed:
-            from facetrace.index.ivf_pq_index import IvfPqIndex
-
-            index: FaissIndex = IvfPqIndex.read(path, model_id, scan_share=scan_share)
-        else:
-            index = FlatIndex(path, model_id, dim, faiss.read_index(str(path)))
-        if meta.get("model_id", model_id) != model_id or index.dim != dim:
-            raise ModelMismatchError(
-                f"{path} holds {meta.get('model_id')} ({index.dim}-d) vectors, not {model_id} ({dim}-d)"
-            )
-        # The meta file is written after the index file; if a crash fell between the two,
-        # an unknown max id sends the gallery to a full consistency check.
-        index.saved_max_id = meta.get("max_id") if meta.get("count") == len(index) else -1
-        return index
 
     @abstractmethod
     def wait_until_warm(self) -> None:
@@ -204,7 +168,7 @@ class FlatIndex(FaissIndex):
     kind = IndexKind.FLAT
     approximate = False
 
-    def __init__(self, path: Path, model_id: str, dim: int, index: faiss.Index | None = None) -> None:
+    def __init__(self, path: Path, model_id: str, dim: int, index: faiss.IndexIDMap2 | None = None) -> None:
         super().__init__(path, model_id, dim)
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self.dim = int(self._index.d)
@@ -223,7 +187,8 @@ class FlatIndex(FaissIndex):
 
     def remove(self, ids: np.ndarray) -> int:
         ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
-        return int(self._index.remove_ids(ids)) if len(ids) else 0
+        # faiss's stubs name only an IDSelector; its wrapper takes an id array and builds one.
+        return int(self._index.remove_ids(ids)) if len(ids) else 0  # type: ignore[arg-type]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
@@ -235,7 +200,8 @@ class FlatIndex(FaissIndex):
         return scores, ids
 
     def search_by_faiss_alone(self, queries: np.ndarray, k: int) -> np.ndarray:
-        return self._index.search(queries, k)[1]
+        found: np.ndarray = self._index.search(queries, k)[1]
+        return found
 
     def ids(self) -> np.ndarray:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)

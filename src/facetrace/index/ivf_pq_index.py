@@ -121,8 +121,10 @@ class IvfPqIndex(FaissIndex):
     def empty(cls, path: Path, model_id: str, dim: int, *, count: int, scan_share: float) -> IvfPqIndex:
         """An untrained index sized for about ``count`` faces."""
         subquantizers = dim // 2 if dim % 2 == 0 else dim  # two dimensions per 4-bit code
-        coarse = faiss.index_factory(
-            dim, f"IVF{nlist_for(count)},PQ{subquantizers}x4fs", faiss.METRIC_INNER_PRODUCT
+        coarse = _ivf(
+            faiss.index_factory(
+                dim, f"IVF{nlist_for(count)},PQ{subquantizers}x4fs", faiss.METRIC_INNER_PRODUCT
+            )
         )
         quantizer = faiss.ScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit)
         codes = CodeStore(_side_file(path, "codes"), dim, owned=True)
@@ -229,14 +231,16 @@ class IvfPqIndex(FaissIndex):
         rows = np.flatnonzero(np.isin(self.row_ids, ids)) if len(ids) else np.empty(0, dtype=np.int64)
         if not len(rows):
             return 0
-        self._coarse.remove_ids(rows)
+        # faiss's stubs name only an IDSelector; its wrapper takes an id array and builds one.
+        self._coarse.remove_ids(rows)  # type: ignore[arg-type]
         self._codes.zero(rows)
         self._row_ids[rows] = EMPTY
         return len(rows)
 
     def ids(self) -> np.ndarray:
         rows = self.row_ids
-        return rows[rows != EMPTY].copy()
+        held: np.ndarray = rows[rows != EMPTY].copy()
+        return held
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The best ``k`` per query by the 8-bit codes among the PQ stage's candidates; rows are
@@ -270,7 +274,8 @@ class IvfPqIndex(FaissIndex):
         nprobe = int(self._coarse.nprobe)
         parts = min(PARTS, nprobe)
         if parts < 2 or _SCANNERS is None:
-            return self._coarse.search(queries, wanted)[1]
+            proposed: np.ndarray = self._coarse.search(queries, wanted)[1]
+            return proposed
         centroid_scores, lists = self._coarse.quantizer.search(queries, nprobe)
         count = len(queries)
 
@@ -281,7 +286,8 @@ class IvfPqIndex(FaissIndex):
             params.nprobe = mine.shape[1]
             scores = np.empty((count, wanted), dtype=np.float32)
             rows = np.empty((count, wanted), dtype=np.int64)
-            self._coarse.search_preassigned_c(
+            # The raw SWIG call (absent from faiss's stubs): the wrapper has no parameters argument.
+            self._coarse.search_preassigned_c(  # type: ignore[attr-defined]
                 count,
                 faiss.swig_ptr(queries),
                 wanted,
@@ -335,13 +341,20 @@ def _stored_parts(path: Path) -> tuple[faiss.IndexIVF, Path | None, np.ndarray, 
         with np.load(path) as stored:
             ranges, row_ids, codes_file = stored["quantizer"], stored["row_ids"], str(stored["codes_file"])
             if "lists_file" not in stored:  # written before the lists had a file of their own
-                return faiss.deserialize_index(stored["coarse"]), None, ranges, row_ids, codes_file
+                return _ivf(faiss.deserialize_index(stored["coarse"])), None, ranges, row_ids, codes_file
             lists = path.with_name(str(stored["lists_file"]))
         try:
-            return faiss.read_index(str(lists)), lists, ranges, row_ids, codes_file
+            return _ivf(faiss.read_index(str(lists))), lists, ranges, row_ids, codes_file
         except RuntimeError:
             if lists.exists() or not attempts:
                 raise
+
+
+def _ivf(index: faiss.Index) -> faiss.IndexIVF:
+    """``index`` as the IVF index it must be (FAISS hands an index back as its own class)."""
+    if not isinstance(index, faiss.IndexIVF):
+        raise TypeError(f"expected IVF lists, found a {type(index).__name__}")
+    return index
 
 
 def _jittered_to(sample: np.ndarray, size: int) -> np.ndarray:

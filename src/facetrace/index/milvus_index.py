@@ -222,7 +222,7 @@ class MilvusIndex:
             raise
         search = DEFAULT_SEARCH_PARAMS.get(held_type, {}) if search_params is None else search_params
         # Vectors reach Milvus without any save; only a count that still matches the saved one
-        # vouches for the saved max id (see FaissIndex.open for the same rule).
+        # vouches for the saved max id (see open_faiss_index for the same rule).
         saved_max_id = meta.get("max_id") if meta.get("count", 0) == count else -1
         return cls(
             client,
@@ -399,7 +399,7 @@ def _create(
 def _check_existing(client: MilvusClient, name: str, model_id: str, dim: int, where: str) -> dict[str, Any]:
     """The collection's Facetrace record, once its model and dimension are known to match."""
     described = client.describe_collection(name)
-    meta = json.loads(described.get("properties", {}).get(META_PROPERTY, "{}"))
+    meta: dict[str, Any] = json.loads(described.get("properties", {}).get(META_PROPERTY, "{}"))
     vector = next((f for f in described["fields"] if f["name"] == VECTOR_FIELD), None)
     held_dim = int(vector["params"]["dim"]) if vector else None
     if meta.get("model_id", model_id) != model_id or held_dim != dim:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from facetrace.core.config import Settings
 from facetrace.index.base import VectorIndex
+from facetrace.index.faiss_files import open_faiss_index
 from facetrace.index.faiss_index import FaissIndex, index_file_for
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def open_index(settings: Settings, model_id: str, dim: int) -> VectorIndex:
     """The model's index as stored now (an ingest or an erasure works on this one)."""
     if settings.vector_store == "milvus":
         return _MILVUS.get(settings, model_id, dim)
-    return FaissIndex.open(settings.index_dir, model_id, dim, scan_share=settings.index_scan_share)
+    return open_faiss_index(settings.index_dir, model_id, dim, scan_share=settings.index_scan_share)
 
 
 def index_for_search(settings: Settings, model_id: str, dim: int) -> VectorIndex:
@@ -52,7 +53,7 @@ class _FaissFiles:
         with self._lock:
             cached = self._entries.get(path)
             if cached is None or cached[0] != stamp or stamp is None:
-                cached = (stamp, FaissIndex.open(directory, model_id, dim, scan_share=scan_share))
+                cached = (stamp, open_faiss_index(directory, model_id, dim, scan_share=scan_share))
                 self._entries[path] = cached
             return cached[1]
 
