@@ -6,6 +6,7 @@ Method:
    last photo of the first identity out as the probe, then the gallery is padded with synthetic
    templates drawn from the real ones' mean and covariance (``pad_with_synthetic`` of
    bench/search_benchmark.py), stored in the catalog like any face, and indexed.
+   The deployment's quota of searches per user and day is raised for the benchmark.
 2. Run each command in ``--runs`` fresh processes (after one untimed run, so that every timed one
    finds the files in the page cache): ``facetrace --help``, and ``facetrace search PROBE --json``
    with a case reference, an offence and a purpose, as an investigator runs it: start-up, settings,
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -86,20 +88,33 @@ def build_gallery(size: int, real: int) -> tuple[Path, Path]:
     pad_with_synthetic(settings, model_id, size)
     gallery = Gallery.open(settings, model_id, 128)
     gallery.index.save()
+    # The deployment's daily quota of searches per user would refuse the benchmark's after a few runs.
+    quota = [str(FACETRACE), "--data-dir", str(settings.data_dir), "policy", "set", "searches_per_day"]
+    subprocess.run([*quota, "10000000"], capture_output=True, check=True)
     ready.write_text(json.dumps({"faces": len(gallery.index), "probe": str(probe)}))
     return settings.data_dir, probe
 
 
-def fresh_runs(command: list[str], runs: int) -> tuple[list[float], str]:
-    """Wall-clock seconds of ``runs`` fresh processes (after an untimed one), and the last output."""
-    subprocess.run(command, capture_output=True, check=True)
-    times, output = [], ""
+def fresh_runs(command: list[str], runs: int) -> tuple[list[float], list[float], str]:
+    """Wall-clock and CPU (user + system) seconds of ``runs`` fresh processes (after an untimed one),
+    and the last output. The CPU time barely grows when other work shares the cores; the wall clock
+    does.
+
+    Each runs as an installed package does, from bytecode (pip compiles it at install; here the
+    untimed run writes it, whatever PYTHONDONTWRITEBYTECODE the shell sets): compiling the sources
+    again in every process is no cost a user pays."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(command, capture_output=True, check=True, env=environment)
+    times, cpu, output = [], [], ""
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
         times.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         output = done.stdout
-    return times, output
+    return times, cpu, output
 
 
 def main() -> None:
@@ -117,23 +132,24 @@ def main() -> None:
     data_dir, probe = build_gallery(args.gallery_size, args.real_photos)
     search = [str(FACETRACE), "--data-dir", str(data_dir), "search", str(probe), "--json"]
     search += ["--case-ref", "BENCH-1", "--offence", "homicide", "--purpose", "start-up benchmark"]
-    help_times, _ = fresh_runs([str(FACETRACE), "--help"], args.runs)
-    search_times, output = fresh_runs(search, args.runs)
+    help_times, help_cpu, _ = fresh_runs([str(FACETRACE), "--help"], args.runs)
+    search_times, search_cpu, output = fresh_runs(search, args.runs)
     first = identity_of(json.loads(output)["results"][0]["sightings"][0]["location"])
     if first != probe.parent.name:
         sys.exit(f"the search found {first} first, not {probe.parent.name}")
 
     figures = {}
     table = Table(title=f"Fresh processes ({args.runs} each), gallery of {args.gallery_size:,} faces")
-    for column in ("command", "min s", "median s", "target s", "median / target"):
+    for column in ("command", "min s", "median s", "target s", "median/target", "median CPU s"):
         table.add_column(column, justify="right" if column != "command" else "left")
-    for name, times in (("--help", help_times), ("search", search_times)):
+    for name, times, cpu in (("--help", help_times, help_cpu), ("search", search_times, search_cpu)):
         low, middle = min(times), statistics.median(times)
         figures[name] = {
             "min_s": round(low, 3),
             "median_s": round(middle, 3),
             "target_s": TARGETS[name],
             "ratio": round(middle / TARGETS[name], 2),
+            "median_cpu_s": round(statistics.median(cpu), 3),
             "runs": len(times),
         }
         table.add_row(
@@ -142,6 +158,7 @@ def main() -> None:
             f"{middle:.3f}",
             f"{TARGETS[name]}",
             f"{middle / TARGETS[name]:.2f}",
+            f"{statistics.median(cpu):.3f}",
         )
     console.print(table)
     # Start-up is CPU-bound: on a machine busy with other work every figure grows with the load.
