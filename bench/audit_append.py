@@ -33,7 +33,7 @@ def main() -> None:
             times.append(time.perf_counter() - before)
         total = time.perf_counter() - started
         before = time.perf_counter()
-        report = gov.verify_audit()
+        report = gov.audit.verify()
         verified = time.perf_counter() - before
     times.sort()
     print(

@@ -91,7 +91,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="facetrace-bench-") as scratch:
         crawl_settings = Settings(data_dir=Path(scratch) / "crawl")
         operator = Governance.open(crawl_settings)
-        operator.add_source(
+        operator.sources.add(
             SourceSpec(
                 "bench-site",
                 "website",
@@ -104,7 +104,7 @@ def main() -> None:
             )
         )
         started = time.perf_counter()
-        crawled, ingested = operator.crawl("bench-site", rate=args.rate, workers=args.workers)
+        crawled, ingested = operator.sources.crawl("bench-site", rate=args.rate, workers=args.workers)
         crawl_s = time.perf_counter() - started
 
         disk_settings = Settings(data_dir=Path(scratch) / "disk")

@@ -130,10 +130,10 @@ def in_process_rate(settings: Settings, token: str, probes: list[bytes], count: 
     governance = Governance.open(settings, token)
     analyzer = build_analyzer(settings)
     purpose = Purpose(PURPOSE["case_ref"], PURPOSE["offence"], PURPOSE["justification"])
-    governance.search(analyzer, probes[0], purpose, k=10)  # warm up: models, gallery
+    governance.searches.search(analyzer, probes[0], purpose, k=10)  # warm up: models, gallery
     started = time.perf_counter()
     for number in range(count):
-        governance.search(analyzer, probes[number % len(probes)], purpose, k=10)
+        governance.searches.search(analyzer, probes[number % len(probes)], purpose, k=10)
     return count / (time.perf_counter() - started)
 
 

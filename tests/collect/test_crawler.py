@@ -244,7 +244,7 @@ def test_crawl_command_path_stores_page_urls_and_search_finds_them(
     gov_settings: Settings, operator: Governance, site: tuple[str, Site], analyzer: FaceAnalyzer
 ) -> None:
     base, content = site
-    operator.add_source(
+    operator.sources.add(
         SourceSpec(
             name="fair",
             kind="website",
@@ -255,7 +255,7 @@ def test_crawl_command_path_stores_page_urls_and_search_finds_them(
             allow_private_network=True,
         )
     )
-    crawled, ingested = operator.crawl("fair")
+    crawled, ingested = operator.sources.crawl("fair")
     assert crawled.pages == 5 and ingested.new_images == 3 and ingested.known_images == 1
     # Within the settings' size limit, so fetched; neither decodes: reported, and the run goes on.
     assert sorted(url.removeprefix(base) for url, _ in ingested.failures) == [
@@ -278,7 +278,7 @@ def test_crawl_command_path_stores_page_urls_and_search_finds_them(
         "/copies/astronaut.jpg": ("Events 2026", None),  # from a <picture> whose <img> has no alt
     }
 
-    outcome = operator.search(
+    outcome = operator.searches.search(
         analyzer, original, Purpose("CASE-1", "missing-person", "where was this person photographed"), k=2
     )
     # One result for the photo, listing its copy and every page either was on.
@@ -292,7 +292,7 @@ def test_crawl_command_path_stores_page_urls_and_search_finds_them(
         assert session.scalar(select(Sighting).where(Sighting.location.like("%/private/%"))) is None
 
     # Erasing the photo by its URL takes its copy on the press page too.
-    erasure = operator.erasure_plan(ErasureScope(locations=(f"{base}/img/astronaut.jpg",)))
+    erasure = operator.erasure.plan(ErasureScope(locations=(f"{base}/img/astronaut.jpg",)))
     assert sorted(url.removeprefix(base) for url in erasure.locations) == [
         "/copies/astronaut.jpg",
         "/img/astronaut.jpg",
@@ -331,7 +331,7 @@ def test_a_crawl_killed_mid_way_resumes_without_refetching_or_losing(
     settings: Settings, slow_site: tuple[str, Counter[str]], tmp_path: Path
 ) -> None:
     base, requests = slow_site
-    Governance.open(settings).add_source(
+    Governance.open(settings).sources.add(
         SourceSpec(
             "chain",
             "website",
@@ -381,7 +381,7 @@ def test_a_crawl_killed_mid_way_resumes_without_refetching_or_losing(
 
 def add_fair(operator: Governance, base: str) -> None:
     """The site as a registered website source called "fair", crawled without waiting."""
-    operator.add_source(
+    operator.sources.add(
         SourceSpec(
             "fair",
             "website",
@@ -399,7 +399,7 @@ def test_recrawl_updates_last_seen_marks_gone_and_can_delete_it(
 ) -> None:
     base, content = site
     add_fair(operator, base)
-    operator.crawl("fair")
+    operator.sources.crawl("fair")
     first_fetches = content.requests.count("/img/astronaut.jpg")
 
     # The organiser takes the cover picture down.
@@ -409,7 +409,7 @@ def test_recrawl_updates_last_seen_marks_gone_and_can_delete_it(
         headers,
         body.replace(b'<meta property="og:image" content="/img/cover.png">', b""),
     )
-    crawled, _ = operator.crawl("fair")
+    crawled, _ = operator.sources.crawl("fair")
     assert crawled.completed and crawled.gone == 1 and crawled.images_unchanged == 3
     # Asked again with its ETag; the server said "not modified", so no bytes came twice.
     assert content.requests.count("/img/astronaut.jpg") == first_fetches + 1
@@ -422,7 +422,7 @@ def test_recrawl_updates_last_seen_marks_gone_and_can_delete_it(
         gone = session.scalars(select(Sighting.location).where(Sighting.gone_at.is_not(None))).all()
         assert gone == [f"{base}/img/cover.png"]
 
-    operator.crawl("fair", delete_gone=True)
+    operator.sources.crawl("fair", delete_gone=True)
     with operator.sessions() as session:
         assert session.scalar(select(Sighting).where(Sighting.location == f"{base}/img/cover.png")) is None
         assert len(session.scalars(select(Image)).all()) == 2  # only the astronaut and its copy are left
@@ -433,12 +433,12 @@ def test_recrawl_notices_a_new_image_at_the_same_url(
 ) -> None:
     base, content = site
     add_fair(operator, base)
-    operator.crawl("fair")
+    operator.sources.crawl("fair")
     cover = f"{base}/img/cover.png"
     # The organiser puts another picture under the cover's URL: a new ETag, so it is fetched.
     status, headers, _ = content.routes["/img/cover.png"]
     content.routes["/img/cover.png"] = (status, headers, content.routes["/img/mirrored.jpg"][2])
-    crawled, ingested = operator.crawl("fair")
+    crawled, ingested = operator.sources.crawl("fair")
     assert crawled.images_refetched == 1 and crawled.images_unchanged == 3 and ingested.new_images == 1
     assert crawled.gone == 1  # the picture that was replaced
     with operator.sessions() as session:
@@ -450,7 +450,7 @@ def test_recrawl_notices_a_new_image_at_the_same_url(
         ).all()
     assert at_cover == [(0, True), (1, False)]  # the old picture is gone from there, the new one seen
 
-    operator.crawl("fair", delete_gone=True)
+    operator.sources.crawl("fair", delete_gone=True)
     with operator.sessions() as session:
         faces_at_cover = session.scalars(
             select(Image.face_count)
@@ -505,7 +505,7 @@ def test_a_search_with_another_photo_finds_the_page_of_the_person(
 
     with serve(lambda path, _headers: routes.get(path, (404, {}, b""))) as base:
         governance = Governance.open(settings)
-        governance.add_source(
+        governance.sources.add(
             SourceSpec(
                 "people",
                 "website",
@@ -516,10 +516,10 @@ def test_a_search_with_another_photo_finds_the_page_of_the_person(
                 allow_private_network=True,
             )
         )
-        crawled, ingested = governance.crawl("people")
+        crawled, ingested = governance.sources.crawl("people")
         assert crawled.completed and ingested.new_images == len(photos) and not ingested.failures
         for name, files in photos.items():
-            outcome = governance.search(
+            outcome = governance.searches.search(
                 analyzer, files[1].read_bytes(), Purpose("CASE-2", "missing-person", "find this person"), k=1
             )
             pages = {s.page_url for s in outcome.hits[0].face.image.sightings}

@@ -113,9 +113,9 @@ def test_an_allowed_entry_on_a_private_network_is_refused_too() -> None:
 
 
 def test_the_flag_is_recorded_audited_and_shown(gov_settings: Settings, operator: Governance) -> None:
-    operator.add_source(spec("http://intranet.local:8080/staff/", allow_private_network=True))
-    operator.add_source(spec("https://news.example/", name="news"))
-    shown = {source["name"]: source for source in operator.sources()}
+    operator.sources.add(spec("http://intranet.local:8080/staff/", allow_private_network=True))
+    operator.sources.add(spec("https://news.example/", name="news"))
+    shown = {source["name"]: source for source in operator.sources.listing()}
     assert shown["intranet"]["allow_private_network"] is True
     assert shown["news"]["allow_private_network"] is False
     assert shown["intranet"]["allowed"] == ["intranet.local:8080"]  # the seed's port, not any port
@@ -244,18 +244,18 @@ def test_a_crawl_without_the_flag_reaches_nothing_on_the_machine(
     """A source registered before the check existed (or a name that resolves to 127.0.0.1) is refused
     by the crawl itself: here the seed is written straight into its registration."""
     with logged_site({"/": PAGE}) as (base, asked):
-        operator.add_source(spec("https://news.example/", rate_per_s=1000.0))
+        operator.sources.add(spec("https://news.example/", rate_per_s=1000.0))
         with operator.sessions.begin() as session:
             source = session.scalar(select(Source).where(Source.name == "intranet"))
             assert source is not None
             source.seeds, source.allowed = [f"{base}/"], [base.removeprefix("http://")]
-        crawled, ingested = operator.crawl("intranet")
+        crawled, ingested = operator.sources.crawl("intranet")
         assert asked == [] and crawled.pages == 0 and ingested.new_images == 0
         assert "a loopback address" in crawled.errors[0][1]
 
         # An admin marks it an intranet source (audited): now its crawls reach the machine.
-        operator.set_private_network("intranet", allowed=True)
-        crawled, _ = operator.crawl("intranet")
+        operator.sources.set_private_network("intranet", allowed=True)
+        crawled, _ = operator.sources.crawl("intranet")
     assert crawled.pages == 1 and asked == ["/robots.txt", "/"]
     with operator.sessions() as session:
         changed = session.scalars(
@@ -376,8 +376,8 @@ def test_a_trickling_page_is_cut_off_at_the_fetch_deadline_and_not_retried(
     settings = gov_settings.model_copy(update={"crawl_fetch_deadline_s": 1.0, "crawl_timeout_s": 10.0})
     operator = Governance.open(settings)
     with trickling_site() as (base, asked, _trickling):
-        operator.add_source(spec(f"{base}/", rate_per_s=1000.0, allow_private_network=True))
-        crawled, _ = operator.crawl("intranet")
+        operator.sources.add(spec(f"{base}/", rate_per_s=1000.0, allow_private_network=True))
+        crawled, _ = operator.sources.crawl("intranet")
     assert dict(crawled.errors) == {f"{base}/": "took longer than the 1 s fetch deadline"}
     assert asked == ["/robots.txt", "/"]  # asked once: an overrun is not retried
     assert crawled.completed

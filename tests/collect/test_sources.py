@@ -63,25 +63,25 @@ def test_refusals(change: dict, refusal: str) -> None:
 def test_register_pause_resume_remove(
     gov_settings: Settings, operator: Governance, tmp_path: Path, astronaut_jpeg: bytes
 ) -> None:
-    added = operator.add_source(NEWS)
+    added = operator.sources.add(NEWS)
     assert added["allowed"] == ["news.example"] and added["status"] == "active" and added["max_pages"] == 500
     with pytest.raises(FacetraceError, match="already exists"):
-        operator.add_source(NEWS)
-    assert [s["name"] for s in operator.sources()] == ["city-news"]
+        operator.sources.add(NEWS)
+    assert [s["name"] for s in operator.sources.listing()] == ["city-news"]
 
     photo = tmp_path / "a.jpg"
     photo.write_bytes(astronaut_jpeg)
-    operator.pause_source("city-news")
+    operator.sources.pause("city-news")
     with pytest.raises(FacetraceError, match="paused"):
         ingest(gov_settings, [str(photo)], source_name="city-news")
-    operator.pause_source("city-news", paused=False)
+    operator.sources.pause("city-news", paused=False)
     ingest(gov_settings, [str(photo)], source_name="city-news")
-    assert operator.source("city-news")["sightings"] == 1
+    assert operator.sources.get("city-news")["sightings"] == 1
     with pytest.raises(FacetraceError, match="a DPO erases them first"):
-        operator.remove_source("city-news")
+        operator.sources.remove("city-news")
 
-    operator.add_source(SourceSpec("empty", "local", "consent of the people pictured", "BE"))
-    operator.remove_source("empty")
+    operator.sources.add(SourceSpec("empty", "local", "consent of the people pictured", "BE"))
+    operator.sources.remove("empty")
     with operator.sessions() as session:
         actions = session.scalars(
             select(AuditEntry.action).where(AuditEntry.action.like("sources.%")).order_by(AuditEntry.id)
@@ -92,5 +92,5 @@ def test_register_pause_resume_remove(
 def test_only_an_admin_registers(gov_settings: Settings, operator: Governance) -> None:
     ivy = Governance.open(gov_settings, staff_token(gov_settings, operator, "ivy", ["investigator"]))
     with pytest.raises(PermissionDeniedError):
-        ivy.add_source(NEWS)
-    assert ivy.sources() == []  # reading the registry is open to every role
+        ivy.sources.add(NEWS)
+    assert ivy.sources.listing() == []  # reading the registry is open to every role

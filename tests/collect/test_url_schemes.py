@@ -59,7 +59,7 @@ def site(astronaut_rgb: np.ndarray) -> Iterator[str]:
 def test_a_crawl_stores_only_web_urls_and_counts_what_it_refused(
     gov_settings: Settings, operator: Governance, site: str
 ) -> None:
-    operator.add_source(
+    operator.sources.add(
         SourceSpec(
             name="team",
             kind="sitemap",
@@ -70,7 +70,7 @@ def test_a_crawl_stores_only_web_urls_and_counts_what_it_refused(
             allow_private_network=True,  # the test site is on 127.0.0.1
         )
     )
-    crawled, ingested = operator.crawl("team")
+    crawled, ingested = operator.sources.crawl("team")
     refused = {"javascript": 3, "file": 2, "data": 1, "ftp": 1}
     assert crawled.urls_refused_by_scheme == refused and ingested.new_images == 1
     with operator.sessions() as session:

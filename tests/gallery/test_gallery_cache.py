@@ -47,7 +47,7 @@ def test_the_search_index_is_read_once_and_follows_ingest_and_erasure(
 
     probe = analyzer.analyze(encode(astronaut_rgb, "JPEG", quality=90)).faces[0].embedding
     mirrored = grown.search(probe, 2)[1].face.id  # the weaker match: the mirrored photo
-    Governance.open(settings).erase(ErasureScope(face_ids=(mirrored,)), reason="test of erasure")
+    Governance.open(settings).erasure.erase(ErasureScope(face_ids=(mirrored,)), reason="test of erasure")
     after = Gallery.for_search(settings, model, dim, sessions)
     assert len(after.index) == 1 and mirrored not in {hit.face.id for hit in after.search(probe, 2)}
 
@@ -101,7 +101,7 @@ def test_a_face_erased_while_a_search_loads_its_provenance_is_passed_over(
         elif faces_read and not erased and statement.startswith("SELECT images.id"):
             erased.append(mirrored)
             scope = ErasureScope(locations=(str(photos / "b.jpg"),))  # the image goes with its face
-            Governance.open(settings).erase(scope, reason="erased meanwhile")
+            Governance.open(settings).erasure.erase(scope, reason="erased meanwhile")
 
     engine = sessions.kw["bind"]
     event.listen(engine, "before_cursor_execute", erase_before_the_images_are_read)

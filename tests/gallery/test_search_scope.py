@@ -94,10 +94,15 @@ def test_a_narrowed_search_is_recorded_with_its_scope(
     operator: Governance, analyzer: FaceAnalyzer, two_people: dict[str, Path]
 ) -> None:
     probe = two_people["fr"].read_bytes()
-    outcome = operator.search(analyzer, probe, PURPOSE, k=5, scope=SearchScope.of(jurisdictions=["FR"]))
+    outcome = operator.searches.search(
+        analyzer, probe, PURPOSE, k=5, scope=SearchScope.of(jurisdictions=["FR"])
+    )
     assert [hit.face.image.sightings[0].source.name for hit in outcome.hits] == ["press-fr"]
-    assert operator.scope_choices() == {"sources": ["press-fr", "press-us"], "jurisdictions": ["FR", "US"]}
-    operator.search(analyzer, probe, PURPOSE, k=5)
+    assert operator.searches.scope_choices() == {
+        "sources": ["press-fr", "press-us"],
+        "jurisdictions": ["FR", "US"],
+    }
+    operator.searches.search(analyzer, probe, PURPOSE, k=5)
     with operator.sessions() as session:
         narrowed, whole = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(2)).all()[
             ::-1

@@ -119,15 +119,15 @@ def test_the_command_line_needs_a_token_once_an_admin_exists_and_listing_users_c
 ) -> None:
     operator = Governance.open(gov_settings)  # a fresh install: no admin yet
     assert operator.actor.bootstrap
-    assert operator.users() == []  # and still no account: the operator is not one
+    assert operator.accounts.users() == []  # and still no account: the operator is not one
     with pytest.raises(Exception, match="neither gets nor issues tokens"):
-        operator.issue_token("operator", "cli", 1)
-    operator.add_user("root", ["admin"], None, USER_PASSWORD)
+        operator.accounts.issue_token("operator", "cli", 1)
+    operator.accounts.add_user("root", ["admin"], None, USER_PASSWORD)
     with pytest.raises(AuthenticationError, match="bootstrap operator is off"):
         Governance.open(gov_settings)
     assert Governance.open(gov_settings.model_copy(update={"allow_bootstrap": True})).actor.bootstrap
     root = Governance.with_password(gov_settings, operator.sessions, "root", USER_PASSWORD)
-    token = root.issue_token("root", "cli", 1).token
+    token = root.accounts.issue_token("root", "cli", 1).token
     assert Governance.open(gov_settings, token).actor.name == "root"
 
 

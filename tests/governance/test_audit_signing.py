@@ -95,7 +95,7 @@ def set_head(values: dict[str, Any]) -> str:
 
 
 def broken(gov: Governance, **options: Any) -> audit.ChainReport:
-    report = gov.verify_audit(**options)
+    report = gov.audit.verify(**options)
     assert not report.ok, report
     return report
 
@@ -161,7 +161,7 @@ def test_a_cut_off_tail_with_the_head_rewound_is_caught_by_an_anchor(
     operator: Governance, tamper: Tamper, tmp_path: Path
 ) -> None:
     fill(operator, 4)
-    anchor = operator.audit_anchor()  # kept elsewhere by the DPO
+    anchor = operator.audit.anchor()  # kept elsewhere by the DPO
     fill(operator, 2)
     entries = logged(operator)
     kept = [v for v in entries if v["id"] < anchor["seq"] - 1]
@@ -170,15 +170,15 @@ def test_a_cut_off_tail_with_the_head_rewound_is_caught_by_an_anchor(
     assert report.first_broken == kept[-1]["id"] + 1
     assert report.problem and "entries were cut off" in report.problem
     # Without the anchor nothing shows it: what is left is a sound, signed log.
-    assert operator.verify_audit().ok
+    assert operator.audit.verify().ok
 
 
 def test_an_anchor_also_catches_a_rewritten_entry_and_must_be_signed(
     operator: Governance, tmp_path: Path
 ) -> None:
     fill(operator, 3)
-    anchor = operator.audit_anchor()
-    assert operator.verify_audit(anchor=anchor).anchor_seq == anchor["seq"]
+    anchor = operator.audit.anchor()
+    assert operator.audit.verify(anchor=anchor).anchor_seq == anchor["seq"]
     other = {**anchor, "hash": logged(operator)[0]["hash"]}  # pins another hash: no longer its signature
     report = broken(operator, anchor=other)
     assert report.problem == "the anchor's signature does not match its content"
@@ -190,7 +190,7 @@ def test_an_anchor_also_catches_a_rewritten_entry_and_must_be_signed(
 
 def test_a_public_key_row_an_attacker_inserts_is_not_trusted(operator: Governance, tamper: Tamper) -> None:
     fill(operator, 3)
-    genuine = operator.audit_public_keys()["signing_key"]["key_id"]
+    genuine = operator.audit.public_keys()["signing_key"]["key_id"]
     forger = signing.SigningKey.generate()
     last = logged(operator)[-1]
     forged = {**last, "id": last["id"] + 1, "case_ref": "C-FORGED", "prev_hash": last["hash"]}
@@ -211,7 +211,7 @@ def test_a_public_key_row_an_attacker_inserts_is_not_trusted(operator: Governanc
     )
     assert report.trusted_keys == (genuine,)
     # Listed (the catalog is where it was put), never trusted.
-    assert forger.key_id in {key["key_id"] for key in operator.audit_public_keys()["keys"]}
+    assert forger.key_id in {key["key_id"] for key in operator.audit.public_keys()["keys"]}
 
 
 # --- keys: the file, rotation, the public key ----------------------------------------------------------
@@ -234,24 +234,24 @@ def test_rotation_keeps_old_entries_verifiable_and_is_audited(
     gov_settings: Settings, operator: Governance
 ) -> None:
     fill(operator, 3)
-    first_pem = operator.audit_public_keys()["signing_key"]["pem"]
-    rotated = operator.rotate_audit_key()
+    first_pem = operator.audit.public_keys()["signing_key"]["pem"]
+    rotated = operator.audit.rotate_key()
     fill(operator, 3)
     assert signing.SigningKey.read(gov_settings.audit_key_path).key_id == rotated["new_key_id"]
     assert stat.S_IMODE(gov_settings.audit_key_path.stat().st_mode) == 0o600
-    report = operator.verify_audit()
+    report = operator.audit.verify()
     assert report.ok and report.signed == report.entries
     assert set(report.trusted_keys) == {rotated["old_key_id"], rotated["new_key_id"]}
     # Whoever kept only the first public key checks the whole log too: the rotation links them.
     old_only = signing.read_public_keys(first_pem.encode())
-    assert operator.verify_audit(public_keys=old_only).ok
+    assert operator.audit.verify(public_keys=old_only).ok
     entry = next(v for v in logged(operator) if v["action"] == "audit.rotate_key")
     assert (entry["id"], entry["user_name"], entry["key_id"]) == (
         rotated["seq"],
         "operator",
         rotated["old_key_id"],
     )
-    keys = {key["key_id"]: key for key in operator.audit_public_keys()["keys"]}
+    keys = {key["key_id"]: key for key in operator.audit.public_keys()["keys"]}
     assert (keys[rotated["old_key_id"]]["last_seq"], keys[rotated["new_key_id"]]["first_seq"]) == (
         rotated["seq"],
         rotated["seq"] + 1,
@@ -263,7 +263,7 @@ def test_a_rotation_stopped_before_its_key_was_moved_in_is_completed_at_the_next
 ) -> None:
     path = gov_settings.audit_key_path
     old_key = path.read_bytes()
-    rotated = operator.rotate_audit_key()
+    rotated = operator.audit.rotate_key()
     # As if the process died between committing the rotation entry and moving the new key in.
     path.replace(audit_keys.staged_path(path))
     path.write_bytes(old_key)
@@ -271,13 +271,13 @@ def test_a_rotation_stopped_before_its_key_was_moved_in_is_completed_at_the_next
     fill(again, 1)
     assert signing.SigningKey.read(path).key_id == rotated["new_key_id"]
     assert not audit_keys.staged_path(path).exists()
-    assert again.verify_audit().ok
+    assert again.audit.verify().ok
 
 
 def test_an_old_key_cannot_sign_after_its_rotation(operator: Governance, tamper: Tamper) -> None:
     """Whoever kept a copy of the retired private key cannot add entries in the new key's range."""
     old = signing.SigningKey.read(operator.settings.audit_key_path)
-    operator.rotate_audit_key()
+    operator.audit.rotate_key()
     fill(operator, 1)
     last = logged(operator)[-1]
     forged = {**last, "id": last["id"] + 1, "case_ref": "C-LATE", "prev_hash": last["hash"]}
@@ -293,11 +293,11 @@ def test_an_old_key_cannot_sign_after_its_rotation(operator: Governance, tamper:
 def test_only_an_admin_rotates_and_auditors_get_the_public_key(
     gov_settings: Settings, operator: Governance
 ) -> None:
-    operator.add_user("aud", ["auditor"], None, "an auditor's long passphrase")
+    operator.accounts.add_user("aud", ["auditor"], None, "an auditor's long passphrase")
     auditor = Governance.with_password(gov_settings, operator.sessions, "aud", "an auditor's long passphrase")
     with pytest.raises(PermissionDeniedError):
-        auditor.rotate_audit_key()
-    published = auditor.audit_public_keys()["signing_key"]
+        auditor.audit.rotate_key()
+    published = auditor.audit.public_keys()["signing_key"]
     assert signing.read_public_keys(published["pem"].encode())[0].public_bytes_raw() == (
         signing.SigningKey.read(gov_settings.audit_key_path).public.public_bytes_raw()
     )
@@ -324,7 +324,7 @@ def test_an_export_is_verified_offline_with_only_the_public_key(
     gov_settings: Settings, operator: Governance, tmp_path: Path
 ) -> None:
     fill(operator, 3)
-    operator.rotate_audit_key()
+    operator.audit.rotate_key()
     fill(operator, 2)
     export, public, anchor = tmp_path / "export.json", tmp_path / "audit.pem", tmp_path / "anchor.json"
     for arguments in (
@@ -408,7 +408,7 @@ def test_entries_from_before_signing_are_sealed_at_the_next_start(
     assert seal["action"] == "audit.sealed"
     assert seal["details"]["unsigned_entries"] == seal["id"] - 1
     assert seal["details"]["their_head_hash"] == seal["prev_hash"]
-    assert again.verify_audit().ok
+    assert again.audit.verify().ok
     # An unsigned entry rewritten, and the unsigned chain recomputed: the signed seal no longer links.
     old = entries[: seal["id"] - 1]
     rewritten = rechained([{**old[0], "case_ref": "C-OTHER"}, *old[1:]], audit.GENESIS)
@@ -451,10 +451,10 @@ def test_a_forged_log_stripped_of_its_signatures_is_not_sealed_by_the_next_start
 @pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
 def test_the_canonical_json_refuses_numbers_that_are_not_finite(operator: Governance, number: float) -> None:
     fill(operator, 1)
-    before = operator.verify_audit()
+    before = operator.audit.verify()
     with pytest.raises(AuditWriteError, match="not finite"):
         operator.record(audit.Record(action="test", details={"score": number}))
-    after = operator.verify_audit()
+    after = operator.audit.verify()
     assert after.ok and after.head_seq == before.head_seq + 1  # only the verification itself
 
 

@@ -37,8 +37,8 @@ def people(
     photo.parent.mkdir()
     photo.write_bytes(astronaut_jpeg)
     ingest(gov_settings, [str(photo.parent)], source_name="nasa")
-    operator.add_unit("north")
-    operator.add_unit("south")
+    operator.accounts.add_unit("north")
+    operator.accounts.add_unit("south")
     staff = [
         ("ivy", "investigator", "north"),
         ("ian", "investigator", "north"),
@@ -49,8 +49,8 @@ def people(
         ("uma", "supervisor", None),
     ]
     for name, role, unit in staff:
-        operator.add_user(name, [role], unit, password=PASSWORD)
-    operator.change_policy("authorisation_policy", "required")
+        operator.accounts.add_user(name, [role], unit, password=PASSWORD)
+    operator.policy.change("authorisation_policy", "required")
     acting = {
         name: Governance.with_password(gov_settings, operator.sessions, name, PASSWORD)
         for name, _, _ in staff
@@ -64,14 +64,14 @@ def purpose(case_ref: str, reference: str | None) -> Purpose:
 
 def granted(people: dict[str, Governance], case_ref: str = "CASE-N1") -> str:
     """An authorisation ivy (north) requested for ``case_ref``, granted by north's supervisor."""
-    reference = people["ivy"].request_authorisation(case_ref, JUSTIFICATION)
-    people["sue"].decide_authorisation(reference, grant=True, note="necessary and proportionate")
+    reference = people["ivy"].authorisations.request(case_ref, JUSTIFICATION)
+    people["sue"].authorisations.decide(reference, grant=True, note="necessary and proportionate")
     return reference
 
 
 def refusal(gov: Governance, analyzer: FaceAnalyzer, probe: bytes, case_ref: str, reference: str) -> str:
     with pytest.raises(AuthorisationError) as refused:
-        gov.search(analyzer, probe, purpose(case_ref, reference), k=1)
+        gov.searches.search(analyzer, probe, purpose(case_ref, reference), k=1)
     return str(refused.value)
 
 
@@ -89,7 +89,7 @@ def test_another_units_investigator_can_neither_use_an_authorisation_nor_learn_o
         reference, "REF"
     ) == unknown.replace(UNKNOWN, "REF")
 
-    assert people["ian"].search(analyzer, astronaut_jpeg, purpose("CASE-N1", reference), k=1).hits
+    assert people["ian"].searches.search(analyzer, astronaut_jpeg, purpose("CASE-N1", reference), k=1).hits
     with people["sam"].sessions() as session:
         refused = session.scalars(
             select(AuditEntry).where(AuditEntry.user_name == "sam", AuditEntry.outcome == "refused")
@@ -102,17 +102,17 @@ def test_in_requester_scope_only_the_requester_searches_on_it(
     people: dict[str, Governance], analyzer: FaceAnalyzer, astronaut_jpeg: bytes
 ) -> None:
     reference = granted(people)
-    people["operator"].change_policy("authorisation_scope", "requester")
+    people["operator"].policy.change("authorisation_scope", "requester")
     colleague = refusal(people["ian"], analyzer, astronaut_jpeg, "CASE-N1", reference)
     unknown = refusal(people["ian"], analyzer, astronaut_jpeg, "CASE-N1", UNKNOWN)
     assert colleague.replace(reference, "REF") == unknown.replace(UNKNOWN, "REF")
-    assert people["ivy"].search(analyzer, astronaut_jpeg, purpose("CASE-N1", reference), k=1).hits
+    assert people["ivy"].searches.search(analyzer, astronaut_jpeg, purpose("CASE-N1", reference), k=1).hits
 
 
 def test_an_authorisation_expires_after_the_deployments_validity(
     people: dict[str, Governance], analyzer: FaceAnalyzer, astronaut_jpeg: bytes
 ) -> None:
-    people["operator"].change_policy("authorisation_valid_days", "7")
+    people["operator"].policy.change("authorisation_valid_days", "7")
     reference = granted(people)
     with people["ivy"].sessions.begin() as session:
         row = session.scalars(select(Authorisation).where(Authorisation.reference == reference)).one()
@@ -130,10 +130,10 @@ def test_an_external_authorisation_runs_from_the_authoritys_decision(
     people: dict[str, Governance], analyzer: FaceAnalyzer, astronaut_jpeg: bytes
 ) -> None:
     long_ago = datetime.now(UTC) - timedelta(days=31)  # validity: 30 days by default
-    old = people["sue"].record_external_authorisation("CASE-N2", "Tribunal", "JLD-1", long_ago)
-    recent = people["sue"].record_external_authorisation("CASE-N2", "Tribunal", "JLD-2", datetime.now(UTC))
+    old = people["sue"].authorisations.record_external("CASE-N2", "Tribunal", "JLD-1", long_ago)
+    recent = people["sue"].authorisations.record_external("CASE-N2", "Tribunal", "JLD-2", datetime.now(UTC))
     assert "expired" in refusal(people["ivy"], analyzer, astronaut_jpeg, "CASE-N2", old)
-    assert people["ivy"].search(analyzer, astronaut_jpeg, purpose("CASE-N2", recent), k=1).hits
+    assert people["ivy"].searches.search(analyzer, astronaut_jpeg, purpose("CASE-N2", recent), k=1).hits
     unknown = refusal(people["sam"], analyzer, astronaut_jpeg, "CASE-N2", UNKNOWN)
     assert refusal(people["sam"], analyzer, astronaut_jpeg, "CASE-N2", recent).replace(
         recent, "REF"
@@ -143,11 +143,11 @@ def test_an_external_authorisation_runs_from_the_authoritys_decision(
 def test_a_supervisor_of_another_unit_gets_the_answer_an_unknown_reference_gets(
     people: dict[str, Governance],
 ) -> None:
-    reference = people["ivy"].request_authorisation("CASE-N1", JUSTIFICATION)
+    reference = people["ivy"].authorisations.request("CASE-N1", JUSTIFICATION)
     with pytest.raises(NotFoundError) as other_unit:
-        people["sol"].decide_authorisation(reference, grant=True, note=None)
+        people["sol"].authorisations.decide(reference, grant=True, note=None)
     with pytest.raises(NotFoundError) as unknown:
-        people["sol"].decide_authorisation(UNKNOWN, grant=True, note=None)
+        people["sol"].authorisations.decide(UNKNOWN, grant=True, note=None)
     assert str(other_unit.value).replace(reference, "REF") == str(unknown.value).replace(UNKNOWN, "REF")
     assert "north" not in str(other_unit.value) and "ivy" not in str(other_unit.value)
     with people["sol"].sessions() as session:
@@ -157,18 +157,18 @@ def test_a_supervisor_of_another_unit_gets_the_answer_an_unknown_reference_gets(
             )
         ).all()
     assert [e.outcome for e in denied] == ["denied", "denied"]
-    assert people["sol"].authorisations() == []  # nor does south's list show it
-    assert [a["reference"] for a in people["sue"].authorisations()] == [reference]
+    assert people["sol"].authorisations.listing() == []  # nor does south's list show it
+    assert [a["reference"] for a in people["sue"].authorisations.listing()] == [reference]
 
 
 def test_supervisors_of_no_unit_decide_nothing(people: dict[str, Governance]) -> None:
     """Two users without a unit are not of one unit: the one cannot decide the other's request."""
-    reference = people["ned"].request_authorisation("CASE-X1", "an investigator who belongs to no unit")
+    reference = people["ned"].authorisations.request("CASE-X1", "an investigator who belongs to no unit")
     with pytest.raises(PermissionDeniedError, match="no unit"):
-        people["uma"].decide_authorisation(reference, grant=True, note=None)
+        people["uma"].authorisations.decide(reference, grant=True, note=None)
     with pytest.raises(PermissionDeniedError, match="no unit"):
-        people["uma"].record_external_authorisation("CASE-X1", "Tribunal", "JLD-3", datetime.now(UTC))
-    assert people["uma"].authorisations() == []
+        people["uma"].authorisations.record_external("CASE-X1", "Tribunal", "JLD-3", datetime.now(UTC))
+    assert people["uma"].authorisations.listing() == []
     with people["uma"].sessions() as session:
         row = session.scalars(select(Authorisation).where(Authorisation.reference == reference)).one()
         assert row.status == "requested"

@@ -49,7 +49,7 @@ def test_a_command_line_process_follows_the_catalogs_policy_whatever_its_environ
     photo.parent.mkdir()
     photo.write_bytes(astronaut_jpeg)
     ingest(gov_settings, [str(photo.parent)], source_name="nasa")
-    operator.change_policy("authorisation_policy", "required")
+    operator.policy.change("authorisation_policy", "required")
     token = staff_token(gov_settings, operator, "ivy", ["investigator"], "north")
 
     searched = cli(
@@ -66,18 +66,18 @@ def test_a_command_line_process_follows_the_catalogs_policy_whatever_its_environ
     assert json.loads(shown.output)["authorisation_policy"] == "required"
     changed = cli(gov_settings, "policy", "set", "authorisation_policy", "none", token=token)
     assert isinstance(changed.exception, PermissionDeniedError)
-    assert operator.show_policy()["authorisation_policy"] == "required"
+    assert operator.policy.show()["authorisation_policy"] == "required"
 
 
 def test_a_new_deployment_is_seeded_from_its_environment_once(gov_settings: Settings) -> None:
     first = Governance.open(
         gov_settings.model_copy(update={"searches_per_day": 3, "authorisation_policy": "urgent"})
     )
-    assert first.show_policy()["searches_per_day"] == 3
+    assert first.policy.show()["searches_per_day"] == 3
     later = Governance.open(
         gov_settings.model_copy(update={"searches_per_day": 999, "authorisation_policy": "none"})
     )
-    shown = later.show_policy()
+    shown = later.policy.show()
     assert (shown["searches_per_day"], shown["authorisation_policy"]) == (3, "urgent")
     [seed] = entries(later, "policy.seed")
     assert seed.details["values"]["searches_per_day"] == 3
@@ -86,21 +86,21 @@ def test_a_new_deployment_is_seeded_from_its_environment_once(gov_settings: Sett
 def test_only_an_admin_changes_the_policy_and_each_change_is_audited(
     gov_settings: Settings, operator: Governance
 ) -> None:
-    assert operator.change_policy("searches_per_day", "7") == (50, 7)
-    assert operator.change_policy("offence_categories", "homicide, fraud") == (
+    assert operator.policy.change("searches_per_day", "7") == (50, 7)
+    assert operator.policy.change("offence_categories", "homicide, fraud") == (
         list(Settings().offence_categories),
         ["homicide", "fraud"],
     )
-    assert operator.change_policy("max_expected_false_matches", "none") == (1.0, None)
+    assert operator.policy.change("max_expected_false_matches", "none") == (1.0, None)
     changes = [e.details for e in entries(operator, "policy.change")]
     assert changes[0] == {"name": "searches_per_day", "old": 50, "new": 7}
     assert changes[2] == {"name": "max_expected_false_matches", "old": 1.0, "new": None}
 
     token = staff_token(gov_settings, operator, "sue", ["supervisor", "investigator", "dpo"], "north")
     with pytest.raises(PermissionDeniedError, match=r"settings\.manage"):
-        Governance.open(gov_settings, token).change_policy("searches_per_day", "1000")
+        Governance.open(gov_settings, token).policy.change("searches_per_day", "1000")
     assert [e.outcome for e in entries(operator, "settings.manage")] == ["denied"]
-    assert Governance.open(gov_settings, token).show_policy()["searches_per_day"] == 7
+    assert Governance.open(gov_settings, token).policy.show()["searches_per_day"] == 7
 
 
 @pytest.mark.parametrize(
@@ -126,10 +126,10 @@ def test_only_an_admin_changes_the_policy_and_each_change_is_audited(
 def test_a_value_of_the_wrong_type_range_or_kind_is_refused_and_changes_nothing(
     operator: Governance, name: str, value: object
 ) -> None:
-    before = operator.show_policy()
+    before = operator.policy.show()
     with pytest.raises(InvalidValueError):
-        operator.change_policy(name, value)
-    assert operator.show_policy() == before
+        operator.policy.change(name, value)
+    assert operator.policy.show() == before
     assert entries(operator, "policy.change") == []
 
 

@@ -64,12 +64,14 @@ def test_erasure_by_url_leaves_no_template_bytes_and_search_finds_nothing(
         assert files_holding(gov_settings.data_dir, kept_bytes)
         assert files_holding_any(gov_settings.data_dir, erased_crop)
 
-    dry_run = operator.erasure_plan(ErasureScope(locations=(str(two_people["fr"]),)))
+    dry_run = operator.erasure.plan(ErasureScope(locations=(str(two_people["fr"]),)))
     assert dry_run.face_ids == [erased_id] and dry_run.counts()["images"] == 1
     assert dry_run.counts()["sightings"] == 2  # both places the same bytes were seen
     assert face_of(operator, two_people["fr"])[0] == erased_id  # a dry run deletes nothing
 
-    certificate = operator.erase(ErasureScope(locations=(str(two_people["fr"]),)), reason="request RR-7")
+    certificate = operator.erasure.erase(
+        ErasureScope(locations=(str(two_people["fr"]),)), reason="request RR-7"
+    )
     assert certificate["counts"] == {"faces": 1, "images": 1, "sightings": 2, "sources_blocked": 0}
 
     assert files_holding(gov_settings.data_dir, erased_bytes) == []
@@ -77,7 +79,7 @@ def test_erasure_by_url_leaves_no_template_bytes_and_search_finds_nothing(
     if gov_settings.database_url is None:
         assert files_holding(gov_settings.data_dir, kept_bytes)
         assert files_holding_any(gov_settings.data_dir, kept_crop)
-    outcome = operator.search(analyzer, two_people["fr"].read_bytes(), PURPOSE, k=10)
+    outcome = operator.searches.search(analyzer, two_people["fr"].read_bytes(), PURPOSE, k=10)
     assert [hit.face.id for hit in outcome.hits] == [kept_id]
 
     stored = json.loads(Path(certificate["file"]).read_text())
@@ -100,28 +102,28 @@ def test_erasure_on_the_compressed_index_deletes_the_vector_from_it(
     erased_id, _ = face_of(operator, two_people["fr"])
     kept_id, _ = face_of(operator, two_people["us"])
 
-    operator.erase(ErasureScope(face_ids=(erased_id,)), reason="request RR-8")
+    operator.erasure.erase(ErasureScope(face_ids=(erased_id,)), reason="request RR-8")
 
     index = open_faiss_index(gov_settings.index_dir, analyzer.model_id, analyzer.embedder.dim)
     assert index.kind == "ivf-pq" and index.ids().tolist() == [kept_id]  # rewritten without it
-    outcome = operator.search(analyzer, two_people["fr"].read_bytes(), PURPOSE, k=10)
+    outcome = operator.searches.search(analyzer, two_people["fr"].read_bytes(), PURPOSE, k=10)
     assert [hit.face.id for hit in outcome.hits] == [kept_id]
 
 
 def test_erasure_by_photo_finds_the_person_in_memory(
     operator: Governance, two_people: dict[str, Path], analyzer: FaceAnalyzer
 ) -> None:
-    matches = operator.faces_of_person(analyzer, two_people["fr"].read_bytes())
+    matches = operator.erasure.faces_of_person(analyzer, two_people["fr"].read_bytes())
     assert face_of(operator, two_people["fr"])[0] in matches
 
 
 def test_jurisdiction_purge_deletes_blocks_and_keeps_what_others_saw(
     gov_settings: Settings, operator: Governance, two_people: dict[str, Path]
 ) -> None:
-    plan = operator.erasure_plan(ErasureScope(jurisdiction="fr"))
+    plan = operator.erasure.plan(ErasureScope(jurisdiction="fr"))
     # The French photo was also seen by the US source: only the French sighting goes.
     assert plan.counts() == {"faces": 0, "images": 0, "sightings": 1, "sources_blocked": 1}
-    operator.erase(ErasureScope(jurisdiction="FR"), reason="CNIL decision SAN-2026-001")
+    operator.erasure.erase(ErasureScope(jurisdiction="FR"), reason="CNIL decision SAN-2026-001")
     with operator.sessions() as session:
         sources = {s.name: s for s in session.scalars(select(Source))}
         assert (
@@ -144,7 +146,7 @@ def test_purging_a_source_deletes_images_nobody_else_saw(
     gov_settings: Settings, operator: Governance, two_people: dict[str, Path]
 ) -> None:
     kept_id = face_of(operator, two_people["fr"])[0]
-    certificate = operator.erase(ErasureScope(sources=("press-us",)), reason="source withdrawn")
+    certificate = operator.erasure.erase(ErasureScope(sources=("press-us",)), reason="source withdrawn")
     assert certificate["counts"] == {"faces": 1, "images": 1, "sightings": 2, "sources_blocked": 1}
     assert face_of(operator, two_people["fr"])[0] == kept_id  # still seen by press-fr
     with operator.sessions() as session:
@@ -153,13 +155,13 @@ def test_purging_a_source_deletes_images_nobody_else_saw(
 
 def test_erasure_needs_a_scope_and_a_reason(operator: Governance, two_people: dict[str, Path]) -> None:
     with pytest.raises(FacetraceError, match="say what to erase"):
-        operator.erasure_plan(ErasureScope())
+        operator.erasure.plan(ErasureScope())
     with pytest.raises(FacetraceError, match="reason"):
-        operator.erase(ErasureScope(face_ids=(1,)), reason="")
+        operator.erasure.erase(ErasureScope(face_ids=(1,)), reason="")
     with pytest.raises(FacetraceError, match="no face with id 999"):
-        operator.erasure_plan(ErasureScope(face_ids=(999,)))
+        operator.erasure.plan(ErasureScope(face_ids=(999,)))
     with pytest.raises(FacetraceError, match="no source named nowhere"):
-        operator.erasure_plan(ErasureScope(sources=("nowhere",)))
+        operator.erasure.plan(ErasureScope(sources=("nowhere",)))
 
 
 def test_searches_show_no_sighting_past_retention_or_of_a_blocked_source_before_it_is_deleted(
@@ -203,14 +205,14 @@ def test_retention_deletes_what_outlived_its_source_period(
     ingest(gov_settings, [str(old.parent)], source_name="archive", retention_days=30)
     with pytest.raises(FacetraceError, match="retention_days 30"):
         ingest(gov_settings, [str(old)], source_name="archive", retention_days=60)
-    assert operator.erasure_plan(ErasureScope(expired=True)).counts()["sightings"] == 0  # nothing old yet
+    assert operator.erasure.plan(ErasureScope(expired=True)).counts()["sightings"] == 0  # nothing old yet
 
     with operator.sessions.begin() as session:
         archive = session.scalar(select(Source).where(Source.name == "archive"))
         assert archive is not None
         for sighting in session.scalars(select(Sighting).where(Sighting.source_id == archive.id)):
             sighting.first_seen -= timedelta(days=31)
-    certificate = operator.erase(ErasureScope(expired=True), reason="retention period over")
+    certificate = operator.erasure.erase(ErasureScope(expired=True), reason="retention period over")
     assert certificate["counts"] == {"faces": 1, "images": 1, "sightings": 1, "sources_blocked": 0}
     with operator.sessions() as session:
         assert set(session.scalars(select(Sighting.location))) == {

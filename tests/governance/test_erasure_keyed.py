@@ -47,11 +47,13 @@ def test_erasure_records_hold_no_url_path_or_digest_in_clear_yet_a_url_can_be_ch
 ) -> None:
     erased, kept = two_people["fr"], two_people["us"]
     erased_sha256 = hashlib.sha256(erased.read_bytes()).hexdigest()
-    dry_run = operator.erasure_plan(ErasureScope(locations=(str(erased),)))
+    dry_run = operator.erasure.plan(ErasureScope(locations=(str(erased),)))
     assert str(erased) in dry_run.locations  # the DPO reviews the places before executing
     [face_id] = dry_run.face_ids
 
-    certificate = operator.erase(ErasureScope(locations=(str(erased),)), reason="rights request RR-2026-X")
+    certificate = operator.erasure.erase(
+        ErasureScope(locations=(str(erased),)), reason="rights request RR-2026-X"
+    )
 
     text = recorded(operator, certificate)
     for secret in (str(erased), erased.name, erased_sha256, str(gov_settings.data_dir)):
@@ -64,8 +66,8 @@ def test_erasure_records_hold_no_url_path_or_digest_in_clear_yet_a_url_can_be_ch
     assert certificate["certificate"] in certificate["how_to_check"]
 
     reference = certificate["certificate"]
-    assert operator.erasure_check(reference, str(erased)) == "erased"
-    assert operator.erasure_check(reference, str(kept)) is None
+    assert operator.erasure.check(reference, str(erased)) == "erased"
+    assert operator.erasure.check(reference, str(kept)) is None
     with operator.sessions() as session:
         checks = session.scalars(select(AuditEntry).where(AuditEntry.action == "data.erase.check")).all()
         assert [(c.case_ref, c.details) for c in checks] == [
@@ -78,7 +80,9 @@ def test_erasure_records_hold_no_url_path_or_digest_in_clear_yet_a_url_can_be_ch
 def test_the_erasure_key_is_private_and_a_check_with_another_key_is_refused(
     gov_settings: Settings, operator: Governance, two_people: dict[str, Path], tmp_path: Path
 ) -> None:
-    certificate = operator.erase(ErasureScope(locations=(str(two_people["us"]),)), reason="order 12/2026")
+    certificate = operator.erasure.erase(
+        ErasureScope(locations=(str(two_people["us"]),)), reason="order 12/2026"
+    )
     key_file = gov_settings.data_dir / "erasure.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     other_key = tmp_path / "other.key"
@@ -89,7 +93,7 @@ def test_the_erasure_key_is_private_and_a_check_with_another_key_is_refused(
         operator.actor,
     )
     with pytest.raises(FacetraceError, match="another erasure key"):
-        elsewhere.erasure_check(certificate["certificate"], str(two_people["us"]))
+        elsewhere.erasure.check(certificate["certificate"], str(two_people["us"]))
 
 
 @pytest.fixture
@@ -112,15 +116,15 @@ def test_an_image_left_with_no_face_loses_its_sightings_page_title_and_alt_text(
     with operator.sessions() as session:
         first, second = session.scalars(select(Face.id).order_by(Face.id)).all()
 
-    one = operator.erase(ErasureScope(face_ids=(first,)), reason="rights request RR-1")
+    one = operator.erasure.erase(ErasureScope(face_ids=(first,)), reason="rights request RR-1")
     assert one["counts"] == {"faces": 1, "images": 0, "sightings": 0, "sources_blocked": 0}
-    assert operator.erasure_check(one["certificate"], str(group_photo)) == "face removed"
+    assert operator.erasure.check(one["certificate"], str(group_photo)) == "face removed"
     with operator.sessions() as session:  # another face is still in it: where it was seen stays
         assert session.scalars(select(Sighting.page_title)).all() == [PAGE_TITLE]
 
-    other = operator.erase(ErasureScope(face_ids=(second,)), reason="rights request RR-2")
+    other = operator.erasure.erase(ErasureScope(face_ids=(second,)), reason="rights request RR-2")
     assert other["counts"] == {"faces": 1, "images": 0, "sightings": 1, "sources_blocked": 0}
-    assert operator.erasure_check(other["certificate"], str(group_photo)) == "erased"
+    assert operator.erasure.check(other["certificate"], str(group_photo)) == "erased"
     for secret in (str(group_photo), PAGE_TITLE, ALT_TEXT):
         assert secret not in recorded(operator, other)
     with operator.sessions() as session:
@@ -135,9 +139,9 @@ def test_an_executed_erasure_request_keeps_the_places_it_named_by_keyed_hash_onl
     gov_settings: Settings, operator: Governance, two_people: dict[str, Path]
 ) -> None:
     named = str(two_people["us"])
-    filed = operator.file_rights_request("erasure", urls=[named], contact="by post")
-    operator.move_rights_request(filed.reference, "verified", "identity checked at the desk")
-    produced = operator.execute_rights_request(filed.reference)
+    filed = operator.rights.file("erasure", urls=[named], contact="by post")
+    operator.rights.move(filed.reference, "verified", "identity checked at the desk")
+    produced = operator.rights.execute(filed.reference)
     assert produced["counts"]["images"] == 1
 
     key = ErasureKey.of(gov_settings)
@@ -145,7 +149,7 @@ def test_an_executed_erasure_request_keeps_the_places_it_named_by_keyed_hash_onl
         query = select(RightsRequest).where(RightsRequest.reference == filed.reference)
         request = session.scalars(query).one()
         assert (request.urls, request.matched_face_ids) == ([f"HMAC-SHA256:{key.hash(named)}"], [])
-    assert operator.erasure_check(produced["certificate"], named) == "erased"
+    assert operator.erasure.check(produced["certificate"], named) == "erased"
     assert files_holding(gov_settings.data_dir, named.encode()) == []
 
 
@@ -184,7 +188,7 @@ def test_an_interrupted_crawls_frontier_forgets_the_erased_images(
                     status="done",
                 )
             )
-    operator.erase(ErasureScope(locations=(erased,)), reason="rights request RR-3")
+    operator.erasure.erase(ErasureScope(locations=(erased,)), reason="rights request RR-3")
     with operator.sessions() as session:
         assert session.scalars(select(CrawlItem.url)).all() == [kept]
     assert files_holding(gov_settings.data_dir, f"{PAGE_TITLE} ({erased})".encode()) == []

@@ -69,22 +69,22 @@ def _attempts(gov: Governance, analyzer: FaceAnalyzer, probe: bytes) -> dict[Act
             pass
 
     return {
-        Action.SEARCH: lambda: gov.search(analyzer, probe, PURPOSE, k=1),
+        Action.SEARCH: lambda: gov.searches.search(analyzer, probe, PURPOSE, k=1),
         Action.MANAGE_SOURCES: manage_sources,
-        Action.MANAGE_USERS: lambda: gov.users(),
-        Action.READ_AUDIT: lambda: gov.verify_audit(),
-        Action.VIEW_STATS: lambda: gov.gallery_stats(),
-        Action.READ_METRICS: lambda: gov.read_metrics(),
-        Action.ERASE: lambda: gov.erasure_plan(ErasureScope(sources=("nasa",))),
+        Action.MANAGE_USERS: lambda: gov.accounts.users(),
+        Action.READ_AUDIT: lambda: gov.audit.verify(),
+        Action.VIEW_STATS: lambda: gov.gallery.stats(),
+        Action.READ_METRICS: lambda: gov.gallery.read_metrics(),
+        Action.ERASE: lambda: gov.erasure.plan(ErasureScope(sources=("nasa",))),
         Action.CONFIGURE: lambda: gov.allow(Action.CONFIGURE),
-        Action.VIEW_REPORTS: lambda: gov.usage_report(2026),
-        Action.VIEW_RECORDS: lambda: gov.records_of_processing(),
-        Action.HANDLE_RIGHTS: lambda: gov.rights_queue(),
-        Action.FILE_RIGHTS_REQUEST: lambda: gov.file_rights_request(
-            "access", urls=["https://x.example/a.jpg"]
+        Action.VIEW_REPORTS: lambda: gov.reports.usage(2026),
+        Action.VIEW_RECORDS: lambda: gov.reports.records_of_processing(),
+        Action.HANDLE_RIGHTS: lambda: gov.rights.queue(),
+        Action.FILE_RIGHTS_REQUEST: lambda: gov.rights.file("access", urls=["https://x.example/a.jpg"]),
+        Action.REQUEST_AUTHORISATION: lambda: gov.authorisations.request(
+            "CASE-1", "a justification in words"
         ),
-        Action.REQUEST_AUTHORISATION: lambda: gov.request_authorisation("CASE-1", "a justification in words"),
-        Action.DECIDE_AUTHORISATION: lambda: gov.record_external_authorisation(
+        Action.DECIDE_AUTHORISATION: lambda: gov.authorisations.record_external(
             "CASE-1", "a court", "REF-1", datetime(2026, 1, 1, tzinfo=UTC)
         ),
     }
@@ -124,7 +124,7 @@ def test_bootstrap_operator_is_marked_and_can_be_disabled(gov_settings: Settings
     assert gov.actor.bootstrap and gov.actor.roles == frozenset(Role) - {Role.PUBLIC}
     gov.record(audit.Record(action="test"))
     assert entries(gov)[-1].bootstrap is True
-    assert gov.users() == []  # a command-line identity, not an account: nothing was created
+    assert gov.accounts.users() == []  # a command-line identity, not an account: nothing was created
     with pytest.raises(AuthenticationError, match="bootstrap operator is off"):
         Governance.open(gov_settings.model_copy(update={"allow_bootstrap": False}))
 
@@ -133,8 +133,8 @@ def test_bootstrap_operator_is_marked_and_can_be_disabled(gov_settings: Settings
 
 
 def test_passwords_are_argon2_hashed(operator: Governance) -> None:
-    operator.add_unit("privacy")
-    operator.add_user("dana", ["dpo"], "privacy", password="correct horse battery staple")
+    operator.accounts.add_unit("privacy")
+    operator.accounts.add_user("dana", ["dpo"], "privacy", password="correct horse battery staple")
     with operator.sessions.begin() as session:
         user = accounts.user_named(session, "dana")
         assert user.password_hash and user.password_hash.startswith("$argon2id$")
@@ -151,7 +151,7 @@ def test_tokens_are_stored_hashed_expire_and_can_be_revoked(
 ) -> None:
     staff_token(gov_settings, operator, "ivy", ["investigator"], "north")
     ivy = Governance.with_password(gov_settings, operator.sessions, "ivy", USER_PASSWORD)
-    issued = ivy.issue_token("ivy", "laptop", 30)
+    issued = ivy.accounts.issue_token("ivy", "laptop", 30)
     assert Governance.open(gov_settings, issued.token).actor.name == "ivy"
     with operator.sessions() as session:
         stored = session.execute(text("SELECT token_sha256 FROM api_tokens")).scalars().all()
@@ -163,12 +163,12 @@ def test_tokens_are_stored_hashed_expire_and_can_be_revoked(
         Governance.open(gov_settings, issued.token + "x")
     ivy = Governance.open(gov_settings, issued.token)
     with pytest.raises(PermissionDeniedError):  # nobody gets another person's token
-        ivy.issue_token("operator", "stolen", 1)
-    ivy.revoke_token(issued.id)  # one's own: allowed
+        ivy.accounts.issue_token("operator", "stolen", 1)
+    ivy.accounts.revoke_token(issued.id)  # one's own: allowed
     with pytest.raises(AuthenticationError, match="revoked"):
         Governance.open(gov_settings, issued.token)
 
-    expired = ivy.issue_token("ivy", "old", 1)
+    expired = ivy.accounts.issue_token("ivy", "old", 1)
     with operator.sessions.begin() as session:
         session.execute(
             text("UPDATE api_tokens SET expires_at = created_at WHERE id = :id"), {"id": expired.id}
@@ -190,7 +190,7 @@ def test_a_search_needs_a_purpose_and_the_refusal_is_audited(
         (Purpose("C-1", "homicide", "because"), "justification of at least 10"),
     ]:
         with pytest.raises(PurposeError, match=missing):
-            operator.search(analyzer, probe, purpose, k=3)
+            operator.searches.search(analyzer, probe, purpose, k=3)
         refused = entries(operator)[-1]
         assert (refused.action, refused.outcome) == ("search", "refused")
         assert refused.probe_sha256 == hashlib.sha256(probe).hexdigest()
@@ -201,7 +201,7 @@ def test_a_search_is_recorded_with_its_purpose_and_results_never_the_probe(
     gov_settings: Settings, operator: Governance, analyzer: FaceAnalyzer, astronaut_gallery: Path
 ) -> None:
     probe = astronaut_gallery.read_bytes()
-    outcome = operator.search(analyzer, probe, PURPOSE, k=3)
+    outcome = operator.searches.search(analyzer, probe, PURPOSE, k=3)
     assert outcome.hits and outcome.hits[0].score > 0.99
     entry = entries(operator)[-1]
     assert (entry.action, entry.outcome, entry.case_ref, entry.offence, entry.purpose) == (
@@ -221,7 +221,7 @@ def test_a_search_with_no_face_is_recorded_too(
     operator: Governance, analyzer: FaceAnalyzer, astronaut_gallery: Path, coffee_png: bytes
 ) -> None:
     with pytest.raises(NoFaceError):
-        operator.search(analyzer, coffee_png, PURPOSE, k=3)
+        operator.searches.search(analyzer, coffee_png, PURPOSE, k=3)
     last = entries(operator)[-1]
     assert (last.action, last.outcome, last.details) == (
         "search",
@@ -253,7 +253,7 @@ def test_no_audit_entry_no_results(
                 text("CREATE TRIGGER refuse BEFORE INSERT ON audit_entries EXECUTE FUNCTION refuse()")
             )
     with pytest.raises(AuditWriteError, match="returns nothing"):
-        operator.search(analyzer, astronaut_gallery.read_bytes(), PURPOSE, k=3)
+        operator.searches.search(analyzer, astronaut_gallery.read_bytes(), PURPOSE, k=3)
 
 
 # --- the chain ------------------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ def test_a_forged_entry_inserted_with_a_valid_hash_is_detected(
 
 def test_export_carries_the_head_and_can_be_checked_outside(operator: Governance, tmp_path: Path) -> None:
     _fill(operator)
-    document = operator.export_audit(first=3)
+    document = operator.audit.export(first=3)
     assert document["entries"][0]["id"] == 3
     assert document["prev_hash"] == entries(operator)[1].hash
     path = tmp_path / "export.json"
@@ -344,12 +344,12 @@ def test_a_supervisor_exports_their_own_unit_only(gov_settings: Settings, operat
     north.record(audit.Record(action="test", case_ref="N-1"))
     south.record(audit.Record(action="test", case_ref="S-1"))
     supervisor = as_user(gov_settings, operator, "sue", ["supervisor"], "north")
-    document = supervisor.export_audit()
+    document = supervisor.audit.export()
     assert {e["unit"] for e in document["entries"]} == {"north"}
     assert "N-1" in {e["case_ref"] for e in document["entries"]}
     assert audit.check_export(document).ok
     auditor = as_user(gov_settings, operator, "aud", ["auditor"], None)
-    assert {e["unit"] for e in auditor.export_audit()["entries"]} >= {"north", "south", None}
+    assert {e["unit"] for e in auditor.audit.export()["entries"]} >= {"north", "south", None}
 
 
 def test_daily_quota_refuses_and_a_burst_raises_an_alarm(
@@ -359,13 +359,13 @@ def test_daily_quota_refuses_and_a_burst_raises_an_alarm(
     gov = Governance.open(limited)
     probe = astronaut_gallery.read_bytes()
     for _ in range(3):
-        gov.search(analyzer, probe, PURPOSE, k=1)
+        gov.searches.search(analyzer, probe, PURPOSE, k=1)
     alarms = [e for e in entries(gov) if e.action == "alarm.burst"]
     assert (
         len(alarms) == 1 and alarms[0].outcome == "flagged" and alarms[0].details["searches_last_hour"] == 3
     )
     with pytest.raises(QuotaError, match="daily quota of 3"):
-        gov.search(analyzer, probe, PURPOSE, k=1)
+        gov.searches.search(analyzer, probe, PURPOSE, k=1)
     refused = entries(gov)[-1]
     assert (refused.action, refused.outcome) == ("search", "refused") and "quota" in refused.details
 

@@ -34,17 +34,17 @@ def busy_unit(gov_settings: Settings, operator: Governance, tmp_path: Path, astr
         legal_basis="test",
         retention_days=90,
     )
-    operator.change_policy("searches_per_day", "1000")
-    operator.change_policy("burst_searches_per_hour", "1000")
+    operator.policy.change("searches_per_day", "1000")
+    operator.policy.change("burst_searches_per_hour", "1000")
     for unit in ("federal", "local"):
-        operator.add_unit(unit)
+        operator.accounts.add_unit(unit)
     for name, role, unit in [
         ("fed", "investigator", "federal"),
         ("loc", "investigator", "local"),
         ("boss", "supervisor", "federal"),
         ("dpo", "dpo", None),
     ]:
-        operator.add_user(name, [role], unit, password=USER_PASSWORD)
+        operator.accounts.add_user(name, [role], unit, password=USER_PASSWORD)
     return {"settings": gov_settings, "operator": operator, "probe": astronaut_jpeg}
 
 
@@ -59,29 +59,29 @@ def test_a_unit_that_searched_78_times_shows_78(
 ) -> None:
     fed, loc = as_(busy_unit, "fed"), as_(busy_unit, "loc")
     for number in range(78):
-        fed.search(
+        fed.searches.search(
             analyzer, busy_unit["probe"], Purpose(f"F-{number % 5}", "terrorism", "lead on the attack"), k=3
         )
     for number in range(2):
-        loc.search(
+        loc.searches.search(
             analyzer, busy_unit["probe"], Purpose(f"L-{number}", "homicide", "lead on the murder"), k=3
         )
     with pytest.raises(PurposeError):
-        fed.search(analyzer, busy_unit["probe"], Purpose(None, None, None), k=3)
+        fed.searches.search(analyzer, busy_unit["probe"], Purpose(None, None, None), k=3)
 
     month = f"{datetime.now(UTC).month:02d}"
     year = datetime.now(UTC).year
-    rows = {row["user"]: row for row in as_(busy_unit, "dpo").usage_report(year)}
+    rows = {row["user"]: row for row in as_(busy_unit, "dpo").reports.usage(year)}
     assert rows["fed"]["searches"] == 78 and rows["fed"]["months"][month] == 78
     assert rows["fed"]["refused"] == 1 and rows["fed"]["cases"] == 5 and rows["fed"]["unit"] == "federal"
     assert rows["loc"]["searches"] == 2 and rows["loc"]["offences"] == {"homicide": 2}
 
-    supervisor_rows = as_(busy_unit, "boss").usage_report(year)
+    supervisor_rows = as_(busy_unit, "boss").reports.usage(year)
     assert [row["user"] for row in supervisor_rows] == ["fed"]  # their own unit only
     with pytest.raises(PermissionDeniedError):
-        fed.usage_report(year)
+        fed.reports.usage(year)
 
-    written = as_(busy_unit, "boss").annual_report(year, tmp_path / "report")
+    written = as_(busy_unit, "boss").reports.annual(year, tmp_path / "report")
     assert sorted(p.name for p in written) == ["report.html", "report.json", "searches.png", "usage.csv"]
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["unit"] == "federal" and report["searches"]["run"] == 78
@@ -95,7 +95,7 @@ def test_a_unit_that_searched_78_times_shows_78(
 
 
 def test_records_of_processing_come_from_the_catalog(busy_unit: dict, tmp_path: Path) -> None:
-    records = as_(busy_unit, "dpo").records_of_processing()
+    records = as_(busy_unit, "dpo").reports.records_of_processing()
     html = write_records(records, tmp_path)[1].read_text()
     assert "Records of processing activities" in html and "<td>press</td>" in html
     (source,) = records["sources"]
@@ -109,4 +109,4 @@ def test_records_of_processing_come_from_the_catalog(busy_unit: dict, tmp_path: 
     assert records["recipients"] == ["federal", "local"]
     assert "homicide" in records["purposes"]["offence_categories"]
     with pytest.raises(PermissionDeniedError):
-        as_(busy_unit, "boss").records_of_processing()
+        as_(busy_unit, "boss").reports.records_of_processing()

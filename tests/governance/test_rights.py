@@ -42,18 +42,18 @@ def faces(gov: Governance) -> int:
 def test_access_request_by_photo(
     gov_settings: Settings, operator: Governance, gallery: dict[str, Path], analyzer: FaceAnalyzer
 ) -> None:
-    reference = operator.file_rights_request(
+    reference = operator.rights.file(
         "access", urls=[], photo=gallery["portrait"].read_bytes(), analyzer=analyzer, contact="by post"
     ).reference
     with pytest.raises(FacetraceError, match="verify it first"):
-        operator.execute_rights_request(reference)
-    operator.move_rights_request(reference, "verified", "identity checked at the desk")
-    produced = operator.execute_rights_request(reference)
+        operator.rights.execute(reference)
+    operator.rights.move(reference, "verified", "identity checked at the desk")
+    produced = operator.rights.execute(reference)
     report = json.loads(Path(produced["access_report"]).read_text())
     assert report["faces_held"] == 2  # the portrait and its mirror image: the same person
     seen = {s["location"]: s for image in report["images"] for s in image["seen_at"]}
     assert seen[str(gallery["portrait"])]["legal_basis"] == "press archive"
-    (closed,) = operator.rights_queue(include_closed=True)
+    (closed,) = operator.rights.queue(include_closed=True)
     assert closed["status"] == "done" and [e["status"] for e in closed["history"]] == [
         "received",
         "verified",
@@ -67,11 +67,11 @@ def test_the_public_portal_files_a_request_and_learns_only_its_status(
     gov_settings: Settings, operator: Governance, gallery: dict[str, Path], analyzer: FaceAnalyzer
 ) -> None:
     portal = Governance.public_portal(gov_settings, operator.sessions)
-    filed = portal.file_rights_request(
+    filed = portal.rights.file(
         "erasure", urls=[], photo=gallery["portrait"].read_bytes(), analyzer=analyzer, contact="a@b.example"
     )
     reference = filed.reference
-    status = portal.rights_request_status(reference, filed.code)
+    status = portal.rights.status(reference, filed.code)
     assert status["status"] == "received" and set(status) == {
         "reference",
         "kind",
@@ -81,20 +81,20 @@ def test_the_public_portal_files_a_request_and_learns_only_its_status(
         "report",
     }  # not what the photo matched
     with pytest.raises(PermissionDeniedError):
-        portal.rights_queue()
+        portal.rights.queue()
     with pytest.raises(PermissionDeniedError):
-        portal.move_rights_request(reference, "verified", None)
-    (filed,) = operator.rights_queue()
+        portal.rights.move(reference, "verified", None)
+    (filed,) = operator.rights.queue()
     assert filed["reference"] == reference and filed["history"][0]["by"] == "public-portal"
-    operator.move_rights_request(reference, "verified", "identity checked by e-mail")
-    operator.execute_rights_request(reference)
+    operator.rights.move(reference, "verified", "identity checked by e-mail")
+    operator.rights.execute(reference)
     assert faces(operator) == 0  # the portrait and its mirror image: both the person
 
 
 def test_erasure_request_by_url(operator: Governance, gallery: dict[str, Path]) -> None:
-    reference = operator.file_rights_request("erasure", urls=[str(gallery["page"])]).reference
-    operator.move_rights_request(reference, "verified", None)
-    produced = operator.execute_rights_request(reference)
+    reference = operator.rights.file("erasure", urls=[str(gallery["page"])]).reference
+    operator.rights.move(reference, "verified", None)
+    produced = operator.rights.execute(reference)
     assert produced["counts"]["faces"] == 1 and produced["certificate"].startswith("ERASURE-")
     assert faces(operator) == 1
 
@@ -106,15 +106,15 @@ def test_objection_with_consent_blocks_future_collection(
     analyzer: FaceAnalyzer,
     tmp_path: Path,
 ) -> None:
-    reference = operator.file_rights_request(
+    reference = operator.rights.file(
         "objection",
         urls=[str(gallery["page"])],
         photo=gallery["portrait"].read_bytes(),
         analyzer=analyzer,
         consent_to_keep_template=True,
     ).reference
-    operator.move_rights_request(reference, "verified", None)
-    produced = operator.execute_rights_request(reference)
+    operator.rights.move(reference, "verified", None)
+    produced = operator.rights.execute(reference)
     assert produced["counts"]["faces"] == 2 and produced["do_not_collect_entries"] == 1
     assert faces(operator) == 0
 
@@ -132,9 +132,7 @@ def test_objection_with_consent_blocks_future_collection(
 def test_objection_without_consent_keeps_no_template(
     operator: Governance, gallery: dict[str, Path], analyzer: FaceAnalyzer
 ) -> None:
-    operator.file_rights_request(
-        "objection", urls=[], photo=gallery["portrait"].read_bytes(), analyzer=analyzer
-    )
+    operator.rights.file("objection", urls=[], photo=gallery["portrait"].read_bytes(), analyzer=analyzer)
     with operator.sessions() as session:
         assert session.scalars(select(DoNotCollect)).all() == []
 
@@ -156,9 +154,9 @@ def test_domain_and_prefix_blocks() -> None:
 def test_queue_puts_overdue_first_and_refusals_need_a_reason(
     gov_settings: Settings, operator: Governance
 ) -> None:
-    first = operator.file_rights_request("erasure", urls=["https://a.example/1.jpg"]).reference
-    second = operator.file_rights_request("access", urls=["https://a.example/2.jpg"]).reference
-    operator.move_rights_request(second, "verified", "identity checked")  # unverified, it would expire
+    first = operator.rights.file("erasure", urls=["https://a.example/1.jpg"]).reference
+    second = operator.rights.file("access", urls=["https://a.example/2.jpg"]).reference
+    operator.rights.move(second, "verified", "identity checked")  # unverified, it would expire
     with operator.sessions.begin() as session:
         request = session.scalar(select(RightsRequest).where(RightsRequest.reference == second))
         assert request is not None
@@ -167,14 +165,14 @@ def test_queue_puts_overdue_first_and_refusals_need_a_reason(
             .where(RightsRequest.reference == second)
             .values(due_at=request.received_at - timedelta(days=1))
         )
-    queue = operator.rights_queue()
+    queue = operator.rights.queue()
     assert (
         [r["reference"] for r in queue] == [second, first] and queue[0]["overdue"] and not queue[1]["overdue"]
     )
     with pytest.raises(FacetraceError, match="reason"):
-        operator.move_rights_request(first, "refused", "")
-    operator.move_rights_request(first, "refused", "not about a person in the gallery")
-    assert [r["reference"] for r in operator.rights_queue()] == [second]
+        operator.rights.move(first, "refused", "")
+    operator.rights.move(first, "refused", "not about a person in the gallery")
+    assert [r["reference"] for r in operator.rights.queue()] == [second]
     investigator = Governance.open(gov_settings, staff_token(gov_settings, operator, "ivy", ["investigator"]))
     with pytest.raises(PermissionDeniedError):
-        investigator.rights_queue()
+        investigator.rights.queue()

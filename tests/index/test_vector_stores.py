@@ -47,20 +47,20 @@ def test_ingest_search_erase_on_every_store(
     stats = ingest(store_settings, [str(photos["original"].parent)], source_name="nasa", jurisdiction="US")
     assert stats.faces == 2
     operator = Governance.open(store_settings)
-    outcome = operator.search(analyzer, photos["original"].read_bytes(), PURPOSE, k=5)
+    outcome = operator.searches.search(analyzer, photos["original"].read_bytes(), PURPOSE, k=5)
     assert [hit.face.image.sightings[0].location for hit in outcome.hits] == [
         str(photos["original"]),
         str(photos["mirrored"]),
     ]
     assert outcome.hits[0].score == pytest.approx(1.0, abs=1e-4)
 
-    operator.erase(ErasureScope(locations=(str(photos["original"]),)), reason="request RR-9")
+    operator.erasure.erase(ErasureScope(locations=(str(photos["original"]),)), reason="request RR-9")
     index = open_index(store_settings, analyzer.model_id, analyzer.embedder.dim)
     assert outcome.hits[0].face.id not in index.ids().tolist() and len(index) == 1
     [listed] = gallery_stats(store_settings)["indexes"]  # `facetrace stats` names the store it uses
     assert (listed["model"], listed["vectors"], listed["kind"]) == (analyzer.model_id, 1, index.kind)
     assert listed["file"] == index.location
-    again = operator.search(analyzer, photos["original"].read_bytes(), PURPOSE, k=5)
+    again = operator.searches.search(analyzer, photos["original"].read_bytes(), PURPOSE, k=5)
     assert [hit.face.id for hit in again.hits] == [outcome.hits[1].face.id]
 
 

@@ -41,7 +41,7 @@ def import_swapping(settings: Settings, import_dir: Path, swap: Callable[[], Non
     """Import press/ through governance, running ``swap`` once the folder is listed, before any
     file of it is read (the import asks whether to stop before each image)."""
     operator = Governance.open(settings.model_copy(update={"import_dir": import_dir}))
-    operator.add_source(SourceSpec("archive", "local", "own press archive", "FR"))
+    operator.sources.add(SourceSpec("archive", "local", "own press archive", "FR"))
     swapped: list[bool] = []
 
     def swap_once() -> bool:
@@ -50,7 +50,7 @@ def import_swapping(settings: Settings, import_dir: Path, swap: Callable[[], Non
             swapped.append(True)
         return False
 
-    stats, stopped = operator.import_folder("archive", "press", should_stop=swap_once)
+    stats, stopped = operator.sources.import_folder("archive", "press", should_stop=swap_once)
     assert swapped and not stopped
     return stats
 

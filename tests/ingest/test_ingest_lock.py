@@ -151,7 +151,7 @@ def test_an_erasure_during_a_crawl_of_a_trickling_site_does_not_wait_for_it(
     erased_id, erased_bytes = face_seen_at(operator, erased_later)
     with ingesting_a_slow_site(gov_settings, astronaut_rgb) as crawl:
         started = time.monotonic()
-        operator.erase(ErasureScope(face_ids=(erased_id,)), reason="request RR-11")
+        operator.erasure.erase(ErasureScope(face_ids=(erased_id,)), reason="request RR-11")
         took = time.monotonic() - started
     assert took < 5, f"the erasure waited {took:.1f} s for a crawl"
     assert crawl.stats is not None and (crawl.stats.new_images, crawl.stats.faces) == (2, 2)
@@ -174,7 +174,7 @@ def test_a_reindex_during_a_crawl_is_kept_by_what_the_crawl_saves(
     analyzer: FaceAnalyzer,
 ) -> None:
     with ingesting_a_slow_site(gov_settings, astronaut_rgb) as crawl:
-        operator.reindex(IndexKind.IVF_PQ)  # the crawl's index in memory is still the flat one
+        operator.gallery.reindex(IndexKind.IVF_PQ)  # the crawl's index in memory is still the flat one
     assert crawl.stats is not None and crawl.stats.faces == 2
 
     reindexed = Gallery.open(gov_settings, analyzer.model_id, analyzer.embedder.dim)
@@ -187,7 +187,7 @@ def test_a_crawl_stores_nothing_more_once_its_source_is_erased_and_blocked(
 ) -> None:
     blocked = pytest.raises(FacetraceError, match="'site' was blocked during this ingest")
     with blocked, ingesting_a_slow_site(gov_settings, astronaut_rgb):
-        operator.erase(ErasureScope(sources=("site",)), reason="request RR-12")
+        operator.erasure.erase(ErasureScope(sources=("site",)), reason="request RR-12")
     with operator.sessions() as session:  # what it had fetched and analysed was not stored
         assert not session.scalars(
             select(Sighting.location).where(Sighting.location.contains("127.0.0.1"))
@@ -199,7 +199,7 @@ def test_an_image_read_before_an_erasure_of_its_url_is_not_stored_after_it(
 ) -> None:
     with ingesting_a_slow_site(gov_settings, astronaut_rgb) as crawl:  # it has read before.jpg
         before = f"{crawl.site.url}/before.jpg"
-        operator.erase(ErasureScope(locations=(before,)), reason="request RR-14")
+        operator.erasure.erase(ErasureScope(locations=(before,)), reason="request RR-14")
     assert crawl.stats is not None
     assert (crawl.stats.new_images, crawl.stats.erased_meanwhile) == (1, 1)
     with operator.sessions() as session:
@@ -213,7 +213,7 @@ def test_an_erasure_deletes_what_was_stored_between_its_dry_run_and_its_deletion
     photo = tmp_path / "late" / "astronaut.jpg"
     photo.parent.mkdir()
     photo.write_bytes(encode(astronaut_rgb, "JPEG", quality=95))
-    dry_run = operator.erasure_plan(ErasureScope(locations=(str(photo),)))
+    dry_run = operator.erasure.plan(ErasureScope(locations=(str(photo),)))
     assert dry_run.counts()["images"] == 0
     ingest(gov_settings, [str(photo)], source_name="late")  # an ingest stores a batch meanwhile
 

@@ -68,7 +68,7 @@ def audit_verify(
     if export_file is not None:
         report = audit.check_export(json.loads(export_file.read_text()), keys, anchor)
     else:
-        report = governance(ctx).verify_audit(keys, anchor)
+        report = governance(ctx).audit.verify(keys, anchor)
     source = "the given public key(s)" if keys else "the key file" if export_file is None else "the export"
     trusted = ", ".join(k[:16] for k in report.trusted_keys) or "none"
     console.print(f"Trusted keys ({source}): {trusted}", highlight=False)
@@ -94,7 +94,7 @@ def audit_anchor(
     'audit verify --anchor FILE' later shows whether entries up to it were cut off or rewritten."""
     from facetrace.cli.render import console
 
-    anchor = governance(ctx).audit_anchor()
+    anchor = governance(ctx).audit.anchor()
     out.write_text(json.dumps(anchor, indent=2) + "\n")
     console.print(f"Wrote the anchor of entry {anchor['seq']} ({anchor['hash']}) to {out}.")
 
@@ -110,7 +110,7 @@ def audit_public_key(
     secret; every earlier key, with the entries it signed, is listed too."""
     from facetrace.cli.render import console
 
-    keys = governance(ctx).audit_public_keys()
+    keys = governance(ctx).audit.public_keys()
     signing_key = keys["signing_key"]
     for key in keys["keys"]:
         now = " (signs now)" if key["key_id"] == signing_key["key_id"] else ""
@@ -129,7 +129,7 @@ def audit_rotate_key(ctx: typer.Context) -> None:
     by the old key and countersigned by the new one, keeps old entries verifiable with either."""
     from facetrace.cli.render import console
 
-    rotated = governance(ctx).rotate_audit_key()
+    rotated = governance(ctx).audit.rotate_key()
     console.print(
         f"Entry {rotated['seq']}: key {rotated['old_key_id']} replaced by {rotated['new_key_id']}. "
         "Publish the new public key ('facetrace audit public-key').",
@@ -153,7 +153,7 @@ def audit_export(
 
     if fmt not in ("json", "csv"):
         raise FacetraceError("--format must be json or csv")
-    document = governance(ctx).export_audit(first, last)
+    document = governance(ctx).audit.export(first, last)
     if fmt == "json":
         out.write_text(json.dumps(document, indent=2, ensure_ascii=False))
     else:
@@ -178,13 +178,13 @@ def unit_add(ctx: typer.Context, name: str) -> None:
     """Create a unit (a name that differs from an existing one by case only is refused)."""
     from facetrace.cli.render import console
 
-    console.print(f"Created unit {governance(ctx).add_unit(name)}.")
+    console.print(f"Created unit {governance(ctx).accounts.add_unit(name)}.")
 
 
 @unit_app.command("list")
 def unit_list(ctx: typer.Context) -> None:
     """Every unit."""
-    for name in governance(ctx).units():
+    for name in governance(ctx).accounts.units():
         print(name)
 
 
@@ -213,7 +213,7 @@ def user_add(
     from facetrace.cli.render import console
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    governance(ctx).add_user(name, role, unit, password, service=service)
+    governance(ctx).accounts.add_user(name, role, unit, password, service=service)
     kind = "service account" if service else "user"
     console.print(f"Created {kind} {name} ({', '.join(role)}{f', unit {unit}' if unit else ''}).")
 
@@ -228,7 +228,7 @@ def user_list(ctx: typer.Context) -> None:
     table = Table(title="Users")
     for column in ("name", "roles", "unit", "note"):
         table.add_column(column)
-    for user in governance(ctx).users():
+    for user in governance(ctx).accounts.users():
         notes = [
             label
             for label, key in (
@@ -248,7 +248,7 @@ def user_disable(ctx: typer.Context, name: str) -> None:
     """Disable a user: their tokens stop working and their web logins end at once."""
     from facetrace.cli.render import console
 
-    governance(ctx).set_disabled(name, disabled=True)
+    governance(ctx).accounts.set_disabled(name, disabled=True)
     console.print(f"User {name} disabled.")
 
 
@@ -257,7 +257,7 @@ def user_enable(ctx: typer.Context, name: str) -> None:
     """Re-enable a disabled user."""
     from facetrace.cli.render import console
 
-    governance(ctx).set_disabled(name, disabled=False)
+    governance(ctx).accounts.set_disabled(name, disabled=False)
     console.print(f"User {name} enabled.")
 
 
@@ -270,7 +270,7 @@ def user_roles(
     """Replace a user's roles."""
     from facetrace.cli.render import console
 
-    governance(ctx).set_roles(name, role)
+    governance(ctx).accounts.set_roles(name, role)
     console.print(f"User {name} now holds: {', '.join(role)}.")
 
 
@@ -283,7 +283,7 @@ def user_unit(
     """Move a user to another unit (or to none)."""
     from facetrace.cli.render import console
 
-    governance(ctx).set_unit(name, unit)
+    governance(ctx).accounts.set_unit(name, unit)
     console.print(f"User {name} is now in {f'unit {unit}' if unit else 'no unit'}.")
 
 
@@ -292,7 +292,7 @@ def user_reset_password(ctx: typer.Context, name: str) -> None:
     """Give a user a temporary password (printed once) that they must change at their next login."""
     from facetrace.cli.render import console
 
-    temporary = governance(ctx).reset_password(name)
+    temporary = governance(ctx).accounts.reset_password(name)
     console.print(f"Temporary password for {name} (hand it over; it opens only its own change):")
     print(temporary)
 
@@ -333,7 +333,7 @@ def token_create(
         gov = Governance.with_password(settings, sessions, user, password, COMMAND_LINE)
     else:
         gov = governance(ctx)
-    issued = gov.issue_token(user, name, days)
+    issued = gov.accounts.issue_token(user, name, days)
     console.print(f"Token {issued.id} for {issued.user}, valid until {issued.expires_at}:", highlight=False)
     print(issued.token)
 
@@ -348,7 +348,7 @@ def token_list(ctx: typer.Context, user: str) -> None:
     table = Table(title=f"Tokens of {user}")
     for column in ("id", "name", "created", "expires", "revoked"):
         table.add_column(column)
-    for token in governance(ctx).tokens(user):
+    for token in governance(ctx).accounts.tokens(user):
         row = (token["created_at"], token["expires_at"], token["revoked_at"] or "—")
         table.add_row(str(token["id"]), token["name"], *row)
     console.print(table)
@@ -359,5 +359,5 @@ def token_revoke(ctx: typer.Context, token_id: int) -> None:
     """Revoke a token at once."""
     from facetrace.cli.render import console
 
-    governance(ctx).revoke_token(token_id)
+    governance(ctx).accounts.revoke_token(token_id)
     console.print(f"Token {token_id} revoked.")

@@ -23,7 +23,6 @@ from facetrace.core.errors import FacetraceError
 from facetrace.index.kinds import IndexKind
 
 
-
 class FacetraceCommands(TyperGroup):
     """The command group: a refusal (``FacetraceError``) ends any command with a clear message and
     exit status 1, instead of a traceback, whether it runs as a process or in a test."""
@@ -83,7 +82,7 @@ def init(ctx: typer.Context) -> None:
 
     settings = settings_of(ctx)
     analyzer = build_analyzer(settings)
-    stats = governance(ctx).gallery_stats()
+    stats = governance(ctx).gallery.stats()
     console.print(
         key_value_table(
             "Facetrace is ready",
@@ -145,7 +144,7 @@ def ingest(
 
     try:
         with ingest_progress() as on_progress:
-            stats = governance(ctx).ingest_files(
+            stats = governance(ctx).sources.ingest_files(
                 source,
                 paths,
                 demo=demo,
@@ -213,11 +212,11 @@ def search(
     scope = SearchScope.of(sources or (), jurisdictions or ())
     analyzer = build_analyzer(settings)
     if test:
-        outcome = governance(ctx).test_search(
+        outcome = governance(ctx).searches.test(
             analyzer, photo.read_bytes(), k=k, face=face, min_score=min_score, scope=scope
         )
     else:
-        outcome = governance(ctx).search(
+        outcome = governance(ctx).searches.search(
             analyzer,
             photo.read_bytes(),
             Purpose(case_ref, offence, purpose, authorisation),
@@ -239,7 +238,7 @@ def stats(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
     from facetrace.cli.render import console, key_value_table, print_json
 
-    data = governance(ctx).gallery_stats()
+    data = governance(ctx).gallery.stats()
     if as_json:
         print_json(data)
         return
@@ -296,7 +295,7 @@ def reindex(
     until the new one is written."""
     from facetrace.cli.render import console
 
-    done = governance(ctx).reindex(kind)
+    done = governance(ctx).gallery.reindex(kind)
     console.print(
         f"Rebuilt {done.location} as {done.kind} with {done.faces:,} faces of {done.model_id} in "
         f"{done.seconds:.1f} s ({done.bytes_on_disk / max(done.faces, 1):.0f} bytes per face on disk)."
@@ -351,7 +350,7 @@ def calibrate(
     from facetrace.cli.render import console, count_progress, key_value_table
 
     with count_progress("embedding") as (on_start, on_progress):
-        report = governance(ctx).calibrate(
+        report = governance(ctx).searches.calibrate(
             folder, workers=workers, on_start=on_start, on_progress=on_progress
         )
     thresholds = report.pop("score_at_far")

@@ -23,7 +23,7 @@ def authorisation_request(
     """Ask your supervisor for leave to search for a case."""
     from facetrace.cli.render import console
 
-    reference = governance(ctx).request_authorisation(case_ref, purpose)
+    reference = governance(ctx).authorisations.request(case_ref, purpose)
     console.print(f"Requested {reference} for case {case_ref}; give it to searches with --authorisation.")
 
 
@@ -34,7 +34,7 @@ def authorisation_grant(
     """Grant a pending request of your unit (not your own)."""
     from facetrace.cli.render import console
 
-    governance(ctx).decide_authorisation(reference, grant=True, note=note)
+    governance(ctx).authorisations.decide(reference, grant=True, note=note)
     console.print(f"{reference} granted.")
 
 
@@ -45,7 +45,7 @@ def authorisation_refuse(
     """Refuse a pending request; results kept from searches that already ran on it are deleted."""
     from facetrace.cli.render import console
 
-    deleted = governance(ctx).decide_authorisation(reference, grant=False, note=note)
+    deleted = governance(ctx).authorisations.decide(reference, grant=False, note=note)
     console.print(f"{reference} refused; results of {deleted} search(es) deleted.")
 
 
@@ -60,7 +60,7 @@ def authorisation_external(
     """Record an authorisation granted by an outside judicial or administrative authority."""
     from facetrace.cli.render import console
 
-    made = governance(ctx).record_external_authorisation(
+    made = governance(ctx).authorisations.record_external(
         case_ref, authority, reference, decided_on.replace(tzinfo=UTC)
     )
     console.print(f"Recorded {made}: granted by {authority} ({reference}, {decided_on:%Y-%m-%d}).")
@@ -79,7 +79,7 @@ def authorisation_list(
     table = Table(title="Authorisations")
     for column in ("reference", "case", "status", "requested by", "requested at", "decided by", "expires"):
         table.add_column(column)
-    for a in governance(ctx).authorisations(pending_only=pending):
+    for a in governance(ctx).authorisations.listing(pending_only=pending):
         table.add_row(
             a["reference"],
             a["case_ref"],

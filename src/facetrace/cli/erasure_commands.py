@@ -26,7 +26,7 @@ def run_erasure(ctx: typer.Context, scope: ErasureScope, reason: str | None, exe
 
     gov = governance(ctx)
     if not execute:
-        result = gov.erasure_plan(scope)
+        result = gov.erasure.plan(scope)
         console.print(key_value_table("Dry run: this would be deleted", result.counts()))
         for location in result.locations[:50]:
             console.print(f"  {location}", highlight=False)
@@ -36,7 +36,7 @@ def run_erasure(ctx: typer.Context, scope: ErasureScope, reason: str | None, exe
         return
     if not reason:
         raise FacetraceError("--execute needs --reason (e.g. the rights request or order reference)")
-    print_json(gov.erase(scope, reason))
+    print_json(gov.erasure.erase(scope, reason))
 
 
 @erasure_app.command("erase")
@@ -66,7 +66,9 @@ def erase(
         from facetrace.cli.state import settings_of
         from facetrace.vision.factory import build_analyzer
 
-        matches = governance(ctx).faces_of_person(build_analyzer(settings_of(ctx)), photo.read_bytes())
+        matches = governance(ctx).erasure.faces_of_person(
+            build_analyzer(settings_of(ctx)), photo.read_bytes()
+        )
         if not matches:
             raise FacetraceError("no face in the gallery matches the photo above the subject threshold")
         face_ids += matches
@@ -103,7 +105,7 @@ def erasure_check(
     """Say whether an erasure certificate covers a URL (its keyed hash is in it); exit 1 if not."""
     from facetrace.cli.render import console
 
-    answer = governance(ctx).erasure_check(certificate, place)
+    answer = governance(ctx).erasure.check(certificate, place)
     if answer is None:
         console.print(f"{certificate} does not cover this place.", highlight=False)
         raise typer.Exit(1)
@@ -127,7 +129,7 @@ def retention_run(
     if not dry_run:
         from facetrace.cli.render import console
 
-        done = governance(ctx).rights_housekeeping()
+        done = governance(ctx).rights.housekeeping()
         console.print(
             f"Rights requests: {done['requests_expired']} expired unverified "
             f"({done['templates_deleted']} template(s) deleted), "
@@ -160,7 +162,7 @@ def rights_file(
     from facetrace.vision.factory import build_analyzer
 
     analyzer = build_analyzer(settings_of(ctx)) if photo is not None else None
-    filed = governance(ctx).file_rights_request(
+    filed = governance(ctx).rights.file(
         kind,
         urls=list(url or ()),
         photo=photo.read_bytes() if photo else None,
@@ -186,7 +188,7 @@ def rights_list(
 
     from facetrace.cli.render import console, print_json
 
-    queue = governance(ctx).rights_queue(include_closed)
+    queue = governance(ctx).rights.queue(include_closed)
     if as_json:
         print_json(queue)
         return
@@ -204,13 +206,13 @@ def rights_verify(
     ctx: typer.Context, reference: str, note: Annotated[str | None, typer.Option("--note")] = None
 ) -> None:
     """Mark a request verified: identity and scope checked."""
-    governance(ctx).move_rights_request(reference, "verified", note)
+    governance(ctx).rights.move(reference, "verified", note)
 
 
 @rights_app.command("refuse")
 def rights_refuse(ctx: typer.Context, reference: str, note: Annotated[str, typer.Option("--note")]) -> None:
     """Refuse a request, with the reason the person will be given."""
-    governance(ctx).move_rights_request(reference, "refused", note)
+    governance(ctx).rights.move(reference, "refused", note)
 
 
 @rights_app.command("execute")
@@ -218,7 +220,7 @@ def rights_execute(ctx: typer.Context, reference: str) -> None:
     """Answer a verified request: the access report, or erasure (and blocks, for an objection)."""
     from facetrace.cli.render import print_json
 
-    print_json(governance(ctx).execute_rights_request(reference))
+    print_json(governance(ctx).rights.execute(reference))
 
 
 @rights_app.command("block")
@@ -230,4 +232,4 @@ def rights_block(
     domain: Annotated[str | None, typer.Option("--domain", help="Never collect from this domain.")] = None,
 ) -> None:
     """Add a URL prefix or a domain to the do-not-collect list."""
-    governance(ctx).block_collection(url_prefix=url_prefix, domain=domain)
+    governance(ctx).rights.block_collection(url_prefix=url_prefix, domain=domain)

@@ -36,7 +36,7 @@ def jobs(
 
     from facetrace.cli.render import console, print_json
 
-    listed = governance(ctx).jobs(limit=limit, before=before)
+    listed = governance(ctx).jobs.listing(limit=limit, before=before)
     if as_json:
         print_json([asdict(job) for job in listed])
         return
@@ -67,7 +67,7 @@ def cancel(ctx: typer.Context, job_id: Annotated[int, typer.Argument(help="The j
     safe point (recorded in the audit log)."""
     from facetrace.cli.render import console
 
-    job = governance(ctx).cancel_job(job_id)
+    job = governance(ctx).jobs.cancel(job_id)
     console.print(
         f"Job {job.id} ({job.kind} of {job.source}): {job.state.value}, asked to stop.", highlight=False
     )

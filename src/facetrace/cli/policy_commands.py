@@ -23,7 +23,7 @@ def policy_show(
     """The policy the catalog holds: it binds every process, whatever its environment says."""
     from facetrace.cli.render import console, key_value_table, print_json
 
-    policy = governance(ctx).show_policy()
+    policy = governance(ctx).policy.show()
     if as_json:
         print_json(policy)
         return
@@ -43,7 +43,7 @@ def policy_set(
     """Change one setting (admin); the change is audited with its old and new value."""
     from facetrace.cli.render import console
 
-    old, new = governance(ctx).change_policy(name, value)
+    old, new = governance(ctx).policy.change(name, value)
     console.print(
         f"{name}: {json.dumps(old)} → {json.dumps(new)} (recorded in the audit log).", highlight=False
     )

@@ -29,7 +29,7 @@ def report_usage(
 
     from facetrace.cli.render import console, print_json
 
-    rows = governance(ctx).usage_report(year)
+    rows = governance(ctx).reports.usage(year)
     if as_json:
         print_json(rows)
         return
@@ -58,7 +58,7 @@ def report_annual(
     year = year or datetime.now(UTC).year
     from facetrace.cli.render import console
 
-    for path in governance(ctx).annual_report(year, out):
+    for path in governance(ctx).reports.annual(year, out):
         console.print(f"wrote {path}", highlight=False)
 
 
@@ -73,7 +73,7 @@ def report_processing(
     from facetrace.cli.render import console, print_json
     from facetrace.governance.report_files import write_records
 
-    records = governance(ctx).records_of_processing()
+    records = governance(ctx).reports.records_of_processing()
     if out is None:
         print_json(records)
         return

@@ -51,7 +51,7 @@ def source_add(
     from facetrace.cli.render import console
     from facetrace.collect.sources import SourceSpec
 
-    added = governance(ctx).add_source(
+    added = governance(ctx).sources.add(
         SourceSpec(
             name=name,
             kind=kind,
@@ -77,7 +77,7 @@ def source_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--jso
 
     from facetrace.cli.render import console, print_json
 
-    rows = governance(ctx).sources()
+    rows = governance(ctx).sources.listing()
     if as_json:
         print_json(rows)
         return
@@ -102,7 +102,7 @@ def source_show(ctx: typer.Context, name: str) -> None:
     """Everything registered about one source."""
     from facetrace.cli.render import console, key_value_table
 
-    details = governance(ctx).source(name)
+    details = governance(ctx).sources.get(name)
     console.print(
         key_value_table(f"Source {name}", {k: v for k, v in details.items() if v not in (None, [])})
     )
@@ -111,13 +111,13 @@ def source_show(ctx: typer.Context, name: str) -> None:
 @source_app.command("pause")
 def source_pause(ctx: typer.Context, name: str) -> None:
     """Stop collecting from a source until it is resumed."""
-    governance(ctx).pause_source(name)
+    governance(ctx).sources.pause(name)
 
 
 @source_app.command("resume")
 def source_resume(ctx: typer.Context, name: str) -> None:
     """Collect from a paused source again."""
-    governance(ctx).pause_source(name, paused=False)
+    governance(ctx).sources.pause(name, paused=False)
 
 
 @source_app.command("private-network")
@@ -129,13 +129,13 @@ def source_private_network(
     ] = True,
 ) -> None:
     """Let a source's crawls reach loopback, private and link-local addresses (an intranet), or not."""
-    governance(ctx).set_private_network(name, allowed=allow)
+    governance(ctx).sources.set_private_network(name, allowed=allow)
 
 
 @source_app.command("remove")
 def source_remove(ctx: typer.Context, name: str) -> None:
     """Unregister a source that holds nothing (a DPO erases what it holds first)."""
-    governance(ctx).remove_source(name)
+    governance(ctx).sources.remove(name)
 
 
 def crawl(
@@ -156,7 +156,7 @@ def crawl(
     from facetrace.cli.render import console, crawl_progress, key_value_table
 
     with crawl_progress() as on_progress:
-        crawled, ingested = governance(ctx).crawl(
+        crawled, ingested = governance(ctx).sources.crawl(
             name,
             max_pages=max_pages,
             rate=rate,

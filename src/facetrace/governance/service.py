@@ -1,9 +1,11 @@
 """The accountability layer's entry point: one acting user, every action checked and recorded.
 
-The CLI, the API and the web pages open a :class:`Governance` for whoever acts and call
-its methods; each checks the role in :mod:`facetrace.governance.policy`, does the
-work, and appends to the audit log. No interface re-implements a rule. The methods
-live in :mod:`facetrace.governance.services`, one module per concern.
+The CLI, the API and the web pages open a :class:`Governance` for whoever acts and call its
+services, one per concern: ``gov.searches.search(...)``, ``gov.rights.file(...)``,
+``gov.sources.crawl(...)``. Each checks the role in :mod:`facetrace.governance.policy`, does the
+work, and appends to the audit log; no interface re-implements a rule. A service lives in
+:mod:`facetrace.governance.services` under the same name as the rules it applies
+(``services/erasure.py`` applies ``erasure.py``).
 """
 
 from __future__ import annotations
@@ -13,32 +15,42 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.core.config import Settings
 from facetrace.governance import accounts, audit_keys, web_logins
+from facetrace.governance.audit import Actor
 from facetrace.governance.services.accounts import AccountService, IssuedToken, log_in
-from facetrace.governance.services.audit_keys import AuditKeyService
-from facetrace.governance.services.authorising import AuthorisationService
-from facetrace.governance.services.configuring import PolicyService
+from facetrace.governance.services.audit import AuditService
+from facetrace.governance.services.authorisations import AuthorisationService
+from facetrace.governance.services.base import ServiceBase
+from facetrace.governance.services.collection_jobs import CollectionJobService
+from facetrace.governance.services.deployment_policy import PolicyService
+from facetrace.governance.services.erasure import ErasureService
 from facetrace.governance.services.gallery import GalleryService
-from facetrace.governance.services.oversight import OversightService
-from facetrace.governance.services.rights_requests import RightsService
-from facetrace.governance.services.searching import SearchService
+from facetrace.governance.services.reports import ReportService
+from facetrace.governance.services.rights import RightsService
+from facetrace.governance.services.searches import SearchService
 from facetrace.governance.services.sources import SourceService
 from facetrace.store.engine import open_catalog
 
 __all__ = ["Governance", "IssuedToken"]
 
 
-class Governance(
-    SearchService,
-    AuthorisationService,
-    AccountService,
-    OversightService,
-    AuditKeyService,
-    RightsService,
-    SourceService,
-    PolicyService,
-    GalleryService,
-):
-    """What the acting user may do with the catalog at ``settings``, with an audit entry per action."""
+class Governance(ServiceBase):
+    """What the acting user may do with the catalog at ``settings``, with an audit entry per action:
+    the role check and record every service shares (:class:`ServiceBase`), and the services."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], actor: Actor) -> None:
+        audit_keys.attach(sessions, settings)  # whatever opened the catalog, what it records is signed
+        super().__init__(settings, sessions, actor)
+        self.accounts = AccountService(settings, sessions, actor)
+        self.audit = AuditService(settings, sessions, actor)
+        self.authorisations = AuthorisationService(settings, sessions, actor)
+        self.erasure = ErasureService(settings, sessions, actor)
+        self.gallery = GalleryService(settings, sessions, actor)
+        self.jobs = CollectionJobService(settings, sessions, actor)
+        self.policy = PolicyService(settings, sessions, actor)
+        self.reports = ReportService(settings, sessions, actor)
+        self.rights = RightsService(self.erasure)
+        self.searches = SearchService(settings, sessions, actor)
+        self.sources = SourceService(settings, sessions, actor)
 
     @classmethod
     def open(cls, settings: Settings, token: str | None = None) -> Governance:

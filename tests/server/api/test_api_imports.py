@@ -126,12 +126,12 @@ def test_an_import_stopped_midway_resumes_without_duplicates_or_gaps(
 ) -> None:
     settings = gov_settings.model_copy(update={"import_dir": import_dir})
     operator = Governance.open(settings)
-    operator.add_source(SourceSpec("archive", "local", "own press archive", "FR"))
+    operator.sources.add(SourceSpec("archive", "local", "own press archive", "FR"))
     asked = iter(range(100))
-    stats, stopped = operator.import_folder("archive", "press", should_stop=lambda: next(asked) >= 3)
+    stats, stopped = operator.sources.import_folder("archive", "press", should_stop=lambda: next(asked) >= 3)
     assert stopped and stats.done < PHOTOS + 2
     first = stats.new_images
-    stats, stopped = operator.import_folder("archive", "press")
+    stats, stopped = operator.sources.import_folder("archive", "press")
     assert not stopped and stats.new_images == PHOTOS - first
     with operator.sessions() as session:
         places = [s.location for s in session.query(Sighting).all()]

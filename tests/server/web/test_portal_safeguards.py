@@ -252,7 +252,7 @@ def test_an_unverified_objection_blocks_nothing_and_its_refusal_deletes_the_temp
     tmp_path: Path,
 ) -> None:
     portal = Governance.public_portal(gov_settings, operator.sessions)
-    filed = portal.file_rights_request(
+    filed = portal.rights.file(
         "objection", urls=[], photo=astronaut_jpeg, analyzer=analyzer, consent_to_keep_template=True
     )
     (template,) = templates_of(operator)
@@ -265,7 +265,7 @@ def test_an_unverified_objection_blocks_nothing_and_its_refusal_deletes_the_temp
     stats = ingest(gov_settings, [str(reposted)], source_name="press", jurisdiction="FR", legal_basis="press")
     assert stats.faces == 1 and stats.faces_dropped_do_not_collect == 0  # anyone's objection is not law
 
-    operator.move_rights_request(filed.reference, "refused", "could not confirm who sent it")
+    operator.rights.move(filed.reference, "refused", "could not confirm who sent it")
     assert templates_of(operator) == []
     assert files_holding(gov_settings.data_dir, kept) == []
     with operator.sessions() as session:
@@ -277,7 +277,7 @@ def test_an_objection_left_unverified_past_its_deadline_expires_with_its_templat
     gov_settings: Settings, operator: Governance, astronaut_jpeg: bytes, analyzer: FaceAnalyzer
 ) -> None:
     portal = Governance.public_portal(gov_settings, operator.sessions)
-    filed = portal.file_rights_request(
+    filed = portal.rights.file(
         "objection", urls=[], photo=astronaut_jpeg, analyzer=analyzer, consent_to_keep_template=True
     )
     (template,) = templates_of(operator)
@@ -287,8 +287,8 @@ def test_an_objection_left_unverified_past_its_deadline_expires_with_its_templat
             .where(RightsRequest.reference == filed.reference)
             .values(due_at=utcnow() - timedelta(minutes=1))
         )
-    assert operator.rights_queue() == []  # opening the queue expires it
-    assert portal.rights_request_status(filed.reference, filed.code)["status"] == "expired"
+    assert operator.rights.queue() == []  # opening the queue expires it
+    assert portal.rights.status(filed.reference, filed.code)["status"] == "expired"
     assert (
         templates_of(operator) == [] and files_holding(gov_settings.data_dir, template.template or b"") == []
     )
@@ -300,15 +300,15 @@ def test_an_objection_left_unverified_past_its_deadline_expires_with_its_templat
 def test_an_executed_objection_drops_faces_at_ingest_and_the_ingest_says_so(
     gov_settings: Settings, operator: Governance, portrait: Path, analyzer: FaceAnalyzer, tmp_path: Path
 ) -> None:
-    reference = operator.file_rights_request(
+    reference = operator.rights.file(
         "objection",
         urls=[str(portrait)],
         photo=portrait.read_bytes(),
         analyzer=analyzer,
         consent_to_keep_template=True,
     ).reference
-    operator.move_rights_request(reference, "verified", "identity checked")
-    produced = operator.execute_rights_request(reference)
+    operator.rights.move(reference, "verified", "identity checked")
+    produced = operator.rights.execute(reference)
     assert produced["templates_activated"] == 1 and faces(operator) == 0
     (template,) = templates_of(operator)
     assert template.active

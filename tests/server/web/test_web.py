@@ -53,13 +53,13 @@ def as_admin(settings: Settings) -> Governance:
 def staffed(web_settings: Settings, live_server: str) -> Settings:
     """Accounts for every role, made by the admin the server created at start."""
     admin = as_admin(web_settings)
-    admin.add_unit("unit-a")
+    admin.accounts.add_unit("unit-a")
     for name, roles in (
         ("ines", ["investigator"]),
         ("sam", ["supervisor"]),
         ("dora", ["dpo"]),
     ):
-        admin.add_user(name, roles, "unit-a", password=PASSWORD)
+        admin.accounts.add_user(name, roles, "unit-a", password=PASSWORD)
     return web_settings
 
 
@@ -284,7 +284,7 @@ def test_dpo_purges_start_with_a_dry_run_and_reports_open_in_the_browser(
 def test_an_auditor_checks_the_chain_and_queries_the_log(
     browser: object, live_server: str, staffed: Settings
 ) -> None:
-    as_admin(staffed).add_user("alex", ["auditor"], None, password=PASSWORD)
+    as_admin(staffed).accounts.add_user("alex", ["auditor"], None, password=PASSWORD)
     investigator = Visit(browser, live_server, "ines")
     page = investigator.open("/search")
     form = page.locator("form[action='/authorisations']")  # type: ignore[attr-defined]
@@ -384,7 +384,7 @@ def test_an_admin_changes_the_deployments_policy_on_the_administration_page(
     assert page.get_by_role("textbox", name="max_expected_false_matches", exact=True).input_value() == "1.0"  # type: ignore[attr-defined]
     admin.shot("admin-policy")
     admin.close()
-    assert as_admin(staffed).show_policy()["searches_per_day"] == 5
+    assert as_admin(staffed).policy.show()["searches_per_day"] == 5
 
 
 def test_an_admin_manages_accounts_and_a_reset_password_is_changed_at_the_next_login(

@@ -38,9 +38,9 @@ def browser_of(base: str, name: str) -> tuple[httpx.Client, str]:
 @pytest.fixture
 def people(web_settings: Settings, live_server: str) -> Iterator[dict[str, tuple[httpx.Client, str]]]:
     admin = Governance.with_password(web_settings, open_catalog(web_settings.catalog_url), "admin", PASSWORD)
-    admin.add_unit("unit-a")
-    admin.add_user("ines", ["investigator"], "unit-a", PASSWORD)
-    admin.add_user("scanner", ["investigator"], "unit-a", None, service=True)
+    admin.accounts.add_unit("unit-a")
+    admin.accounts.add_user("ines", ["investigator"], "unit-a", PASSWORD)
+    admin.accounts.add_user("scanner", ["investigator"], "unit-a", None, service=True)
     browsers = {name: browser_of(live_server, name) for name in ("admin", "ines")}
     yield browsers
     for browser, _ in browsers.values():

@@ -66,6 +66,8 @@ def _token_row(token: ApiToken) -> dict[str, Any]:
 
 
 class AccountService(ServiceBase):
+    """``gov.accounts``: units, users, roles, passwords, tokens and web logins."""
+
     # --- units ----------------------------------------------------------------------------------
 
     def add_unit(self, name: str) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.core.config import Settings
 from facetrace.core.errors import PermissionDeniedError
-from facetrace.governance import audit_keys, deployment_policy
+from facetrace.governance import deployment_policy
 from facetrace.governance.audit import Actor, Record
 from facetrace.governance.deployment_policy import DeploymentPolicy
 from facetrace.governance.policy import authorize, record
@@ -24,7 +24,6 @@ class ServiceBase:
         self.settings = settings
         self.sessions = sessions
         self.actor = actor
-        audit_keys.attach(sessions, settings)  # whatever opened the catalog, what it records is signed
 
     def allow(self, action: Action) -> None:
         authorize(self.sessions, self.actor, action)

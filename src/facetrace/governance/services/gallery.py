@@ -25,7 +25,9 @@ class Reindexed:
 
 
 class GalleryService(ServiceBase):
-    def gallery_stats(self) -> dict[str, Any]:
+    """``gov.gallery``: statistics, rebuilding the index, reading the metrics."""
+
+    def stats(self) -> dict[str, Any]:
         """Sources, images, sightings and faces, the index files and their size (any staff role)."""
         with self.action(Action.VIEW_STATS) as details:
             stats = gallery_stats(self.settings)

@@ -14,7 +14,7 @@ from facetrace.collect.sources import SourceSpec
 from facetrace.core.errors import FacetraceError
 from facetrace.governance import audit, collection_jobs, erasure
 from facetrace.governance.audit import Record
-from facetrace.governance.collection_jobs import Job, JobControl, Progress
+from facetrace.governance.collection_jobs import JobControl, Progress
 from facetrace.governance.collection_policy import GovernedCollection
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
@@ -25,7 +25,9 @@ from facetrace.store.catalog_models import Source
 
 
 class SourceService(ServiceBase):
-    def add_source(self, spec: SourceSpec) -> dict[str, Any]:
+    """``gov.sources``: the source registry and collection from it (crawls, imports, ingests)."""
+
+    def add(self, spec: SourceSpec) -> dict[str, Any]:
         self.allow(Action.MANAGE_SOURCES)
         with self.sessions.begin() as session:
             source = sources.register(session, spec)
@@ -33,19 +35,19 @@ class SourceService(ServiceBase):
             audit.append(session, self.actor, Record(action="sources.add", details=described))
         return described
 
-    def sources(self) -> list[dict[str, Any]]:
+    def listing(self) -> list[dict[str, Any]]:
         self.allow(Action.VIEW_STATS)
         with self.sessions() as session:
             return [
                 sources.describe(session, s) for s in session.scalars(select(Source).order_by(Source.name))
             ]
 
-    def source(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> dict[str, Any]:
         self.allow(Action.VIEW_STATS)
         with self.sessions() as session:
             return sources.describe(session, sources.named(session, name))
 
-    def pause_source(self, name: str, *, paused: bool = True) -> None:
+    def pause(self, name: str, *, paused: bool = True) -> None:
         """Pause a source (nothing is collected from it until resumed), or resume it."""
         self.allow(Action.MANAGE_SOURCES)
         with self.sessions.begin() as session:
@@ -62,7 +64,7 @@ class SourceService(ServiceBase):
             details = {"source": name, "allow_private_network": allowed}
             audit.append(session, self.actor, Record(action="sources.private_network", details=details))
 
-    def remove_source(self, name: str) -> None:
+    def remove(self, name: str) -> None:
         self.allow(Action.MANAGE_SOURCES)
         with self.sessions.begin() as session:
             sources.remove(session, sources.named(session, name))
@@ -219,32 +221,6 @@ class SourceService(ServiceBase):
     def _check_importable(self, name: str) -> None:
         with self.sessions() as session:
             sources.check_collectable(sources.named(session, name), ("local",), "imported from folders")
-
-    def oversee_collection(self) -> None:
-        """Refuse (and record) a user who may not follow or stop collection runs (the API's jobs)."""
-        self.allow(Action.MANAGE_SOURCES)
-
-    def jobs(self, *, limit: int = 100, before: int | None = None) -> list[Job]:
-        """The crawls, imports and ingests the catalog holds, newest first (older than job ``before``),
-        after marking interrupted those whose process died (their heartbeat is a lease old)."""
-        self.allow(Action.MANAGE_SOURCES)
-        collection_jobs.sweep(self.settings, self.sessions)
-        with self.sessions() as session:
-            return collection_jobs.listed(session, limit=limit, before=before)
-
-    def job(self, job_id: int) -> Job:
-        self.allow(Action.MANAGE_SOURCES)
-        with self.sessions() as session:
-            return collection_jobs.one(session, job_id)
-
-    def cancel_job(self, job_id: int) -> Job:
-        """Ask a job to stop (recorded): a queued one is cancelled at once, a running one stops at its
-        next safe point, whichever process runs it (its ledger relays the request within a tick)."""
-        self.allow(Action.MANAGE_SOURCES)
-        job = collection_jobs.request_cancel(self.sessions, job_id)
-        details = {"job": job.id, "kind": job.kind, "source": job.source, "state": job.state.value}
-        self.record(Record(action="jobs.cancel", details=details))
-        return job
 
     def crawl(
         self,

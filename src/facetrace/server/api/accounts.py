@@ -140,7 +140,7 @@ async def log_in(request: Request, form: PasswordForm, state: State) -> LoginTok
 
     def issue() -> LoginToken:
         gov = Governance.with_password(state.settings, state.sessions, name, password, address)
-        issued = gov.issue_token(name, "login", LOGIN_TOKEN_DAYS)
+        issued = gov.accounts.issue_token(name, "login", LOGIN_TOKEN_DAYS)
         return LoginToken(access_token=issued.token, token_id=issued.id, expires_at=issued.expires_at)
 
     return await run_in_threadpool(issue)
@@ -170,61 +170,61 @@ def me(gov: Acting) -> Me:
 @router.get("/units", response_model=list[str])
 def list_units(gov: Acting) -> list[str]:
     """Every unit (admin)."""
-    return gov.units()
+    return gov.accounts.units()
 
 
 @router.post("/units", status_code=status.HTTP_201_CREATED, response_model=str)
 def add_unit(gov: Acting, body: NewUnit) -> str:
     """Create a unit (admin); a name that differs from an existing one by case only is refused."""
-    return gov.add_unit(body.name)
+    return gov.accounts.add_unit(body.name)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=User)
 def add_user(gov: Acting, body: NewUser) -> dict:
     """Create a user with one or more roles in an existing unit, or a service account (admin)."""
     roles = [role.value for role in body.roles]
-    gov.add_user(body.name, roles, body.unit, body.password, service=body.service)
-    return gov.user(body.name)
+    gov.accounts.add_user(body.name, roles, body.unit, body.password, service=body.service)
+    return gov.accounts.user(body.name)
 
 
 @router.get("/users", response_model=list[User])
 def list_users(gov: Acting) -> list[dict]:
     """Every user with roles and unit (admin)."""
-    return gov.users()
+    return gov.accounts.users()
 
 
 @router.patch("/users/{name}", response_model=User)
 def change_user(gov: Acting, name: str, body: UserChange) -> dict:
     """Change a user's roles, unit, or disable and re-enable them (admin); each change is audited."""
     if body.roles is not None:
-        gov.set_roles(name, [role.value for role in body.roles])
+        gov.accounts.set_roles(name, [role.value for role in body.roles])
     if "unit" in body.model_fields_set:
-        gov.set_unit(name, body.unit)
+        gov.accounts.set_unit(name, body.unit)
     if body.disabled is not None:
-        gov.set_disabled(name, disabled=body.disabled)
-    return gov.user(name)
+        gov.accounts.set_disabled(name, disabled=body.disabled)
+    return gov.accounts.user(name)
 
 
 @router.post("/users/{name}/password-reset", response_model=TemporaryPassword)
 def reset_password(gov: Acting, name: str) -> TemporaryPassword:
     """Give a user a temporary password that they must change at their next login (admin)."""
-    return TemporaryPassword(user=name, temporary_password=gov.reset_password(name))
+    return TemporaryPassword(user=name, temporary_password=gov.accounts.reset_password(name))
 
 
 @router.get("/users/{name}/tokens", response_model=list[TokenInfo])
 def list_tokens(gov: Acting, name: str) -> list[dict]:
     """Every token of a user, revoked and expired ones too: one's own, or anybody's for an admin."""
-    return gov.tokens(name)
+    return gov.accounts.tokens(name)
 
 
 @router.post("/users/{name}/tokens", status_code=status.HTTP_201_CREATED, response_model=IssuedToken)
 def issue_token(gov: Acting, name: str, body: NewToken) -> dict:
     """Create an API token: one's own, or (admin) a service account's. Nobody gets another person's."""
-    return asdict(gov.issue_token(name, body.name, body.days))
+    return asdict(gov.accounts.issue_token(name, body.name, body.days))
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
 def revoke_token(gov: Acting, token_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     """Revoke a token at once: one's own for anybody, another user's for an admin."""
-    gov.revoke_token(token_id)
+    gov.accounts.revoke_token(token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

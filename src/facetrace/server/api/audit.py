@@ -91,7 +91,7 @@ class Anchor(BaseModel):
 @router.get("/verify", response_model=ChainReport)
 def verify(gov: Acting) -> dict:
     """Check every entry's hash and link; report the first broken entry."""
-    return asdict(gov.verify_audit())
+    return asdict(gov.audit.verify())
 
 
 class AuditEntry(BaseModel):
@@ -120,7 +120,7 @@ def entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """Entries, newest first (a supervisor: their unit's). The query is itself recorded."""
-    return gov.audit_entries(user=user, action=action, case_ref=case_ref, limit=limit)
+    return gov.audit.entries(user=user, action=action, case_ref=case_ref, limit=limit)
 
 
 @router.get("/export", response_model=AuditExport)
@@ -134,17 +134,17 @@ def export(
     ] = None,
 ) -> dict:
     """A range of the log with the head hash, so an outside body can check it later."""
-    return gov.export_audit(first, last)
+    return gov.audit.export(first, last)
 
 
 @router.get("/public-key", response_model=PublicKeys)
 def public_key(gov: Acting) -> dict:
     """The public key the log is signed with, and every earlier one, so exports can be checked
     without any secret."""
-    return gov.audit_public_keys()
+    return gov.audit.public_keys()
 
 
 @router.get("/anchor", response_model=Anchor)
 def anchor(gov: Acting) -> dict:
     """A signed head of the log (sequence number, hash, time, key) to keep elsewhere."""
-    return gov.audit_anchor()
+    return gov.audit.anchor()

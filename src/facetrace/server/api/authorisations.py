@@ -55,19 +55,19 @@ class Authorisation(BaseModel):
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Reference)
 def request_authorisation(gov: Acting, body: AuthorisationRequest) -> Reference:
     """Ask your supervisor for leave to search for a case (investigator)."""
-    return Reference(reference=gov.request_authorisation(body.case_ref, body.justification))
+    return Reference(reference=gov.authorisations.request(body.case_ref, body.justification))
 
 
 @router.get("", response_model=list[Authorisation])
 def list_authorisations(gov: Acting, pending: bool = False) -> list[dict]:
     """Those you may see: your own requests, your unit's as a supervisor, all as auditor or DPO."""
-    return gov.authorisations(pending_only=pending)
+    return gov.authorisations.listing(pending_only=pending)
 
 
 @router.post("/{reference}/decision", response_model=Decided)
 def decide(gov: Acting, reference: str, body: Decision) -> Decided:
     """Grant or refuse a pending request of your unit, not your own (supervisor)."""
-    deleted = gov.decide_authorisation(reference, grant=body.grant, note=body.note)
+    deleted = gov.authorisations.decide(reference, grant=body.grant, note=body.note)
     return Decided(
         reference=reference, status="granted" if body.grant else "refused", search_results_deleted=deleted
     )
@@ -77,5 +77,5 @@ def decide(gov: Acting, reference: str, body: Decision) -> Decided:
 def record_external(gov: Acting, body: ExternalAuthorisation) -> Reference:
     """Record an authorisation granted by an outside judicial or administrative authority (supervisor)."""
     decided_on = datetime(body.decided_on.year, body.decided_on.month, body.decided_on.day, tzinfo=UTC)
-    made = gov.record_external_authorisation(body.case_ref, body.authority, body.reference, decided_on)
+    made = gov.authorisations.record_external(body.case_ref, body.authority, body.reference, decided_on)
     return Reference(reference=made)

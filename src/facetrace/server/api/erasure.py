@@ -142,12 +142,12 @@ def dry_run_view(plan: ErasurePlan) -> ErasureDryRun:
 def carry_out(gov: Governance, scope: ErasureScope, order: Execution) -> ErasureDryRun | JSONResponse:
     """The dry run, or the erasure itself: 201 with the certificate, whose address is in Location."""
     if order.dry_run:
-        return dry_run_view(gov.erasure_plan(scope))
+        return dry_run_view(gov.erasure.plan(scope))
     if not order.reason:
         raise FacetraceError(
             "executing an erasure needs its reason: the request, order or decision reference"
         )
-    certificate = Certificate.model_validate(gov.erase(scope, order.reason))
+    certificate = Certificate.model_validate(gov.erasure.erase(scope, order.reason))
     return JSONResponse(
         certificate.model_dump(mode="json"),
         status_code=status.HTTP_201_CREATED,
@@ -178,14 +178,14 @@ def retention(gov: Acting, order: RetentionOrder) -> ErasureDryRun | JSONRespons
     execution = Execution(dry_run=order.dry_run, reason=RETENTION_REASON)
     answer = carry_out(gov, ErasureScope(expired=True), execution)
     if not order.dry_run:  # and what rights requests keep past their time (each step audited)
-        gov.rights_housekeeping()
+        gov.rights.housekeeping()
     return answer
 
 
 @router.get("/erasures/certificates/{reference}", response_model=Certificate)
 def certificate(gov: Acting, reference: str, response: Response) -> dict[str, Any]:
     """Download a deletion certificate again, by its reference (DPO)."""
-    document = gov.certificate(reference)
+    document = gov.erasure.certificate(reference)
     response.headers["Content-Disposition"] = f'attachment; filename="{document["certificate"]}.json"'
     return document
 
@@ -193,5 +193,5 @@ def certificate(gov: Acting, reference: str, response: Response) -> dict[str, An
 @router.post("/erasures/certificates/{reference}/check", response_model=CheckAnswer)
 def check(gov: Acting, reference: str, place: PlaceToCheck) -> CheckAnswer:
     """Whether a deletion certificate covers a URL (DPO); the URL is sent in the body, kept nowhere."""
-    answer = gov.erasure_check(reference, place.url)
+    answer = gov.erasure.check(reference, place.url)
     return CheckAnswer(certificate=reference, covered=answer is not None, how=answer)

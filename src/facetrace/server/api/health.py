@@ -40,5 +40,5 @@ def health(state: Annotated[ServerState, Depends(server_state)]) -> Health:
 def metrics(request: Request, gov: Acting) -> Response:
     """Prometheus text format: requests by route and status, latencies, what the gallery holds
     (admin, auditor: Prometheus sends the token with ``authorization: {credentials: ftk_…}``)."""
-    gov.read_metrics()
+    gov.gallery.read_metrics()
     return request.app.state.metrics.response()

@@ -88,13 +88,13 @@ def list_jobs(
 ) -> list[dict[str, Any]]:
     """The jobs the catalog holds, newest first: this server's, earlier servers' (those a stopped or
     killed server left show as interrupted) and the command line's (admin)."""
-    return [asdict(job) for job in gov.jobs(limit=limit, before=before)]
+    return [asdict(job) for job in gov.jobs.listing(limit=limit, before=before)]
 
 
 @router.get("/{job_id}", response_model=JobView)
 def show_job(gov: Acting, job_id: JobId) -> dict[str, Any]:
     """One job, with its progress so far (admin)."""
-    return asdict(gov.job(job_id))
+    return asdict(gov.jobs.get(job_id))
 
 
 @router.post(
@@ -106,6 +106,6 @@ def show_job(gov: Acting, job_id: JobId) -> dict[str, Any]:
 def cancel_job(gov: Acting, state: State, job_id: JobId) -> dict[str, Any]:
     """Stop a job: a queued one at once, a running crawl between two URLs (it resumes from there at
     the next crawl of its source), an import between two images (admin)."""
-    job = gov.cancel_job(job_id)
+    job = gov.jobs.cancel(job_id)
     state.jobs.stop(job_id)
     return asdict(job)

@@ -28,12 +28,12 @@ class PolicyChanged(BaseModel):
 @router.get("", response_model=DeploymentPolicy)
 def show(gov: Acting) -> dict[str, Any]:
     """Every setting of the deployment's policy, as every process of the deployment applies it."""
-    return gov.show_policy()
+    return gov.policy.show()
 
 
 @router.put("", response_model=PolicyChanged)
 def change(gov: Acting, body: PolicyChange) -> PolicyChanged:
     """Change one setting (admin): checked (type, range, allowed values, finite) and audited with
     its old and new value."""
-    old, new = gov.change_policy(body.name, body.value)
+    old, new = gov.policy.change(body.name, body.value)
     return PolicyChanged(name=body.name, old=old, new=new)

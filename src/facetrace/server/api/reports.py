@@ -58,7 +58,7 @@ def usage(
     ] = None,
 ) -> list[dict[str, Any]]:
     """Searches per unit, user and month; a supervisor sees their own unit (supervisor, DPO, auditor)."""
-    return gov.usage_report(year or datetime.now(UTC).year)
+    return gov.reports.usage(year or datetime.now(UTC).year)
 
 
 @router.get(
@@ -73,7 +73,7 @@ def annual(
     JSON, the usage table as CSV, or the plot; a supervisor's covers their unit (supervisor, DPO,
     auditor)."""
     with tempfile.TemporaryDirectory(prefix="facetrace-report-") as folder:
-        written = {path.name: path for path in gov.annual_report(year, Path(folder))}
+        written = {path.name: path for path in gov.reports.annual(year, Path(folder))}
         content = written[file.value].read_bytes()
     disposition = f'inline; filename="facetrace-{year}-{file.value}"'
     return Response(content, media_type=file.media_type, headers={"Content-Disposition": disposition})
@@ -82,4 +82,4 @@ def annual(
 @router.get("/processing", response_model=dict[str, Any])
 def records_of_processing(gov: Acting) -> dict[str, Any]:
     """Records of processing (GDPR art. 30): purposes, data, recipients, sources, retention (DPO, auditor)."""
-    return gov.records_of_processing()
+    return gov.reports.records_of_processing()

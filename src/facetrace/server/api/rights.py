@@ -85,7 +85,7 @@ def file_request(
     fields = form.parse(RightsForm)
     photo = form.files.get("photo")
     with state.vision_lock if photo else nullcontext():
-        filed = gov.file_rights_request(
+        filed = gov.rights.file(
             fields.kind,
             urls=fields.url,
             photo=photo.data if photo else None,
@@ -99,13 +99,13 @@ def file_request(
 @router.get("", response_model=list[RightsRequest])
 def queue(gov: Acting, include_closed: Annotated[bool, Query(alias="all")] = False) -> list[dict]:
     """The queue, overdue first (DPO)."""
-    return gov.rights_queue(include_closed)
+    return gov.rights.queue(include_closed)
 
 
 @router.get("/{reference}", response_model=RightsRequest)
 def request_status(gov: Acting, reference: str) -> dict[str, Any]:
     """One request, with its history and outcome (DPO)."""
-    return gov.rights_request(reference)
+    return gov.rights.get(reference)
 
 
 @router.get(
@@ -115,20 +115,20 @@ def request_status(gov: Acting, reference: str) -> dict[str, Any]:
 )
 def access_report(gov: Acting, reference: str) -> Response:
     """An executed access request's report, while it is kept (FACETRACE_RIGHTS_REPORT_DAYS) (DPO)."""
-    return private_attachment(gov.access_report(reference), f"{reference}-access.json")
+    return private_attachment(gov.rights.access_report(reference), f"{reference}-access.json")
 
 
 @router.post("/{reference}/status", status_code=status.HTTP_204_NO_CONTENT)
 def move(gov: Acting, reference: str, body: Move) -> Response:
     """Mark a request verified (identity and scope checked) or refused, with the reason (DPO)."""
-    gov.move_rights_request(reference, body.status, body.note)
+    gov.rights.move(reference, body.status, body.note)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{reference}/dry-run", response_model=RightsDryRun)
 def dry_run(gov: Acting, reference: str) -> RightsDryRun:
     """What executing an erasure or objection request would delete, before it is executed (DPO)."""
-    plan = gov.rights_request_plan(reference)
+    plan = gov.rights.plan(reference)
     return RightsDryRun(reference=reference, erasure=dry_run_view(plan) if plan else None)
 
 
@@ -136,4 +136,4 @@ def dry_run(gov: Acting, reference: str) -> RightsDryRun:
 def execute(gov: Acting, reference: str) -> dict[str, Any]:
     """Answer a verified request: the access report, or erasure with its certificate (and blocks on
     future collection, for an objection). Returns what was produced (DPO)."""
-    return gov.execute_rights_request(reference)
+    return gov.rights.execute(reference)

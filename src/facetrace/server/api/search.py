@@ -128,7 +128,7 @@ def search(gov: Acting, form: ImageForm, state: Annotated[ServerState, Depends(s
         raise HTTPException(422, "send the probe photo as the form file 'photo'")
     purpose = Purpose(fields.case_ref, fields.offence, fields.justification, fields.authorisation_ref)
     with state.vision_lock:
-        outcome = gov.search(
+        outcome = gov.searches.search(
             state.analyzer,
             photo.data,
             purpose,
@@ -156,4 +156,4 @@ def _link_crop(face: dict[str, Any]) -> None:
 )
 def face_crop(gov: Acting, face_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     """The picture of a face one of your searches returned (any other face id: 404)."""
-    return crop_response(gov.face_crop(face_id))
+    return crop_response(gov.searches.face_crop(face_id))

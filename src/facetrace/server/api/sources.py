@@ -38,32 +38,32 @@ def add_source(gov: Acting, body: NewSource) -> dict:
     spec = SourceSpec(
         **body.model_dump(exclude={"seeds", "allowed"}), seeds=tuple(body.seeds), allowed=tuple(body.allowed)
     )
-    return gov.add_source(spec)
+    return gov.sources.add(spec)
 
 
 @router.get("", response_model=list[Source])
 def list_sources(gov: Acting) -> list[dict]:
     """Every registered source with its status."""
-    return gov.sources()
+    return gov.sources.listing()
 
 
 @router.get("/{name}", response_model=Source)
 def show_source(gov: Acting, name: str) -> dict:
     """Everything registered about one source."""
-    return gov.source(name)
+    return gov.sources.get(name)
 
 
 @router.post("/{name}/pause", status_code=status.HTTP_204_NO_CONTENT)
 def pause_source(gov: Acting, name: str) -> Response:
     """Stop collecting from a source until it is resumed (admin)."""
-    gov.pause_source(name)
+    gov.sources.pause(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{name}/resume", status_code=status.HTTP_204_NO_CONTENT)
 def resume_source(gov: Acting, name: str) -> Response:
     """Collect from a paused source again (admin)."""
-    gov.pause_source(name, paused=False)
+    gov.sources.pause(name, paused=False)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -74,12 +74,12 @@ class PrivateNetwork(BaseModel):
 @router.put("/{name}/private-network", status_code=status.HTTP_204_NO_CONTENT)
 def set_private_network(gov: Acting, name: str, body: PrivateNetwork) -> Response:
     """Let a source's crawls reach loopback, private and link-local addresses, or not (admin)."""
-    gov.set_private_network(name, allowed=body.allow_private_network)
+    gov.sources.set_private_network(name, allowed=body.allow_private_network)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_source(gov: Acting, name: str) -> Response:
     """Unregister a source that holds nothing; a DPO erases what it holds first (admin)."""
-    gov.remove_source(name)
+    gov.sources.remove(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -84,7 +84,7 @@ def crawl_work(gov: Governance, order: NewJob) -> Work:
     """The crawl ``order`` asks for, as ``gov``'s user (it reports to its job after every image)."""
 
     def work(control: JobControl) -> bool:
-        crawled, _ = gov.crawl(order.source, max_pages=order.max_pages, rate=order.rate, job=control)
+        crawled, _ = gov.sources.crawl(order.source, max_pages=order.max_pages, rate=order.rate, job=control)
         return crawled.stopped
 
     return work
@@ -94,7 +94,7 @@ def import_work(gov: Governance, order: NewJob) -> Work:
     """The import ``order`` asks for, as ``gov``'s user (it reports to its job after every image)."""
 
     def work(control: JobControl) -> bool:
-        _, stopped = gov.import_folder(order.source, order.folder or ".", job=control)
+        _, stopped = gov.sources.import_folder(order.source, order.folder or ".", job=control)
         return stopped
 
     return work
@@ -104,10 +104,10 @@ def submit(gov: Governance, state: ServerState, order: NewJob) -> Job:
     """Queue ``order``, after refusing now what would only fail in the background (a user who may
     not collect; a paused, blocked or unknown source; a folder outside the import folder)."""
     if order.kind == "import":
-        gov.import_plan(order.source, order.folder or ".")
+        gov.sources.import_plan(order.source, order.folder or ".")
         work = import_work(gov, order)
     else:
-        gov.crawl_plan(order.source, max_pages=order.max_pages, rate=order.rate)
+        gov.sources.crawl_plan(order.source, max_pages=order.max_pages, rate=order.rate)
         work = crawl_work(gov, order)
     return state.jobs.submit(order.kind, order.source, gov.actor.name, work, folder=order.folder)
 

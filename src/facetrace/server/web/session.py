@@ -54,7 +54,7 @@ LOGIN_KEY = "login"
 def begin(request: Request, gov: Governance) -> Governance:
     """Begin a web login for ``gov``'s user (who just gave their password): a fresh cookie holding
     only the login's id and a new CSRF token."""
-    session_id = gov.begin_web_login()
+    session_id = gov.accounts.begin_web_login()
     request.session.clear()
     request.session.update({LOGIN_KEY: session_id, "csrf": secrets.token_urlsafe(24)})
     return gov
@@ -71,7 +71,7 @@ def sign_out(request: Request, state: ServerState) -> None:
     try:
         gov = viewer(request, state)
         if gov is not None:
-            gov.end_web_login(request.session[LOGIN_KEY])
+            gov.accounts.end_web_login(request.session[LOGIN_KEY])
     finally:
         request.session.clear()
 

@@ -29,19 +29,19 @@ IdInPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 @router.get("/admin", response_class=HTMLResponse)
 def administration(request: Request, gov: SignedIn, state: State) -> HTMLResponse:
-    gov.oversee_collection()
+    gov.jobs.oversee()
     return page(
         request,
         "admin.html",
         gov,
-        users=gov.users(),
-        units=gov.units(),
-        sources=gov.sources(),
-        jobs=[asdict(job) for job in gov.jobs(limit=JOBS_SHOWN)],
+        users=gov.accounts.users(),
+        units=gov.accounts.units(),
+        sources=gov.sources.listing(),
+        jobs=[asdict(job) for job in gov.jobs.listing(limit=JOBS_SHOWN)],
         roles=[role.value for role in STAFF_ROLES],
         kinds=KINDS,
         import_dir=state.settings.import_dir,
-        policy=gov.show_policy(),
+        policy=gov.policy.show(),
     )
 
 
@@ -50,7 +50,7 @@ def change_policy(request: Request, gov: SignedIn, form: CheckedForm) -> Redirec
     """One setting of the deployment's policy, as typed (a list: comma-separated; 'none': no limit)."""
     name = field(form, "name")
     with reported(request):
-        old, new = gov.change_policy(name, field(form, "value"))
+        old, new = gov.policy.change(name, field(form, "value"))
         flash(request, f"Policy {name}: {old} → {new}.")
     return back_to("/admin#policy-title")
 
@@ -58,7 +58,7 @@ def change_policy(request: Request, gov: SignedIn, form: CheckedForm) -> Redirec
 @router.post("/admin/units")
 def add_unit(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
     with reported(request):
-        flash(request, f"Unit {gov.add_unit(field(form, 'name'))} created.")
+        flash(request, f"Unit {gov.accounts.add_unit(field(form, 'name'))} created.")
     return back_to("/admin#users-title")
 
 
@@ -69,21 +69,21 @@ def add_user(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectResp
     with reported(request, done=f"{'Service account' if service else 'User'} {name} created."):
         password = None if service else field(form, "password") or None
         roles = form.fields.get("roles", [])
-        gov.add_user(name, roles, field(form, "unit") or None, password, service=service)
+        gov.accounts.add_user(name, roles, field(form, "unit") or None, password, service=service)
     return back_to("/admin")
 
 
 @router.get("/admin/users/{name}", response_class=HTMLResponse)
 def user_page(request: Request, name: str, gov: SignedIn) -> HTMLResponse:
     """One account: its roles and unit, disabling, a password reset, and every token it holds."""
-    user = gov.user(name)
+    user = gov.accounts.user(name)
     return page(
         request,
         "admin_user.html",
         gov,
         user=user,
-        tokens=gov.tokens(name),
-        units=gov.units(),
+        tokens=gov.accounts.tokens(name),
+        units=gov.accounts.units(),
         roles=sorted(SERVICE_ROLES) if user["service"] else [role.value for role in STAFF_ROLES],
     )
 
@@ -91,8 +91,8 @@ def user_page(request: Request, name: str, gov: SignedIn) -> HTMLResponse:
 @router.post("/admin/users/{name}")
 def change_user(request: Request, name: str, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
     with reported(request, done=f"User {name}: roles and unit saved."):
-        gov.set_roles(name, form.fields.get("roles", []))
-        gov.set_unit(name, field(form, "unit") or None)
+        gov.accounts.set_roles(name, form.fields.get("roles", []))
+        gov.accounts.set_unit(name, field(form, "unit") or None)
     return back_to(f"/admin/users/{quote(name)}")
 
 
@@ -103,10 +103,10 @@ def user_life_cycle(
     """Disable, enable, or reset the password of a user."""
     with reported(request):
         if change in ("disable", "enable"):
-            gov.set_disabled(name, disabled=change == "disable")
+            gov.accounts.set_disabled(name, disabled=change == "disable")
             flash(request, f"User {name} {change}d.")
         elif change == "password-reset":
-            temporary = gov.reset_password(name)
+            temporary = gov.accounts.reset_password(name)
             flash(
                 request,
                 f"Temporary password for {name} (shown once; it opens only its own change): {temporary}",
@@ -120,7 +120,9 @@ def user_life_cycle(
 def issue_token(request: Request, name: str, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
     """A token for a service account (nobody is given a token for another person)."""
     with reported(request):
-        issued = gov.issue_token(name, form.value("label", NewToken, "name"), form.value("days", NewToken))
+        issued = gov.accounts.issue_token(
+            name, form.value("label", NewToken, "name"), form.value("days", NewToken)
+        )
         flash(request, f"Token for {name} (shown once, copy it now): {issued.token}")
     return back_to(f"/admin/users/{quote(name)}")
 
@@ -128,7 +130,7 @@ def issue_token(request: Request, name: str, gov: SignedIn, form: CheckedForm) -
 @router.post("/admin/tokens/{token_id}/revoke")
 def revoke_token(request: Request, token_id: IdInPath, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
     with reported(request, done=f"Token {token_id} revoked."):
-        gov.revoke_token(token_id)
+        gov.accounts.revoke_token(token_id)
     return back_to(f"/admin/users/{quote(field(form, 'user'))}")
 
 
@@ -146,7 +148,7 @@ def add_source(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectRe
         retention_days=form.value("retention_days", NewSource),
     )
     with reported(request, done=f"Source {spec.name} registered."):
-        gov.add_source(spec)
+        gov.sources.add(spec)
     return back_to("/admin")
 
 
@@ -155,7 +157,7 @@ def pause_or_resume(
     request: Request, name: str, change: str, gov: SignedIn, _form: CheckedForm
 ) -> RedirectResponse:
     with reported(request, done=f"Source {name}: {change}d."):
-        gov.pause_source(name, paused=change == "pause")
+        gov.sources.pause(name, paused=change == "pause")
     return back_to("/admin")
 
 
@@ -180,7 +182,7 @@ def cancel_crawl(
     request: Request, job_id: IdInPath, gov: SignedIn, state: State, _form: CheckedForm
 ) -> RedirectResponse:
     with reported(request, done=f"Job {job_id} asked to stop: it resumes from there next time."):
-        gov.cancel_job(job_id)
+        gov.jobs.cancel(job_id)
         state.jobs.stop(job_id)
     return back_to("/admin#jobs-title")
 
@@ -188,4 +190,4 @@ def cancel_crawl(
 @router.get("/admin/jobs.json")
 def jobs_progress(gov: SignedIn) -> JSONResponse:
     """The jobs and their progress, for the page to refresh itself while one runs."""
-    return JSONResponse(jsonable_encoder([asdict(job) for job in gov.jobs(limit=JOBS_SHOWN)]))
+    return JSONResponse(jsonable_encoder([asdict(job) for job in gov.jobs.listing(limit=JOBS_SHOWN)]))

@@ -46,37 +46,37 @@ def _in_words(produced: dict[str, Any]) -> str:
 
 @router.get("/dpo", response_class=HTMLResponse)
 def queue(request: Request, gov: SignedIn) -> HTMLResponse:
-    return page(request, "dpo.html", gov, queue=gov.rights_queue(include_closed=True))
+    return page(request, "dpo.html", gov, queue=gov.rights.queue(include_closed=True))
 
 
 @router.get("/dpo/requests/{reference}", response_class=HTMLResponse)
 def request_detail(request: Request, reference: str, gov: SignedIn) -> HTMLResponse:
-    entry = gov.rights_request(reference)
-    plan = gov.rights_request_plan(reference) if entry["status"] in rights.OPEN else None
+    entry = gov.rights.get(reference)
+    plan = gov.rights.plan(reference) if entry["status"] in rights.OPEN else None
     return page(request, "dpo_request.html", gov, entry=entry, plan=plan)
 
 
 @router.get("/dpo/requests/{reference}/report", response_model=None)
 def access_report(reference: str, gov: SignedIn) -> Response:
     """An executed access request's report, as the person gets it."""
-    return private_attachment(gov.access_report(reference), f"{reference}-access.json")
+    return private_attachment(gov.rights.access_report(reference), f"{reference}-access.json")
 
 
 @router.post("/dpo/requests/{reference}/{step}")
 def move(request: Request, reference: str, step: str, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
     with reported(request):
         if step == "execute":
-            produced = gov.execute_rights_request(reference)
+            produced = gov.rights.execute(reference)
             flash(request, f"{reference} executed: {_in_words(produced)}")
         else:
-            gov.move_rights_request(reference, step, field(form, "note") or None)
+            gov.rights.move(reference, step, field(form, "note") or None)
             flash(request, f"{reference} marked {step}.")
     return back_to(f"/dpo/requests/{reference}")
 
 
 @router.get("/dpo/certificates/{reference}", response_model=None)
 def certificate(reference: str, gov: SignedIn) -> Response:
-    document = gov.certificate(reference)
+    document = gov.erasure.certificate(reference)
     return JSONResponse(document, headers={"content-disposition": f'attachment; filename="{reference}.json"'})
 
 
@@ -85,7 +85,7 @@ def check_certificate(request: Request, reference: str, gov: SignedIn, form: Che
     """Whether a deletion certificate covers a URL or path (by its keyed hash); back to the request."""
     place = field(form, "place")
     with reported(request):
-        flash(request, f"{reference} {CHECK_ANSWERS[gov.erasure_check(reference, place)]}: {place}")
+        flash(request, f"{reference} {CHECK_ANSWERS[gov.erasure.check(reference, place)]}: {place}")
     return back_to(f"/dpo/requests/{quote(field(form, 'request'))}")
 
 
@@ -98,10 +98,10 @@ def purge(request: Request, gov: SignedIn, form: CheckedForm) -> HTMLResponse | 
     else:
         scope = ErasureScope(jurisdiction=field(form, "jurisdiction").upper() or None)
     if field(form, "execute") != "yes":
-        plan = gov.erasure_plan(scope)
-        return page(request, "dpo.html", gov, queue=gov.rights_queue(include_closed=True), purge=plan)
+        plan = gov.erasure.plan(scope)
+        return page(request, "dpo.html", gov, queue=gov.rights.queue(include_closed=True), purge=plan)
     with reported(request):
-        done = gov.erase(scope, field(form, "reason"))
+        done = gov.erasure.erase(scope, field(form, "reason"))
         flash(request, f"Done: {_in_words(done)}.")
     return back_to("/dpo")
 
@@ -113,12 +113,12 @@ def annual_report(
     """The annual usage report (AI Act art. 26(10)), as the CLI writes it, shown in the browser."""
     year = year or datetime.now(UTC).year
     with tempfile.TemporaryDirectory(prefix="facetrace-report-") as folder:
-        written = gov.annual_report(year, Path(folder))
+        written = gov.reports.annual(year, Path(folder))
         html = next(path for path in written if path.suffix == ".html").read_text()
     return HTMLResponse(html, headers={"Content-Security-Policy": standalone_document_policy(html)})
 
 
 @router.get("/dpo/records", response_class=HTMLResponse)
 def records(request: Request, gov: SignedIn) -> HTMLResponse:
-    document = gov.records_of_processing()
+    document = gov.reports.records_of_processing()
     return page(request, "records.html", gov, records=json.dumps(document, indent=2, ensure_ascii=False))

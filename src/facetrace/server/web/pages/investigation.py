@@ -32,10 +32,10 @@ def _search_page(request: Request, gov: SignedIn, state: ServerState, **context:
         gov,
         offences=policy.offence_categories,
         policy=policy.authorisation_policy,
-        authorisations=[a for a in gov.authorisations() if a["status"] in ("requested", "granted")]
+        authorisations=[a for a in gov.authorisations.listing() if a["status"] in ("requested", "granted")]
         if may(gov.actor.roles, Action.REQUEST_AUTHORISATION)
         else [],
-        choices=gov.scope_choices(),
+        choices=gov.searches.scope_choices(),
         **context,
     )
 
@@ -66,7 +66,7 @@ def search(request: Request, gov: SignedIn, form: CheckedUploadForm, state: Stat
     try:
         scope = SearchScope.of(values["source"], values["jurisdiction"])
         with state.vision_lock:
-            outcome = gov.search(
+            outcome = gov.searches.search(
                 state.analyzer, probe, purpose, k=state.settings.search_k, face=face, scope=scope
             )
     except FacetraceError as exc:
@@ -84,7 +84,7 @@ def probe_faces(gov: SignedIn, form: CheckedUploadForm, state: State) -> JSONRes
         return JSONResponse({"detail": "choose a photo"}, status_code=400)
     try:
         with state.vision_lock:
-            faces = gov.probe_faces(state.analyzer, probe)
+            faces = gov.searches.probe_faces(state.analyzer, probe)
     except FacetraceError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
     return JSONResponse({"faces": faces})
@@ -93,17 +93,19 @@ def probe_faces(gov: SignedIn, form: CheckedUploadForm, state: State) -> JSONRes
 @router.get("/faces/{face_id}/crop", response_model=None)
 def face_crop(gov: SignedIn, face_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     """The picture on a result card: only of a face one of the user's own searches returned."""
-    return crop_response(gov.face_crop(face_id))
+    return crop_response(gov.searches.face_crop(face_id))
 
 
 @router.post("/authorisations")
 def request_authorisation(request: Request, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
     with reported(request):
-        reference = gov.request_authorisation(field(form, "case_ref"), field(form, "justification"))
+        reference = gov.authorisations.request(field(form, "case_ref"), field(form, "justification"))
         flash(request, f"Authorisation {reference} requested: your supervisor decides on it.")
     return back_to("/search")
 
 
 @router.get("/cases", response_class=HTMLResponse)
 def my_cases(request: Request, gov: SignedIn) -> HTMLResponse:
-    return page(request, "cases.html", gov, searches=gov.my_searches(), authorisations=gov.authorisations())
+    return page(
+        request, "cases.html", gov, searches=gov.searches.mine(), authorisations=gov.authorisations.listing()
+    )

@@ -18,8 +18,8 @@ def audit_log(
     request: Request, gov: SignedIn, user: str = "", action: str = "", case_ref: str = ""
 ) -> HTMLResponse:
     filters = {"user": user.strip(), "action": action.strip(), "case_ref": case_ref.strip()}
-    chain = gov.verify_audit()
-    entries = gov.audit_entries(**{k: v or None for k, v in filters.items()})
+    chain = gov.audit.verify()
+    entries = gov.audit.entries(**{k: v or None for k, v in filters.items()})
     return page(request, "audit.html", gov, chain=chain, entries=entries, filters=filters)
 
 
@@ -27,5 +27,5 @@ def audit_log(
 def export(gov: SignedIn) -> Response:
     """The log (a supervisor's: their unit's entries) with the chain links, as ``facetrace audit
     export`` writes it; ``facetrace audit check-export`` verifies it offline."""
-    document = gov.export_audit()
+    document = gov.audit.export()
     return JSONResponse(document, headers={"content-disposition": 'attachment; filename="audit-export.json"'})

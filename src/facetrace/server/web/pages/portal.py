@@ -38,7 +38,7 @@ from limits.strategies import MovingWindowRateLimiter
 from facetrace.core.errors import BusyError, FacetraceError, NotFoundError
 from facetrace.governance import rights
 from facetrace.governance.service import Governance
-from facetrace.governance.services.rights_requests import FiledRequest
+from facetrace.governance.services.rights import FiledRequest
 from facetrace.server.common.analysis_lanes import AnalysedPhoto
 from facetrace.server.common.client_address import client_address
 from facetrace.server.common.downloads import private_attachment
@@ -157,7 +157,7 @@ def status(request: Request, state: State, lookup: Lookup) -> HTMLResponse:
     reference, code = lookup
     portal_gov = Governance.public_portal(state.settings, state.sessions)
     try:
-        found = portal_gov.rights_request_status(reference, code)
+        found = portal_gov.rights.status(reference, code)
     except NotFoundError:
         found = None
     return page(request, "portal_status.html", status=found, code=code if found else "", asked=True)
@@ -168,4 +168,4 @@ def report(state: State, lookup: Lookup) -> Response:
     """The access report of a request, for whoever gives its reference and code."""
     reference, code = lookup
     portal_gov = Governance.public_portal(state.settings, state.sessions)
-    return private_attachment(portal_gov.access_report(reference, code), "access-report.json")
+    return private_attachment(portal_gov.rights.access_report(reference, code), "access-report.json")

@@ -30,10 +30,10 @@ def supervisor(request: Request, gov: SignedIn) -> HTMLResponse:
         request,
         "supervisor.html",
         gov,
-        pending=gov.authorisations(pending_only=True),
+        pending=gov.authorisations.listing(pending_only=True),
         year=year,
-        chart=monthly_bars(gov.usage_report(year)),
-        alarms=gov.alarms(),
+        chart=monthly_bars(gov.reports.usage(year)),
+        alarms=gov.reports.alarms(),
     )
 
 
@@ -41,7 +41,7 @@ def supervisor(request: Request, gov: SignedIn) -> HTMLResponse:
 def decide(request: Request, reference: str, gov: SignedIn, form: CheckedForm) -> RedirectResponse:
     grant = field(form, "decision") == "grant"
     with reported(request):
-        deleted = gov.decide_authorisation(reference, grant=grant, note=field(form, "note") or None)
+        deleted = gov.authorisations.decide(reference, grant=grant, note=field(form, "note") or None)
         verdict = "granted" if grant else f"refused ({deleted} search result set(s) deleted)"
         flash(request, f"Authorisation {reference} {verdict}.")
     return back_to("/supervisor")

@@ -15,12 +15,14 @@ from facetrace.store.governance_models import User, UserRole
 
 
 class PolicyService(ServiceBase):
-    def show_policy(self) -> dict[str, Any]:
+    """``gov.policy``: the deployment's policy, shown to anyone signed in, changed by an admin."""
+
+    def show(self) -> dict[str, Any]:
         """Every setting of the deployment's policy (staff may read it: it says what binds them)."""
         self.allow(Action.VIEW_STATS)
         return self.deployment_policy().model_dump(mode="json")
 
-    def change_policy(self, name: str, value: Any) -> tuple[Any, Any]:
+    def change(self, name: str, value: Any) -> tuple[Any, Any]:
         """Set one setting (text as typed, or a JSON value); returns (old, new). Admins only."""
         self.allow(Action.CONFIGURE)
         self.deployment_policy()  # a new deployment's policy is seeded before it is changed

@@ -1,20 +1,21 @@
-"""Reading the record: the audit log, usage reports, records of processing."""
+"""The audit log: verify it, read and export entries, publish its keys, anchor its head, rotate its key."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from facetrace.governance import audit, reports
+from facetrace.governance import audit, audit_keys, reports, signing
 from facetrace.governance.audit import ChainReport, Record
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
 
 
-class OversightService(ServiceBase):
-    def verify_audit(
+class AuditService(ServiceBase):
+    """``gov.audit``: the log, as auditors and supervisors read it."""
+
+    def verify(
         self, public_keys: list[Ed25519PublicKey] | None = None, anchor: dict[str, Any] | None = None
     ) -> ChainReport:
         """Check the whole chain and its signatures (any reader may: it reveals no entry, only whether
@@ -37,7 +38,7 @@ class OversightService(ServiceBase):
         )
         return report
 
-    def audit_entries(
+    def entries(
         self,
         *,
         user: str | None = None,
@@ -56,7 +57,7 @@ class OversightService(ServiceBase):
         self.record(Record(action="audit.query", result_count=len(entries), details=filters))
         return entries
 
-    def export_audit(self, first: int = 1, last: int | None = None) -> dict[str, Any]:
+    def export(self, first: int = 1, last: int | None = None) -> dict[str, Any]:
         unit = self._reader_unit(Action.READ_AUDIT)
         with self.sessions() as session:
             document = audit.export(session, first, last, unit=unit)
@@ -74,37 +75,49 @@ class OversightService(ServiceBase):
         )
         return document
 
-    def usage_report(self, year: int) -> list[dict[str, Any]]:
-        unit = self._reader_unit(Action.VIEW_REPORTS)
+    def public_keys(self) -> dict[str, Any]:
+        """The key this deployment signs with now (taken from its key file, so it is the one to
+        trust) and every key the catalog lists, with the entries each signed."""
+        self.allow(Action.READ_AUDIT)
+        current = audit_keys.signer_of(self.sessions).key_for(None)
         with self.sessions() as session:
-            rows = reports.usage(session, year, unit)
-        self.record(Record(action="reports.usage", details={"year": year, "unit": unit}))
-        return rows
+            keys = audit.public_keys(session)
+        self.record(Record(action="audit.public_key", details={"key_id": current.key_id}))
+        return {
+            "format": "facetrace-audit-keys/1",
+            "signing_key": {
+                "key_id": current.key_id,
+                "public_key": signing.public_to_text(current.public),
+                "pem": signing.public_to_pem(current.public),
+            },
+            "keys": keys,
+        }
 
-    def annual_report(self, year: int, folder: Path) -> list[Path]:
-        """Write the annual usage report (JSON, CSV, plot, HTML) to ``folder``."""
-        unit = self._reader_unit(Action.VIEW_REPORTS)
-        policy = self.deployment_policy()
+    def anchor(self) -> dict[str, Any]:
+        """The head of the log, signed: to be kept elsewhere and given to ``verify`` later, which
+        then finds out if entries up to it were cut off or rewritten. Recorded after it is taken."""
+        self.allow(Action.READ_AUDIT)
         with self.sessions() as session:
-            report = reports.annual(session, policy, year, unit)
-        from facetrace.governance import report_files  # Jinja2: only the commands that render load it
+            anchor = audit.make_anchor(session)
+        self.record(Record(action="audit.anchor", details={"seq": anchor["seq"], "hash": anchor["hash"]}))
+        return anchor
 
-        written = report_files.write_annual(report, folder)
-        self.record(
-            Record(action="reports.annual", details={"year": year, "unit": unit, "folder": str(folder)})
-        )
-        return written
-
-    def alarms(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Bulk-use alarms (bursts of searches) of the reader's unit, or of all units, newest first."""
-        unit = self._reader_unit(Action.VIEW_REPORTS)
-        with self.sessions() as session:
-            return reports.recent(session, prefix="alarm.", unit=unit, limit=limit)
-
-    def records_of_processing(self) -> dict[str, Any]:
-        self.allow(Action.VIEW_RECORDS)
-        policy = self.deployment_policy()
-        with self.sessions() as session:
-            records = reports.records_of_processing(session, policy)
-        self.record(Record(action="records.view"))
-        return records
+    def rotate_key(self) -> dict[str, Any]:
+        """Replace the signing key. The old private key is destroyed; its public key stays listed
+        and the rotation entry (signed by the old key, countersigned by the new) links the two, so
+        whoever trusts either key can check the entries of both."""
+        self.allow(Action.CONFIGURE)
+        signer = audit_keys.signer_of(self.sessions)
+        try:
+            with self.sessions.begin() as session:
+                entry = audit_keys.rotate(session, signer, self.actor)
+                details = dict(entry.details or {})
+        except BaseException:
+            audit_keys.staged_path(signer.path).unlink(missing_ok=True)
+            raise
+        audit_keys.install(signer, details["new_key_id"])
+        return {
+            "seq": entry.id,
+            "old_key_id": details["old_key_id"],
+            "new_key_id": details["new_key_id"],
+        }

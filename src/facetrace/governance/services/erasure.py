@@ -25,18 +25,21 @@ CHECKED_LISTS = (("locations", "erased"), ("face_removed_at", "face removed"))
 
 
 class ErasureService(ServiceBase):
+    """``gov.erasure``: dry runs, physical deletion and its certificates."""
+
     def faces_of_person(self, analyzer: FaceAnalyzer, photo: bytes) -> list[int]:
         """Gallery faces matching the largest face of ``photo`` above the strict subject threshold.
 
         The photo is analysed in memory and dropped; only the matching face ids come back.
         """
         self.allow(Action.ERASE)
-        return self._match_person(analyzer, photo)[0]
+        return self.match_person(analyzer, photo)[0]
 
-    def _match_person(
+    def match_person(
         self, analyzer: FaceAnalyzer, photo: bytes, *, one_face: bool = False
     ) -> tuple[list[int], bytes]:
-        """(matching face ids, the photo's template as bytes); the photo itself is not kept.
+        """(matching face ids, the photo's template as bytes); the photo itself is not kept. No role
+        check: for the callers that made theirs (:meth:`faces_of_person`, a rights request).
 
         ``one_face``: refuse a photo that shows more than one face (whose would it be?)."""
         gallery = Gallery.for_search(self.settings, analyzer.model_id, analyzer.embedder.dim, self.sessions)
@@ -49,10 +52,10 @@ class ErasureService(ServiceBase):
         matches = sorted(h.face.id for h in outcome.hits if h.score >= self.settings.subject_match_threshold)
         return matches, outcome.probe_faces[0].embedding.astype("float32").tobytes()
 
-    def erasure_plan(self, scope: ErasureScope) -> ErasurePlan:
+    def plan(self, scope: ErasureScope) -> ErasurePlan:
         """The dry run: what an erasure of ``scope`` would delete (recorded, as it reveals data)."""
         self.allow(Action.ERASE)
-        result = self._plan(scope)
+        result = self.unchecked_plan(scope)
         self.record(
             Record(action="data.erase.dry_run", result_count=len(result.face_ids), details=result.counts())
         )
@@ -63,14 +66,16 @@ class ErasureService(ServiceBase):
         self.allow(Action.ERASE)
         if len(reason.strip()) < 5:
             raise FacetraceError("an erasure needs its reason (--reason), e.g. the request reference")
-        return erasure.execute(self.settings, self.sessions, self.actor, self._plan(scope), reason=reason)
+        return erasure.execute(
+            self.settings, self.sessions, self.actor, self.unchecked_plan(scope), reason=reason
+        )
 
     def certificate(self, reference: str) -> dict[str, Any]:
         """A deletion certificate written by an earlier erasure, by its reference."""
         self.allow(Action.ERASE)
         return self._certificate(reference)
 
-    def erasure_check(self, reference: str, place: str) -> str | None:
+    def check(self, reference: str, place: str) -> str | None:
         """Whether the certificate ``reference`` covers ``place`` (a URL or file path, exactly as
         collected): "erased" (the images seen there were deleted), "face removed" (a face was
         deleted from the image seen there) or None. Recorded without the place."""
@@ -102,11 +107,12 @@ class ErasureService(ServiceBase):
             raise NotFoundError(f"no certificate {reference!r}")
         return json.loads(path.read_text())
 
-    def _plan(self, scope: ErasureScope) -> ErasurePlan:
+    def unchecked_plan(self, scope: ErasureScope) -> ErasurePlan:
+        """What erasing ``scope`` deletes, with no role check or record (the caller makes both)."""
         with self.sessions() as session:
             return erasure.plan(session, scope)
 
-    def _existing_faces(self, face_ids: list[int]) -> list[int]:
+    def existing_faces(self, face_ids: list[int]) -> list[int]:
         """The faces of a request still in the gallery (some may have been erased since)."""
         with self.sessions() as session:
             return sorted(session.scalars(select(Face.id).where(Face.id.in_(face_ids)))) if face_ids else []

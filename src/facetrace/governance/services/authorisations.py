@@ -18,7 +18,9 @@ from facetrace.store.governance_models import Authorisation
 
 
 class AuthorisationService(ServiceBase):
-    def request_authorisation(self, case_ref: str, justification: str) -> str:
+    """``gov.authorisations``: request, decide and record authorisations for searches."""
+
+    def request(self, case_ref: str, justification: str) -> str:
         self.allow(Action.REQUEST_AUTHORISATION)
         with self.sessions.begin() as session:
             made = authorisations.request(session, self.actor, case_ref, justification)
@@ -34,7 +36,7 @@ class AuthorisationService(ServiceBase):
             )
             return made.reference
 
-    def decide_authorisation(self, reference: str, *, grant: bool, note: str | None) -> int:
+    def decide(self, reference: str, *, grant: bool, note: str | None) -> int:
         """Grant or refuse; returns how many searches' kept results a refusal deleted."""
         self.allow(Action.DECIDE_AUTHORISATION)
         valid_days = self.deployment_policy().authorisation_valid_days
@@ -61,7 +63,7 @@ class AuthorisationService(ServiceBase):
             )
         return deleted
 
-    def record_external_authorisation(
+    def record_external(
         self, case_ref: str, authority: str, external_reference: str, decided_on: datetime
     ) -> str:
         self.allow(Action.DECIDE_AUTHORISATION)
@@ -99,7 +101,7 @@ class AuthorisationService(ServiceBase):
             self.record(Record(action=action, outcome="denied", authorisation_ref=reference, details=details))
             raise
 
-    def authorisations(self, pending_only: bool = False) -> list[dict[str, Any]]:
+    def listing(self, pending_only: bool = False) -> list[dict[str, Any]]:
         """Supervisors see their unit's (none without a unit), investigators their own requests,
         auditors and DPOs all."""
         query = select(Authorisation).order_by(Authorisation.requested_at.desc())

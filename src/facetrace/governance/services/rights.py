@@ -13,7 +13,8 @@ from facetrace.governance.audit import Record
 from facetrace.governance.erasure import ErasurePlan, ErasureScope
 from facetrace.governance.keyed_hashes import ErasureKey
 from facetrace.governance.roles import Action
-from facetrace.governance.services.erasing import ErasureService
+from facetrace.governance.services.base import ServiceBase
+from facetrace.governance.services.erasure import ErasureService
 from facetrace.store.base import utcnow
 from facetrace.store.governance_models import DoNotCollect, RightsRequest
 from facetrace.vision.analyzer import FaceAnalyzer
@@ -27,8 +28,14 @@ class FiledRequest:
     code: str
 
 
-class RightsService(ErasureService):
-    def file_rights_request(
+class RightsService(ServiceBase):
+    """``gov.rights``: data-subject requests, from filing to execution; erasures go through ``erasure``."""
+
+    def __init__(self, erasure: ErasureService) -> None:
+        super().__init__(erasure.settings, erasure.sessions, erasure.actor)
+        self.erasure = erasure
+
+    def file(
         self,
         kind: str,
         *,
@@ -56,7 +63,7 @@ class RightsService(ErasureService):
             if analyzer is None:
                 raise FacetraceError("matching a photo needs the face analyzer")
             try:
-                matched, template = self._match_person(analyzer, photo, one_face=True)
+                matched, template = self.erasure.match_person(analyzer, photo, one_face=True)
             except NoFaceError as exc:
                 raise NoFaceError(f"{exc}: send a photo that shows your face") from None
         keep_template = template if kind == "objection" and consent_to_keep_template else None
@@ -90,7 +97,7 @@ class RightsService(ErasureService):
             )
             return FiledRequest(request.reference, code)
 
-    def rights_request_status(self, reference: str, code: str) -> dict[str, Any]:
+    def status(self, reference: str, code: str) -> dict[str, Any]:
         """What the person who filed a request may know of it, given its reference and code: its
         status and dates, and whether an access report is there to download."""
         self.allow(Action.FILE_RIGHTS_REQUEST)
@@ -118,7 +125,7 @@ class RightsService(ErasureService):
         self.record(Record(action="rights.report.download", case_ref=reference))
         return report
 
-    def rights_housekeeping(self) -> dict[str, int]:
+    def housekeeping(self) -> dict[str, int]:
         """Expire the requests left unverified past their deadline (their templates are deleted) and
         delete the access reports kept FACETRACE_RIGHTS_REPORT_DAYS; each is recorded. Runs when the
         DPO opens the queue and with every retention run."""
@@ -157,21 +164,21 @@ class RightsService(ErasureService):
             erasure.scrub_sqlite(self.sessions)
         return done
 
-    def rights_queue(self, include_closed: bool = False) -> list[dict[str, Any]]:
+    def queue(self, include_closed: bool = False) -> list[dict[str, Any]]:
         """The DPO's queue: overdue first (expired requests and old reports are dealt with first)."""
         self.allow(Action.HANDLE_RIGHTS)
-        self.rights_housekeeping()
+        self.housekeeping()
         now = utcnow()
         with self.sessions() as session:
             return [_described(r, now) for r in rights.queue(session, include_closed)]
 
-    def rights_request(self, reference: str) -> dict[str, Any]:
+    def get(self, reference: str) -> dict[str, Any]:
         """One request as the queue shows it, with its history (for the DPO)."""
         self.allow(Action.HANDLE_RIGHTS)
         with self.sessions() as session:
             return _described(rights.by_reference(session, reference), utcnow())
 
-    def move_rights_request(self, reference: str, status: str, note: str | None) -> None:
+    def move(self, reference: str, status: str, note: str | None) -> None:
         """Mark a request verified (identity and scope checked) or refused (with the reason)."""
         self.allow(Action.HANDLE_RIGHTS)
         if status not in ("verified", "refused"):
@@ -195,7 +202,7 @@ class RightsService(ErasureService):
         if templates:
             erasure.scrub_sqlite(self.sessions)
 
-    def execute_rights_request(self, reference: str) -> dict[str, Any]:
+    def execute(self, reference: str) -> dict[str, Any]:
         """Answer a verified request: an access report, or erasure (and, for an objection, blocks on
         future collection). Returns what was produced; the request is closed."""
         self.allow(Action.HANDLE_RIGHTS)
@@ -218,7 +225,7 @@ class RightsService(ErasureService):
                     self.settings,
                     self.sessions,
                     self.actor,
-                    self._plan(scope),
+                    self.erasure.unchecked_plan(scope),
                     reason=f"rights request {reference}",
                 )
                 produced = {"certificate": certificate["certificate"], "counts": certificate["counts"]}
@@ -239,7 +246,7 @@ class RightsService(ErasureService):
             erasure.scrub_sqlite(self.sessions)  # the places the request named, in the write-ahead log
         return produced
 
-    def rights_request_plan(self, reference: str) -> ErasurePlan | None:
+    def plan(self, reference: str) -> ErasurePlan | None:
         """The dry run of an erasure or objection request: what executing it would delete now
         (None for an access request, which deletes nothing)."""
         self.allow(Action.HANDLE_RIGHTS)
@@ -249,11 +256,11 @@ class RightsService(ErasureService):
         if kind == "access":
             return None
         scope = self._erasure_scope(faces, urls)
-        return self._plan(scope) if not scope.is_empty() else ErasurePlan(scope)
+        return self.erasure.unchecked_plan(scope) if not scope.is_empty() else ErasurePlan(scope)
 
     def _erasure_scope(self, face_ids: list[int], urls: list[str]) -> ErasureScope:
         """What a request erases: the faces its photo matched that are still held, and its URLs."""
-        return ErasureScope(face_ids=tuple(self._existing_faces(face_ids)), locations=tuple(urls))
+        return ErasureScope(face_ids=tuple(self.erasure.existing_faces(face_ids)), locations=tuple(urls))
 
     def block_collection(self, *, url_prefix: str | None = None, domain: str | None = None) -> None:
         """Never collect from a URL prefix or a whole domain again (no face data needed)."""

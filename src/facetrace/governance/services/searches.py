@@ -35,6 +35,8 @@ from facetrace.vision.analyzer import FaceAnalyzer
 
 
 class SearchService(ServiceBase):
+    """``gov.searches``: searches with a purpose, their records, calibration."""
+
     def search(
         self,
         analyzer: FaceAnalyzer,
@@ -153,13 +155,13 @@ class SearchService(ServiceBase):
             raise NotFoundError(f"no crop of face {face_id} among the results of your searches")
         return jpeg
 
-    def my_searches(self, limit: int = 100) -> list[dict[str, Any]]:
+    def mine(self, limit: int = 100) -> list[dict[str, Any]]:
         """The acting user's own searches with their purposes, newest first (never a probe)."""
         self.allow(Action.SEARCH)
         with self.sessions() as session:
             return reports.recent(session, actions=(Action.SEARCH.value,), user=self.actor.name, limit=limit)
 
-    def test_search(
+    def test(
         self,
         analyzer: FaceAnalyzer,
         probe: bytes,
