@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test test-postgres bench bench-large lint clean
+.PHONY: run test test-fast test-postgres bench bench-large lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,19 @@ $(BENCH_STAMP): $(TEST_STAMP)
 run: $(STAMP)
 	$(BIN)/facetrace serve --host 127.0.0.1 --port 8000
 
-## Create the venv if needed, install the test dependencies, lint and run every test.
+## Create the venv if needed, install the test dependencies, lint, check the layers and run every test.
 test: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/pytest
+
+## The inner loop (under 2 minutes on 2 cores): lint, and every test but the slow ones, the browser
+## tests and the PostgreSQL ones (`make test` runs them all).
+test-fast: $(TEST_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/pytest -m "not slow and not browser and not postgres"
 
 ## The suite again with every test's catalog on PostgreSQL (a throwaway cluster the tests start with
 ## Debian's postgresql package; tests that cannot depend on the catalog are left to `make test`).

@@ -16,12 +16,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from conftest import ADMIN_PASSWORD, assert_problem, catalog_rows, facetrace, serving_api
 from facetrace import cli as cli_package
 from facetrace.core.atomic import atomic_write_text
 from facetrace.core.config import Settings
 from facetrace.core.private_files import secret
 from facetrace.store.engine import open_catalog
+from support.api import ADMIN_PASSWORD, assert_problem, serving_api
+from support.catalogs import catalog_rows
+from support.cli import facetrace
 
 LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, press archive", "--jurisdiction", "FR")
 

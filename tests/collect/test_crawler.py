@@ -27,7 +27,6 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from conftest import SiteResponse, catalog_rows, encode, images_in_catalog, serve
 from facetrace.collect.connection_guard import guarded_client
 from facetrace.collect.crawler import Crawler, CrawlPlan
 from facetrace.collect.pages import parse_page
@@ -40,6 +39,9 @@ from facetrace.governance.service import Governance
 from facetrace.ingest.inputs import FetchedImage
 from facetrace.store.catalog_models import Image, Sighting
 from facetrace.vision.analyzer import FaceAnalyzer
+from support.catalogs import catalog_rows, images_in_catalog
+from support.photos import encode
+from support.sites import SiteResponse, serve
 
 SITEMAP_INDEX = b"""<?xml version="1.0" encoding="UTF-8"?>
 <sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">

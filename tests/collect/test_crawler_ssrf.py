@@ -24,7 +24,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from conftest import ADMIN_PASSWORD, SiteResponse, assert_problem, facetrace, serve, serving_api
 from facetrace.collect.connection_guard import guarded_client, non_public
 from facetrace.collect.crawler import ROBOTS_MAX_BYTES, Crawler, CrawlPlan
 from facetrace.collect.sitemaps import MAX_ENTRIES, MAX_IMAGES_PER_PAGE, parse_sitemap
@@ -34,6 +33,9 @@ from facetrace.core.errors import FacetraceError
 from facetrace.governance.service import Governance
 from facetrace.store.catalog_models import Source
 from facetrace.store.governance_models import AuditEntry
+from support.api import ADMIN_PASSWORD, assert_problem, serving_api
+from support.cli import facetrace
+from support.sites import SiteResponse, serve
 from support.trickling_site import trickling_site
 
 PAGE = (200, {"content-type": "text/html"}, b"<html><body>a page</body></html>")

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from conftest import staff_token
 from facetrace.collect.sources import SourceSpec, validate, within
 from facetrace.core.config import Settings
 from facetrace.core.errors import FacetraceError, PermissionDeniedError
 from facetrace.governance.service import Governance
 from facetrace.store.governance_models import AuditEntry
+from support.api import staff_token
 from support.ingesting import ingest
 
 NEWS = SourceSpec(

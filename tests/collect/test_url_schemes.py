@@ -12,15 +12,17 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
-from conftest import ADMIN_PASSWORD, USER_PASSWORD, SiteResponse, encode, serve, serving_api
 from facetrace.collect.sources import SourceSpec
 from facetrace.core.config import Settings
 from facetrace.governance.service import Governance
 from facetrace.store.catalog_models import Sighting
 from facetrace.store.engine import open_catalog
 from facetrace.store.governance_models import AuditEntry
+from support.api import ADMIN_PASSWORD, USER_PASSWORD, serving_api
 from support.form_client import Browser
 from support.ingesting import ingest
+from support.photos import encode
+from support.sites import SiteResponse, serve
 
 SITEMAP = """<?xml version="1.0" encoding="UTF-8"?>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import event
 
-from conftest import encode
 from facetrace.core.config import Settings
 from facetrace.gallery.gallery import Gallery
 from facetrace.governance.erasure import ErasureScope
@@ -16,6 +15,7 @@ from facetrace.index.kinds import IndexKind
 from facetrace.store.engine import open_catalog
 from facetrace.vision.analyzer import FaceAnalyzer
 from support.ingesting import ingest
+from support.photos import encode
 
 
 def ingested(settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray, *, mirrored: bool) -> Path:

@@ -1,7 +1,7 @@
 """Searches narrowed to sources and jurisdictions: what they show, how they are recorded, and the
 exact pre-filter for a scope too narrow for the index's nearest candidates.
 
-Runs on SQLite and PostgreSQL (``gov_settings`` in conftest.py). The gallery (``two_people``):
+Runs on SQLite and PostgreSQL (``gov_settings`` in support/catalogs.py). The gallery (``two_people``):
 the astronaut seen by press-fr (FR) and press-us (US), her mirror image by press-us only.
 """
 

@@ -19,13 +19,13 @@ import pytest
 from alembic import command
 from sqlalchemy import select, text
 
-from conftest import ADMIN_PASSWORD, USER_PASSWORD, Api, assert_problem, serving_api
 from facetrace.core.config import Settings
 from facetrace.core.errors import AuthenticationError, BusyError, LoginThrottledError
 from facetrace.governance import accounts, login_throttle, passwords
 from facetrace.governance.service import Governance
 from facetrace.store.engine import alembic_config, create_catalog_engine, open_catalog
 from facetrace.store.governance_models import ApiToken, AuditEntry, User, UserRole, WebSession
+from support.api import ADMIN_PASSWORD, USER_PASSWORD, Api, assert_problem, serving_api
 from support.form_client import COOKIE, Browser
 
 FORBIDDEN = "/problems/permission-denied"

@@ -23,12 +23,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import SecretStr
 
-from conftest import ADMIN_PASSWORD, assert_problem, serving_api
 from facetrace.core.config import Settings
 from facetrace.core.errors import AuditWriteError, PermissionDeniedError
 from facetrace.governance import audit, audit_keys, signing
 from facetrace.governance.audit_format import entry_hash, entry_message
 from facetrace.governance.service import Governance
+from support.api import ADMIN_PASSWORD, assert_problem, serving_api
 
 Tamper = Callable[..., None]
 

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from conftest import ADMIN_PASSWORD, assert_problem, serving_api, staff_token
 from facetrace.cli.app import app
 from facetrace.core.config import Settings
 from facetrace.core.errors import AuthorisationError, InvalidValueError, PermissionDeniedError
 from facetrace.governance.service import Governance
 from facetrace.store.governance_models import AuditEntry
+from support.api import ADMIN_PASSWORD, assert_problem, serving_api, staff_token
 from support.ingesting import ingest
 
 PURPOSE = ["--case-ref", "C-1", "--offence", "homicide", "--purpose", "suspect seen on camera 4"]

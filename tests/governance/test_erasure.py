@@ -1,6 +1,6 @@
 """Erasure and jurisdiction purges: physical deletion, blocked sources, certificates, audit entries.
 
-Runs on SQLite and PostgreSQL (``gov_settings`` in conftest.py).
+Runs on SQLite and PostgreSQL (``gov_settings`` in support/catalogs.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from conftest import encode
 from facetrace.core.config import Settings
 from facetrace.core.errors import FacetraceError
 from facetrace.gallery.gallery import Gallery
@@ -27,6 +26,7 @@ from facetrace.store.base import utcnow
 from facetrace.store.catalog_models import Face, FaceCrop, Image, Sighting, Source
 from facetrace.vision.analyzer import FaceAnalyzer
 from support.ingesting import ingest
+from support.photos import encode
 
 PURPOSE = Purpose("CASE-1", "missing-person", "check that the erased face is gone")
 

@@ -1,7 +1,7 @@
 """Erasure leaves nothing that re-identifies the person: certificates and audit entries name what went
 by keyed hash only, and an image left with no face loses where it was seen, its page title and alt text.
 
-Runs on SQLite and PostgreSQL (``gov_settings`` in conftest.py).
+Runs on SQLite and PostgreSQL (``gov_settings`` in support/catalogs.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
-from conftest import encode
 from facetrace.core.config import Settings
 from facetrace.core.errors import FacetraceError
 from facetrace.governance import erasure
@@ -24,6 +23,7 @@ from facetrace.governance.service import Governance
 from facetrace.store.catalog_models import CrawlItem, Face, Image, Sighting
 from facetrace.store.governance_models import AuditEntry, RightsRequest
 from support.ingesting import ingest
+from support.photos import encode
 
 PAGE_TITLE = "Eileen Collins waves at the Kennedy Space Center"
 ALT_TEXT = "Commander Eileen Collins and a colleague, portrait"

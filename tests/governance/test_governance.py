@@ -1,7 +1,7 @@
 """The accountability layer on a real database: roles, accounts, searches with a purpose, the audit chain.
 
 Every test runs on SQLite and on a throwaway PostgreSQL cluster (``postgres`` marker): see the
-``gov_settings`` fixture in conftest.py.
+``gov_settings`` fixture in support/catalogs.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from conftest import USER_PASSWORD, staff_token
 from facetrace.core.config import Settings
 from facetrace.core.errors import (
     AuditWriteError,
@@ -33,6 +32,7 @@ from facetrace.governance.searches import Purpose
 from facetrace.governance.service import Governance
 from facetrace.store.governance_models import AuditEntry
 from facetrace.vision.analyzer import FaceAnalyzer
+from support.api import USER_PASSWORD, staff_token
 from support.ingesting import ingest
 
 PURPOSE = Purpose("CASE-2026-117", "homicide", "the suspect filmed at the station on 3 May")

@@ -21,10 +21,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from conftest import USER_PASSWORD, facetrace, images_in_catalog
 from facetrace.core.config import Settings
 from facetrace.store.catalog_models import Sighting
 from facetrace.store.engine import open_catalog
+from support.api import USER_PASSWORD
+from support.catalogs import images_in_catalog
+from support.cli import facetrace
 from support.photos import IMAGES
 from support.server_processes import LEASE_S, facetrace_serve, poll, token_of
 

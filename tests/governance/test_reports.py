@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import USER_PASSWORD
 from facetrace.core.config import Settings
 from facetrace.core.errors import PermissionDeniedError, PurposeError
 from facetrace.governance.report_files import write_records
 from facetrace.governance.searches import Purpose
 from facetrace.governance.service import Governance
 from facetrace.vision.analyzer import FaceAnalyzer
+from support.api import USER_PASSWORD
 from support.ingesting import ingest
 
 

@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, update
 
-from conftest import encode, staff_token
 from facetrace.core.config import Settings
 from facetrace.core.errors import FacetraceError, PermissionDeniedError
 from facetrace.governance.do_not_collect import CollectionBlocks
@@ -20,7 +19,9 @@ from facetrace.governance.service import Governance
 from facetrace.store.catalog_models import Face
 from facetrace.store.governance_models import DoNotCollect, RightsRequest
 from facetrace.vision.analyzer import FaceAnalyzer
+from support.api import staff_token
 from support.ingesting import ingest
+from support.photos import encode
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import encode
 from facetrace.core.config import Settings
 from facetrace.gallery.gallery import Gallery
 from facetrace.gallery.stats import gallery_stats
@@ -19,6 +18,7 @@ from facetrace.governance.service import Governance
 from facetrace.index.stores import open_index
 from facetrace.vision.analyzer import FaceAnalyzer
 from support.ingesting import ingest
+from support.photos import encode
 
 PURPOSE = Purpose("CASE-9", "missing-person", "a store must answer like any other")
 

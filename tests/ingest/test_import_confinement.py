@@ -12,14 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ADMIN_PASSWORD, Api, encode, facetrace, serving_api
 from facetrace.collect.sources import SourceSpec
 from facetrace.core.config import Settings
 from facetrace.governance.service import Governance
 from facetrace.ingest.inputs import InputImage, expand_inputs
 from facetrace.ingest.pipeline import IngestStats
+from support.api import ADMIN_PASSWORD, Api, serving_api
+from support.cli import facetrace
 from support.ingesting import ingest_items
 from support.jobs import add_local_source, finished, start_import, wait_for
+from support.photos import encode
 
 GIB = 1024**3
 

@@ -10,7 +10,6 @@ import pytest
 from skimage import data as skimage_data
 from sqlalchemy import func, select
 
-from conftest import encode
 from facetrace.core.config import Settings
 from facetrace.core.errors import FacetraceError
 from facetrace.gallery.gallery import Gallery
@@ -18,6 +17,7 @@ from facetrace.ingest.inputs import InputImage, InputProblem, expand_inputs
 from facetrace.store.catalog_models import Face, Image, Sighting, Source
 from facetrace.vision.analyzer import FaceAnalyzer
 from support.ingesting import ingest
+from support.photos import encode
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 A crawl of a site that trickles its bytes in therefore does not hold up an erasure, and what the
 ingest saves afterwards never brings back what the erasure deleted, nor undoes a reindex. Runs
-on SQLite and PostgreSQL (``gov_settings`` in conftest.py).
+on SQLite and PostgreSQL (``gov_settings`` in support/catalogs.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from conftest import encode
 from facetrace.catalog.repository import Place
 from facetrace.core.config import Settings
 from facetrace.core.errors import FacetraceError
@@ -37,6 +36,7 @@ from facetrace.store.base import utcnow
 from facetrace.store.catalog_models import Face, Sighting
 from facetrace.vision.analyzer import FaceAnalyzer
 from support.ingesting import ingest, ingest_items
+from support.photos import encode
 
 #: How long the slow page takes unless the test lets it finish: far longer than any erasure may.
 TRICKLE_BYTES = 80

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from facetrace.ingest.pool import Failure, WorkerPool
+from support.pools import shout_or_die
 
 # Never opens a catalog (worker processes only): the --catalog postgres pass skips it.
 pytestmark = pytest.mark.no_catalog
-
-
-def shout_or_die(data: bytes) -> bytes:
-    """A task whose input decides its fate: ``die`` kills the worker process as a native crash would."""
-    if data == b"die":
-        os._exit(1)
-    if data == b"raise":
-        raise ValueError("bad input")
-    return data.upper()
 
 
 def test_every_job_gets_an_answer_and_the_killer_is_named() -> None:

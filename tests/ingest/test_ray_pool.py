@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import support.pools
 from facetrace.core.config import Settings
 from facetrace.core.errors import FacetraceError
 from facetrace.gallery.gallery import Gallery
@@ -23,11 +24,9 @@ from facetrace.ingest.pool import Failure, WorkerPool
 from facetrace.ingest.worker import analysis_pool
 from facetrace.vision.analyzer import ImageAnalysis
 from support.ingesting import ingest
+from support.pools import shout_or_die
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs Ray (pip install ray)")
-
-import test_pool  # noqa: E402
-from test_pool import shout_or_die  # noqa: E402
 
 from facetrace.ingest.ray_pool import RayPool  # noqa: E402  (only once Ray is known to be there)
 
@@ -37,7 +36,7 @@ WORKERS = 2
 # Ray's workers cannot import test modules (tests/ is on pytest's path, not theirs): send
 # their functions by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-ray.cloudpickle.register_pickle_by_value(test_pool)
+ray.cloudpickle.register_pickle_by_value(support.pools)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import catalog_rows, images_in_catalog
 from facetrace.catalog.repository import face_ids
 from facetrace.core.config import Settings
 from facetrace.gallery.gallery import Gallery
 from facetrace.index.faiss_files import open_faiss_index
+from support.catalogs import catalog_rows, images_in_catalog
 from support.ingesting import ingest
 from support.photos import IMAGES, distinct_photos
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import psutil
 
-from conftest import images_in_catalog
 from facetrace.core.config import Settings
+from support.catalogs import images_in_catalog
 from support.server_processes import facetrace_serve, poll
 
 WORKERS = 2

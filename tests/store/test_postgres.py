@@ -1,6 +1,6 @@
 """The catalog on a real PostgreSQL: migrations, the whole ingest → search → stats path, portable SQL.
 
-The throwaway cluster comes from conftest.py (``cluster``/``pg_url`` fixtures); every test
+The throwaway cluster comes from support/catalogs.py (``cluster``/``pg_url`` fixtures); every test
 gets a fresh database.
 """
 

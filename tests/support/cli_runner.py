@@ -5,7 +5,7 @@ What a command changes of the process is put back after it: the environment (``C
 the standard streams (``CliRunner`` does), and the umask, which every command tightens for the files
 it writes. A command that fails with anything but an exit status raises here, in the test, where a
 real process would print a traceback. Tests of what only a real process shows (``python -m
-facetrace``, exit statuses of the interpreter, what importing costs) use ``conftest.facetrace``.
+facetrace``, exit statuses of the interpreter, what importing costs) use ``support.cli.facetrace``.
 """
 
 from __future__ import annotations

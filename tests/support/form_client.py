@@ -8,7 +8,7 @@ import re
 
 import httpx
 
-from conftest import Api
+from support.api import Api
 
 COOKIE = "facetrace_session"
 

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 import httpx
 
-from conftest import ADMIN_PASSWORD, Api, serving_api
 from facetrace.core.config import Settings
+from support.api import ADMIN_PASSWORD, Api, serving_api
 
 
 @contextmanager

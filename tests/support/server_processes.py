@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import ADMIN_PASSWORD
+from support.api import ADMIN_PASSWORD
 from support.photos import distinct_photos
 
 #: Seconds a job's heartbeat may be old before its process counts as dead (30 by default).

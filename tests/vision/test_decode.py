@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import encode
 from facetrace.core.errors import ImageError
 from facetrace.vision.decode import decode_image
+from support.photos import encode
 
 # Never opens a catalog (decoding bytes): the --catalog postgres pass skips it.
 pytestmark = pytest.mark.no_catalog

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import encode
 from facetrace.core.config import Settings
 from facetrace.core.errors import ImageError
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.decode import DECODE_MAX_SIDE, decode_image, decoding_bytes
+from support.photos import encode
 
 pytestmark = pytest.mark.no_catalog
 

@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import select
 
-from conftest import ADMIN_PASSWORD, PROBLEM, SHARED_FACES, USER_PASSWORD, Api, Catalogs, encode, serving_api
 from facetrace.core.config import Settings
 from facetrace.core.errors import ImageError
 from facetrace.index.faiss_files import open_faiss_index
@@ -36,8 +35,11 @@ from facetrace.store.catalog_models import Image as ImageRow
 from facetrace.store.engine import open_catalog
 from facetrace.vision.decode import SUPPORTED_FORMATS, decode_image
 from facetrace.vision.factory import build_embedder
+from support.api import ADMIN_PASSWORD, PROBLEM, USER_PASSWORD, Api, serving_api
+from support.catalogs import Catalogs
 from support.hostile_corpus import EXTENSIONS, HostileFile, build_corpus, stratified, write_corpus
 from support.ingesting import ingest
+from support.photos import SHARED_FACES, encode
 
 PURPOSE = {
     "case_ref": "CASE-2026-16",

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from skimage import data as skimage_data
 
-from conftest import encode
 from facetrace.core.config import Settings
 from facetrace.core.errors import ModelIntegrityError
 from facetrace.vision import weights
@@ -18,6 +17,7 @@ from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.factory import build_analyzer
 from facetrace.vision.thumbnail import face_thumbnail
 from facetrace.vision.weights import SFACE_FILE, YUNET_FILE, model_at, packaged_model
+from support.photos import encode
 
 # Never opens a catalog (the face models only): the --catalog postgres pass skips it.
 pytestmark = pytest.mark.no_catalog

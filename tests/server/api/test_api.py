@@ -23,18 +23,14 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import ADMIN_PASSWORD, PROBLEM, Api, Catalogs, assert_problem, serving_api
 from facetrace.core.config import Settings
 from facetrace.governance import audit
 from facetrace.governance.roles import ALLOWED, Action, Role, may
+from support.api import ADMIN_PASSWORD, PROBLEM, PURPOSE, Api, assert_problem, serving_api
+from support.catalogs import Catalogs
 from support.ingesting import ingest
 
 MAX_IMAGE_BYTES = 1_000_000
-PURPOSE = {
-    "case_ref": "CASE-2026-7",
-    "offence": "homicide",
-    "justification": "the suspect seen at the station",
-}
 
 
 # --- a real server ----------------------------------------------------------------------------------

@@ -13,11 +13,13 @@ import pytest
 from skimage import data as skimage_data
 from sqlalchemy import select
 
-from conftest import ADMIN_PASSWORD, Api, Catalogs, assert_problem, encode, serving_api
 from facetrace.core.config import Settings
 from facetrace.store.catalog_models import Sighting, Source
 from facetrace.store.engine import open_catalog
+from support.api import ADMIN_PASSWORD, Api, assert_problem, serving_api
+from support.catalogs import Catalogs
 from support.ingesting import ingest
+from support.photos import encode
 
 
 @pytest.fixture(scope="module")

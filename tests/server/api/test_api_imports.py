@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ADMIN_PASSWORD, Api, assert_problem, encode, serving_api
 from facetrace.collect.sources import SourceSpec
 from facetrace.core.config import Settings
 from facetrace.core.errors import FacetraceError, NotFoundError
 from facetrace.governance.service import Governance
 from facetrace.ingest.import_dir import images_in_import_dir
 from facetrace.store.catalog_models import Sighting
+from support.api import ADMIN_PASSWORD, Api, assert_problem, serving_api
 from support.jobs import add_local_source, finished, start_import, wait_for
+from support.photos import encode
 
 PHOTOS = 6
 

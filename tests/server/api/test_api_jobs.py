@@ -17,10 +17,13 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import ADMIN_PASSWORD, Api, SiteResponse, assert_problem, encode, facetrace, serve, serving_api
 from facetrace.core.config import Settings
 from facetrace.governance.roles import Role
+from support.api import ADMIN_PASSWORD, Api, assert_problem, serving_api
+from support.cli import facetrace
 from support.jobs import finished, wait_for
+from support.photos import encode
+from support.sites import SiteResponse, serve
 from support.trickling_site import trickling_site
 
 PAGES = 10

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, Api, Catalogs, assert_problem, serving_api
 from facetrace.core.config import Settings
+from support.api import ADMIN_PASSWORD, Api, assert_problem, serving_api
+from support.catalogs import Catalogs
 from support.ingesting import ingest
 
 YEAR = datetime.now(UTC).year

@@ -24,9 +24,10 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from conftest import ADMIN_PASSWORD, Api, Catalogs, serving_api
 from facetrace.core.config import Settings
 from facetrace.governance.roles import Role
+from support.api import ADMIN_PASSWORD, Api, serving_api
+from support.catalogs import Catalogs
 from support.ingesting import ingest
 
 CHECKS = [not_a_server_error, response_schema_conformance]

@@ -20,13 +20,13 @@ import httpx
 import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
-from test_api import PURPOSE
 
-from conftest import Api, catalog_rows
 from facetrace.core.config import Settings
 from facetrace.governance import audit_keys
 from facetrace.governance.service import Governance
 from facetrace.store.engine import open_catalog
+from support.api import PURPOSE, Api
+from support.catalogs import catalog_rows
 from support.ingesting import ingest
 from support.portal import file_by_portal, portal_server, portal_visitor
 

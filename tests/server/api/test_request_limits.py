@@ -22,8 +22,8 @@ from fastapi.routing import APIRoute
 
 import facetrace.server.api
 import facetrace.server.web.pages
-from conftest import ADMIN_PASSWORD, PROBLEM, Api, assert_problem, serving_api
 from facetrace.core.config import Settings
+from support.api import ADMIN_PASSWORD, PROBLEM, Api, assert_problem, serving_api
 
 MAX_REQUEST_BYTES = 256 * 1024
 #: What a login form may hold.

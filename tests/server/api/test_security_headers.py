@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ADMIN_PASSWORD, USER_PASSWORD, Api, serving_api
 from facetrace.core.config import Settings
 from facetrace.server import web
+from support.api import ADMIN_PASSWORD, USER_PASSWORD, Api, serving_api
 
 #: Every page a browser opens with GET (path template → the role that opens it; None: anyone).
 PAGES: dict[str, str | None] = {

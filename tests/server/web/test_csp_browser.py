@@ -13,19 +13,15 @@ import re
 from pathlib import Path
 
 import pytest
-import test_web
-from test_web import CHROMIUM, Visit
 
 from facetrace.core.config import Settings
+from support.browser import NEEDS_CHROMIUM, Visit
 from support.ingesting import ingest
 
-#: The browser tests' own fixtures: one Chromium per module, an account for each role.
-browser = test_web.browser
-staffed = test_web.staffed
 #: Waits until the page shows what it should (a form's answer is a new page, loaded after the click).
-expect = test_web.playwright_api.expect
+expect = pytest.importorskip("playwright.sync_api").expect
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
+pytestmark = NEEDS_CHROMIUM
 
 #: Runs in every document before the page's own scripts: records each violation the browser reports.
 RECORDER = """

@@ -27,7 +27,6 @@ from PIL import Image
 from sqlalchemy import select as sql_select
 from sqlalchemy import update
 
-from conftest import USER_PASSWORD, Api, encode
 from facetrace.core.config import Settings
 from facetrace.governance import audit
 from facetrace.governance.service import Governance
@@ -37,7 +36,9 @@ from facetrace.store.catalog_models import Face
 from facetrace.store.engine import open_catalog
 from facetrace.store.governance_models import AuditEntry, DoNotCollect, RightsRequest
 from facetrace.vision.analyzer import FaceAnalyzer
+from support.api import USER_PASSWORD, Api
 from support.ingesting import ingest
+from support.photos import encode
 from support.portal import file_by_portal, portal_server, portal_visitor
 
 REFERENCE = re.compile(r"RR-\d{4}-[A-Z2-7]{16}")

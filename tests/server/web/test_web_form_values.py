@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import encode
 from facetrace.core.config import Settings
 from facetrace.governance.service import Governance
 from facetrace.store.engine import open_catalog
+from support.photos import encode
 
 PASSWORD = "a-long-test-password"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
