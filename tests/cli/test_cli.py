@@ -1,4 +1,5 @@
-"""The ``facetrace`` command as a user runs it: a real process, real files, real exit codes."""
+"""The ``facetrace`` command as a user runs it, on real files with real exit codes, run in-process
+(``support.cli_runner``); what only a real process shows is in test_cli_process.py."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import USER_PASSWORD, catalog_rows, encode
 from facetrace.core.config import Settings
 from facetrace.store.engine import SCHEMA_HEAD
-from support.api import USER_PASSWORD
-from support.catalogs import catalog_rows
-from support.cli import facetrace
-from support.photos import encode
+from support.cli_runner import facetrace
 
 PURPOSE = ("--case-ref", "C-1", "--offence", "homicide", "--purpose", "suspect seen on camera 4")
 LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, test archive")

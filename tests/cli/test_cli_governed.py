@@ -1,12 +1,12 @@
 """The command line goes through the same door as the API: every command is one governance call,
 checked and audited; what it writes is its user's alone; /metrics wants a token.
 
-Real ``facetrace`` processes on a real data folder (SQLite, or PostgreSQL under ``--catalog postgres``).
+The ``facetrace`` command run in-process (``support.cli_runner``) on a real data folder (SQLite, or
+PostgreSQL under ``--catalog postgres``).
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import stat
@@ -16,14 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from facetrace import cli as cli_package
+from conftest import ADMIN_PASSWORD, assert_problem, catalog_rows, serving_api
 from facetrace.core.atomic import atomic_write_text
 from facetrace.core.config import Settings
 from facetrace.core.private_files import secret
 from facetrace.store.engine import open_catalog
-from support.api import ADMIN_PASSWORD, assert_problem, serving_api
-from support.catalogs import catalog_rows
-from support.cli import facetrace
+from support.cli_runner import facetrace
 
 LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, press archive", "--jurisdiction", "FR")
 
@@ -32,34 +30,6 @@ def ok(data_dir: Path, *arguments: str) -> str:
     done = facetrace(data_dir, *arguments)
     assert done.returncode == 0, (arguments, done.stderr)
     return done.stdout
-
-
-#: The layers below governance that hold or change the gallery (DESIGN.md's layers).
-BELOW_GOVERNANCE = (
-    "facetrace.catalog",
-    "facetrace.gallery.gallery",
-    "facetrace.ingest",
-    "facetrace.gallery.stats",
-    "facetrace.collect",
-    "facetrace.index",
-    "facetrace.gallery.near_duplicates",
-)
-#: What the CLI may take from them: values it builds or shows, never a call that reads or writes. The
-#: catalog's sessions serve one command, 'user password', which needs no token: the user proves who
-#: they are with their current password to governance's change_password, which records it.
-VALUES_FROM_BELOW = {"SearchScope", "IndexKind", "SourceSpec", "IngestStats", "CrawlStats", "open_catalog"}
-
-
-@pytest.mark.no_catalog
-def test_no_command_reaches_the_gallery_around_governance() -> None:
-    taken = {
-        (path.name, node.module, alias.name)
-        for path in Path(cli_package.__file__).parent.glob("*.py")
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(BELOW_GOVERNANCE)
-        for alias in node.names
-    }
-    assert {name for _, _, name in taken} <= VALUES_FROM_BELOW, sorted(taken)
 
 
 def audit_trail(data_dir: Path, tmp_path: Path) -> list[dict]:
