@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import USER_PASSWORD, catalog_rows, encode
 from facetrace.core.config import Settings
 from facetrace.store.engine import SCHEMA_HEAD
+from support.api import USER_PASSWORD
+from support.catalogs import catalog_rows
 from support.cli_runner import facetrace
+from support.photos import encode
 
 PURPOSE = ("--case-ref", "C-1", "--offence", "homicide", "--purpose", "suspect seen on camera 4")
 LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, test archive")

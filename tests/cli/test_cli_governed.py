@@ -16,11 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from conftest import ADMIN_PASSWORD, assert_problem, catalog_rows, serving_api
 from facetrace.core.atomic import atomic_write_text
 from facetrace.core.config import Settings
 from facetrace.core.private_files import secret
 from facetrace.store.engine import open_catalog
+from support.api import ADMIN_PASSWORD, assert_problem, serving_api
+from support.catalogs import catalog_rows
 from support.cli_runner import facetrace
 
 LEGAL = ("--legal-basis", "Art. 6(1)(e) GDPR, press archive", "--jurisdiction", "FR")

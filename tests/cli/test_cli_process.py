@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import facetrace
+from support.cli import facetrace
 
 #: What the command line must not load before a command needs it (issue 17: ``--help`` in 0.3 s).
 HEAVY = ("cv2", "faiss", "fastapi", "sqlalchemy", "numpy", "onnxruntime", "PIL", "httpx", "uvicorn")
