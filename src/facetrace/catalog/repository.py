@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Row, Select, exists, func, or_, select, true, update
 from sqlalchemy.orm import Session, selectinload
 
 from facetrace.core.errors import FacetraceError
@@ -75,7 +75,7 @@ def get_or_create_source(
     return source
 
 
-def images_seen_at(urls: Sequence[str]) -> Select[tuple[int]]:
+def images_seen_at(urls: Sequence[str]) -> Select[int]:
     """Ids of the images seen at any of ``urls``, as the image's own location or the page it was on."""
     return select(Sighting.image_id).where(or_(Sighting.location.in_(urls), Sighting.page_url.in_(urls)))
 
@@ -212,7 +212,9 @@ def iter_embeddings(
     """Yield ``(ids, vectors)`` chunks of the model's faces (all of them, or just ``ids``)."""
     if ids is None:
         query = select(Face.id, Face.embedding).where(Face.model_id == model_id).order_by(Face.id)
-        chunks: Iterator[Sequence] = session.execute(query.execution_options(yield_per=batch)).partitions()
+        chunks: Iterator[Sequence[Row[int, bytes]]] = session.execute(
+            query.execution_options(yield_per=batch)
+        ).partitions()
     else:
         chunks = (
             session.execute(
@@ -239,6 +241,7 @@ def sample_embeddings(session: Session, model_id: str, size: int, seed: int = 12
     if count <= size:
         chunks = [vectors for _ids, vectors in iter_embeddings(session, model_id)]
         return np.vstack(chunks) if chunks else np.empty((0, 0), dtype=np.float32)
+    assert max_id is not None  # the model has more faces than the sample, so it has a highest id
     rng = np.random.default_rng(seed)
     taken: list[np.ndarray] = []
     chunks = []
@@ -284,7 +287,9 @@ def shown_sightings(
     # "+ 0": a condition no index can serve, so that the candidates' images (a few) select the
     # sightings to read, never the index on their source. SQLite chose that index with a plain
     # IN: a search narrowed to 97,000 of the benchmark's 100,000 faces took 27.6 ms, not 10.0.
-    hidden = [] if source_ids is None else [(Sighting.source_id + 0).not_in([int(i) for i in source_ids])]
+    hidden: list[ColumnElement[bool]] = (
+        [] if source_ids is None else [(Sighting.source_id + 0).not_in([int(i) for i in source_ids])]
+    )
     for source in session.scalars(
         select(Source).where(or_(Source.blocked_at.is_not(None), Source.retention_days > 0))
     ):

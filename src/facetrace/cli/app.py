@@ -27,7 +27,8 @@ class FacetraceCommands(TyperGroup):
     """The command group: a refusal (``FacetraceError``) ends any command with a clear message and
     exit status 1, instead of a traceback, whether it runs as a process or in a test."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    # Typer hands a group its own typer.Context; the base class names the Context of typer's private click.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except FacetraceError as exc:

@@ -20,7 +20,8 @@ class CliState:
 
 
 def settings_of(ctx: typer.Context) -> Settings:
-    return ctx.find_root().obj.settings
+    settings: Settings = ctx.find_root().obj.settings
+    return settings
 
 
 def governance(ctx: typer.Context) -> Governance:

@@ -258,15 +258,16 @@ class Crawler:
         for _hop in range(MAX_REDIRECTS + 1):
             self._wait(origin)
             try:
-                response = self._read(url, {}, ROBOTS_MAX_BYTES, truncate=True)
+                hop = self._read(url, {}, ROBOTS_MAX_BYTES, truncate=True)
             except httpx.HTTPError as exc:
                 if _caused_by(exc, AddressRefusedError):
                     raise _NotFetchedError(f"refused: {exc}") from None
                 response = None
                 break
-            if not response.has_redirect_location:
+            response = hop
+            if not hop.has_redirect_location:
                 break
-            target = _redirect_target(url, response)
+            target = _redirect_target(url, hop)
             if _origin(target) != origin and not within(target, self.plan.allowed, any_path=True):
                 self.stats.errors.append((url, f"robots.txt redirected outside the source, to {target}"))
                 response = None
@@ -415,8 +416,9 @@ def _redirect_target(url: str, response: httpx.Response) -> str:
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     """Whether ``kind`` is behind ``exc`` (httpx raises its own exceptions from httpcore's)."""
-    while exc is not None:
-        if isinstance(exc, kind):
+    link: BaseException | None = exc
+    while link is not None:
+        if isinstance(link, kind):
             return True
-        exc = exc.__cause__ or exc.__context__
+        link = link.__cause__ or link.__context__
     return False

@@ -93,7 +93,7 @@ class CatalogFrontier:
         self.sessions = sessions
         self.source_id = source_id
 
-    def _items(self) -> Select[tuple[CrawlItem]]:
+    def _items(self) -> Select[CrawlItem]:
         return select(CrawlItem).where(CrawlItem.source_id == self.source_id)
 
     def start(self, seeds: Iterable[str]) -> bool:
@@ -196,7 +196,7 @@ class CatalogFrontier:
         """The crawl went through: what it did not see again is gone; the next crawl starts from the seeds."""
         with self.sessions.begin() as session:
             started = session.scalar(select(Source.crawl_started_at).where(Source.id == self.source_id))
-            gone = 0
+            gone: int | None = 0
             if started:
                 session.execute(
                     update(Sighting)

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin, urlparse
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 
 from facetrace.ingest.inputs import WEB_SCHEMES
 
@@ -83,14 +83,23 @@ def absolute_url(base: str, reference: str | None, refused: Counter[str] | None 
     return None
 
 
+def _attribute(tag: Tag | None, name: str) -> str | None:
+    """``tag``'s attribute ``name`` as one string (None: no tag, or no such attribute). BeautifulSoup
+    splits a few attributes that hold several values, such as ``class``, into lists; none that
+    is read here, but a list comes back joined as the page wrote it."""
+    value = tag.get(name) if tag is not None else None
+    if value is None or isinstance(value, str):
+        return value
+    return " ".join(value)
+
+
 def parse_page(url: str, html: str, header_robots: str | None = None) -> Page:
     soup = BeautifulSoup(html, "html.parser")
-    base_tag = soup.find("base", href=True)
-    base = (absolute_url(url, base_tag["href"]) if base_tag else None) or url  # type: ignore[index]
+    base = absolute_url(url, _attribute(soup.find("base", href=True), "href")) or url
     robots = set(robots_directives(header_robots))
     for meta in soup.find_all("meta", attrs={"name": True, "content": True}):
-        if meta["name"].lower() in ("robots", "facetrace"):
-            robots |= robots_directives(meta["content"])
+        if (_attribute(meta, "name") or "").lower() in ("robots", "facetrace"):
+            robots |= robots_directives(_attribute(meta, "content"))
     page = Page(
         url=url, title=soup.title.get_text(strip=True) if soup.title else None, robots=frozenset(robots)
     )
@@ -104,20 +113,20 @@ def parse_page(url: str, html: str, header_robots: str | None = None) -> Page:
             page.images.append(PageImage(absolute, alt or None))
 
     for img in soup.find_all("img"):
-        add_image(img.get("src"), img.get("alt"))
-        for candidate in _srcset_urls(img.get("srcset")):
-            add_image(candidate, img.get("alt"))
+        add_image(_attribute(img, "src"), _attribute(img, "alt"))
+        for candidate in _srcset_urls(_attribute(img, "srcset")):
+            add_image(candidate, _attribute(img, "alt"))
     for source in soup.select("picture source[srcset]"):
-        picture_img = source.find_parent("picture").find("img") if source.find_parent("picture") else None
-        alt = picture_img.get("alt") if picture_img else None
-        for candidate in _srcset_urls(source.get("srcset")):
+        picture = source.find_parent("picture")
+        alt = _attribute(picture.find("img") if picture else None, "alt")
+        for candidate in _srcset_urls(_attribute(source, "srcset")):
             add_image(candidate, alt)
     for meta in soup.find_all("meta", attrs={"content": True}):
-        key = (meta.get("property") or meta.get("name") or "").lower()
+        key = (_attribute(meta, "property") or _attribute(meta, "name") or "").lower()
         if key in ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"):
-            add_image(meta["content"], None)
+            add_image(_attribute(meta, "content"), None)
     for anchor in soup.find_all("a", href=True):
-        absolute = absolute_url(base, anchor["href"], page.refused_schemes)
+        absolute = absolute_url(base, _attribute(anchor, "href"), page.refused_schemes)
         if absolute is None:
             continue
         if urlparse(absolute).path.lower().endswith(IMAGE_EXTENSIONS):

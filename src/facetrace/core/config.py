@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -306,6 +306,6 @@ class Settings(BaseSettings):
         return self.workers or os.cpu_count() or 1
 
 
-def get_settings(**overrides: object) -> Settings:
+def get_settings(**overrides: Any) -> Settings:
     """Read settings from the environment, with explicit overrides (e.g. from CLI flags) on top."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -29,7 +29,7 @@ def scan_labelled_folder(root: Path) -> list[LabelledImage]:
     """Every image under ``root``: identity = its subfolder, or None under ``_distractors/``."""
     if not root.is_dir():
         raise FileNotFoundError(f"no such folder: {root}")
-    images = []
+    images: list[LabelledImage] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         identity = None if folder.name == DISTRACTORS else folder.name
         images.extend(

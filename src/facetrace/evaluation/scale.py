@@ -34,11 +34,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from facetrace.core.config import Settings
+from facetrace.core.errors import FacetraceError
 from facetrace.evaluation.dataset import scan_labelled_folder
 from facetrace.evaluation.runner import embed_images
 from facetrace.evaluation.synthetic import TemplateModel
@@ -101,7 +103,7 @@ class StoredTemplates:
     def __init__(self, stored: np.ndarray) -> None:
         self.stored = stored
         self._picked = stored
-        if isinstance(stored, np.memmap):  # the same file, mapped for scattered rows
+        if isinstance(stored, np.memmap) and stored.filename:  # the same file, mapped for scattered rows
             self._picked = map_without_read_ahead(
                 Path(stored.filename), stored.shape, stored.dtype, offset=stored.offset
             )
@@ -251,7 +253,8 @@ def facetrace_searcher(index: FaissIndex, vectors: StoredTemplates) -> Searcher:
 
     def search(query: np.ndarray) -> np.ndarray:
         if not index.approximate:
-            return index.search(query, K)[1][0] - 1
+            rows_found: np.ndarray = index.search(query, K)[1][0] - 1
+            return rows_found
         _, ids = index.search(query, max(K, CANDIDATES))
         rows = np.sort(ids[0][ids[0] > 0] - 1)  # sorted: sequential reads of the memory map
         ranked = best_by_exact_score(rows, vectors[rows], query[0], K)
@@ -313,7 +316,7 @@ def latency_ms(search: Searcher, queries: np.ndarray, *, warm_up: bool = True) -
     return round(float(np.percentile(samples, 50)), 3), round(float(np.percentile(samples, 95)), 3)
 
 
-def run(settings: Settings, folder: Path, size: int, queries_limit: int | None = None) -> dict:
+def run(settings: Settings, folder: Path, size: int, queries_limit: int | None = None) -> dict[str, Any]:
     """Build (or reuse) the gallery of ``size`` and measure Facetrace and its peers on it.
 
     ``queries_limit``: measure on that many of the queries (real probes and synthetic ones in
@@ -420,10 +423,17 @@ def run(settings: Settings, folder: Path, size: int, queries_limit: int | None =
     }
 
 
-def plot(results: list[dict], path: Path) -> None:
-    """Latency and recall against gallery size, one line per searcher (log-scaled sizes)."""
-    import matplotlib
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    """Latency and recall against gallery size, one line per searcher (log-scaled sizes).
 
+    matplotlib is a benchmark-only dependency (the ``bench`` extra), imported here only."""
+    try:
+        import matplotlib
+    except ImportError as err:
+        raise FacetraceError(
+            "the benchmark's plot needs matplotlib, which is not installed: pip install 'facetrace[bench]' "
+            "(or leave out --report)"
+        ) from err
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -55,7 +55,8 @@ def link(session: Session, gallery: Gallery, faces: list[Face], max_distance: in
     if not faces or len(gallery.index) == 0:
         return
     image = faces[0].image
-    if image.phash is None:
+    own_hash = image.phash
+    if own_hash is None:
         return
     vectors = np.vstack([np.frombuffer(face.embedding, dtype=np.float32) for face in faces])
     scores, ids = gallery.index.search(vectors, CANDIDATES_PER_FACE)
@@ -71,8 +72,9 @@ def link(session: Session, gallery: Gallery, faces: list[Face], max_distance: in
         .distinct()
     ).all()
     distances = sorted(
-        (hash_distance(image.phash, phash), near_duplicate_of or image_id)
+        (hash_distance(own_hash, phash), near_duplicate_of or image_id)
         for image_id, phash, near_duplicate_of in rows
+        if phash is not None  # the query's own condition, stated for the type checker
     )
     if distances and distances[0][0] <= max_distance:
         image.near_duplicate_of = distances[0][1]

@@ -119,9 +119,9 @@ class WorkerPool(Generic[Key]):
             crashed = [pending.pop(f) for f in done if isinstance(f.exception(), BrokenProcessPool)]
             for future in done:
                 if future in pending:
-                    job = pending.pop(future)
+                    ended = pending.pop(future)
                     error = future.exception()
-                    yield job.key, Failure(f"{type(error).__name__}: {error}") if error else future.result()
+                    yield ended.key, Failure(f"{type(error).__name__}: {error}") if error else future.result()
             if crashed:
                 if isolating:
                     yield crashed[0].key, Failure("the image crashed a worker process")

@@ -56,7 +56,7 @@ class _Worker:
 class _Slot(Generic[Key]):
     """One worker's place in the pool: its current actor, calls in flight, jobs to retry alone."""
 
-    actor: ActorHandle
+    actor: ActorHandle[_Worker]
     in_flight: int = 0
     suspects: deque[tuple[Key, bytes]] = field(default_factory=deque)
 
@@ -65,7 +65,7 @@ class _Slot(Generic[Key]):
 class _Call(Generic[Key]):
     job: tuple[Key, bytes]
     slot: _Slot[Key]
-    actor: ActorHandle  # the actor that got the call: the slot's may have been replaced since
+    actor: ActorHandle[_Worker]  # the actor that got the call: the slot's may have been replaced since
     alone: bool  # a suspect retried by itself: if the actor dies now, this job killed it
 
 
@@ -136,14 +136,18 @@ class RayPool(Generic[Key]):
             ray.init(address=self._address, logging_level=logging.ERROR)
         self._connected_here = True
 
-    def _new_actor(self) -> ActorHandle:
-        return _Worker.remote(self._task, self._initializer, self._initargs)
+    def _new_actor(self) -> ActorHandle[_Worker]:
+        # @ray.remote turns the class into an actor class, which Ray's typing leaves out.
+        actor: ActorHandle[_Worker] = _Worker.remote(  # type: ignore[attr-defined]
+            self._task, self._initializer, self._initargs
+        )
+        return actor
 
     def map(self, jobs: Iterable[tuple[Key, bytes]]) -> Iterator[tuple[Key, Any]]:
         if not self._slots:
             raise RuntimeError("use RayPool as a context manager")
         source = iter(jobs)
-        pending: dict[ray.ObjectRef, _Call[Key]] = {}
+        pending: dict[ray.ObjectRef[Any], _Call[Key]] = {}
 
         def submit(job: tuple[Key, bytes], slot: _Slot[Key], *, alone: bool) -> None:
             pending[slot.actor.run.remote(job[1])] = _Call(job, slot, slot.actor, alone)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 
@@ -45,7 +45,7 @@ def analysis_pool(
     thumbnails: bool = False,
     engine: str = "local",
     ray_address: str | None = None,
-) -> WorkerPool | RayPool:
+) -> WorkerPool[Any] | RayPool[Any]:
     """A pool of face-analysis workers (``workers`` defaults to the settings: one per core);
     ``thumbnails``: also cut each face's result-card picture (for images going into the gallery).
 

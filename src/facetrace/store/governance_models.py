@@ -129,7 +129,7 @@ class AuditEntry(Base):
     probe_sha256: Mapped[str | None] = mapped_column(String(64))
     result_count: Mapped[int | None] = mapped_column(Integer)
     result_face_ids: Mapped[list[int] | None] = mapped_column(JSON)
-    details: Mapped[dict | None] = mapped_column(JSON)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     #: Ed25519 signature (base64) over the hash, by the key ``key_id`` names; none on entries
@@ -215,7 +215,7 @@ class CaseResult(Base):
     case_ref: Mapped[str] = mapped_column(String(200), index=True)
     authorisation_id: Mapped[int | None] = mapped_column(ForeignKey("authorisations.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    results: Mapped[list[dict] | None] = mapped_column(JSON)
+    results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     deleted_at: Mapped[datetime | None]
     deleted_reason: Mapped[str | None] = mapped_column(Text)
 

@@ -88,7 +88,7 @@ def decode_image(
         with warnings.catch_warnings():
             # Our own pixel check below replaces Pillow's bomb warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+            image: Image.Image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
             fmt = image.format or "unknown"
             _check_pixels(image.size, max_pixels)
             image.seek(0)  # first frame of an animation
@@ -150,7 +150,7 @@ def _decoder_bytes(image: Image.Image) -> int:
         ceil(width * across / most_across / 8) * ceil(height * down / most_down / 8)
         for _, across, down, _ in layers
     )
-    return sum(blocks) * 64 * 2
+    return int(sum(blocks)) * 64 * 2
 
 
 def pixel_bytes(mode: str) -> int:

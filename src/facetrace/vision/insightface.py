@@ -121,7 +121,7 @@ class ScrfdDetector:
             canvas, 1.0 / 128.0, self._input_size, (127.5, 127.5, 127.5), swapRB=True
         )
         boxes, landmarks, scores = self._decode(self._session.run(blob))
-        keep = cv2.dnn.NMSBoxes(boxes, scores, self._score_threshold, self._nms_threshold)
+        keep = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self._score_threshold, self._nms_threshold)
         scale = shrink * fit  # canvas pixels per original pixel
         detections = [
             Detection(
@@ -168,7 +168,8 @@ def distance_to_box(centres: np.ndarray, distances: np.ndarray) -> np.ndarray:
 
 def distance_to_keypoints(centres: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """5×2 keypoints per centre from their (dx, dy) offsets."""
-    return centres[:, None, :] + offsets.reshape(-1, 5, 2)
+    keypoints: np.ndarray = centres[:, None, :] + offsets.reshape(-1, 5, 2)
+    return keypoints
 
 
 def letterbox(bgr: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float]:

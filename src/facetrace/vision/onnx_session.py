@@ -7,6 +7,7 @@ what goes in and what comes out. onnxruntime is the optional extra
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -50,14 +51,14 @@ class OnnxSession:
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         """Feed ``blob`` to the (single) input; every output, in the model's order."""
-        return self._session.run(None, {self.inputs[0].name: blob})
+        outputs: list[np.ndarray] = self._session.run(None, {self.inputs[0].name: blob})
+        return outputs
 
 
 def _onnxruntime() -> ModuleType:
     try:
-        import onnxruntime
+        return importlib.import_module("onnxruntime")
     except ImportError as err:
         raise ModelIntegrityError(
             "this model runs on onnxruntime, which is not installed: pip install 'facetrace[onnx]'"
         ) from err
-    return onnxruntime

@@ -180,7 +180,7 @@ def add_unit(gov: Acting, body: NewUnit) -> str:
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=User)
-def add_user(gov: Acting, body: NewUser) -> dict:
+def add_user(gov: Acting, body: NewUser) -> dict[str, Any]:
     """Create a user with one or more roles in an existing unit, or a service account (admin)."""
     roles = [role.value for role in body.roles]
     gov.accounts.add_user(body.name, roles, body.unit, body.password, service=body.service)
@@ -188,13 +188,13 @@ def add_user(gov: Acting, body: NewUser) -> dict:
 
 
 @router.get("/users", response_model=list[User])
-def list_users(gov: Acting) -> list[dict]:
+def list_users(gov: Acting) -> list[dict[str, Any]]:
     """Every user with roles and unit (admin)."""
     return gov.accounts.users()
 
 
 @router.patch("/users/{name}", response_model=User)
-def change_user(gov: Acting, name: str, body: UserChange) -> dict:
+def change_user(gov: Acting, name: str, body: UserChange) -> dict[str, Any]:
     """Change a user's roles, unit, or disable and re-enable them (admin); each change is audited."""
     if body.roles is not None:
         gov.accounts.set_roles(name, [role.value for role in body.roles])
@@ -212,13 +212,13 @@ def reset_password(gov: Acting, name: str) -> TemporaryPassword:
 
 
 @router.get("/users/{name}/tokens", response_model=list[TokenInfo])
-def list_tokens(gov: Acting, name: str) -> list[dict]:
+def list_tokens(gov: Acting, name: str) -> list[dict[str, Any]]:
     """Every token of a user, revoked and expired ones too: one's own, or anybody's for an admin."""
     return gov.accounts.tokens(name)
 
 
 @router.post("/users/{name}/tokens", status_code=status.HTTP_201_CREATED, response_model=IssuedToken)
-def issue_token(gov: Acting, name: str, body: NewToken) -> dict:
+def issue_token(gov: Acting, name: str, body: NewToken) -> dict[str, Any]:
     """Create an API token: one's own, or (admin) a service account's. Nobody gets another person's."""
     return asdict(gov.accounts.issue_token(name, body.name, body.days))
 

@@ -89,7 +89,7 @@ class Anchor(BaseModel):
 
 
 @router.get("/verify", response_model=ChainReport)
-def verify(gov: Acting) -> dict:
+def verify(gov: Acting) -> dict[str, Any]:
     """Check every entry's hash and link; report the first broken entry."""
     return asdict(gov.audit.verify())
 
@@ -132,19 +132,19 @@ def export(
     last: Annotated[
         int | None, Query(alias="to", ge=1, le=MAX_ID, description="Last entry (default: newest).")
     ] = None,
-) -> dict:
+) -> dict[str, Any]:
     """A range of the log with the head hash, so an outside body can check it later."""
     return gov.audit.export(first, last)
 
 
 @router.get("/public-key", response_model=PublicKeys)
-def public_key(gov: Acting) -> dict:
+def public_key(gov: Acting) -> dict[str, Any]:
     """The public key the log is signed with, and every earlier one, so exports can be checked
     without any secret."""
     return gov.audit.public_keys()
 
 
 @router.get("/anchor", response_model=Anchor)
-def anchor(gov: Acting) -> dict:
+def anchor(gov: Acting) -> dict[str, Any]:
     """A signed head of the log (sequence number, hash, time, key) to keep elsewhere."""
     return gov.audit.anchor()

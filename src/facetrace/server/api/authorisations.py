@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
@@ -59,7 +60,7 @@ def request_authorisation(gov: Acting, body: AuthorisationRequest) -> Reference:
 
 
 @router.get("", response_model=list[Authorisation])
-def list_authorisations(gov: Acting, pending: bool = False) -> list[dict]:
+def list_authorisations(gov: Acting, pending: bool = False) -> list[dict[str, Any]]:
     """Those you may see: your own requests, your unit's as a supervisor, all as auditor or DPO."""
     return gov.authorisations.listing(pending_only=pending)
 

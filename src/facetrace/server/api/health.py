@@ -41,4 +41,5 @@ def metrics(request: Request, gov: Acting) -> Response:
     """Prometheus text format: requests by route and status, latencies, what the gallery holds
     (admin, auditor: Prometheus sends the token with ``authorization: {credentials: ftk_…}``)."""
     gov.gallery.read_metrics()
-    return request.app.state.metrics.response()
+    response: Response = request.app.state.metrics.response()
+    return response

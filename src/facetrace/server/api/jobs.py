@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
-from facetrace.governance.collection_jobs import MAX_LISTED
+from facetrace.governance.job_listing import MAX_LISTED
 from facetrace.server.common.auth import Acting
 from facetrace.server.common.jobs import JobState
 from facetrace.server.common.orders import NewJob, submit

@@ -97,7 +97,7 @@ def file_request(
 
 
 @router.get("", response_model=list[RightsRequest])
-def queue(gov: Acting, include_closed: Annotated[bool, Query(alias="all")] = False) -> list[dict]:
+def queue(gov: Acting, include_closed: Annotated[bool, Query(alias="all")] = False) -> list[dict[str, Any]]:
     """The queue, overdue first (DPO)."""
     return gov.rights.queue(include_closed)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
@@ -33,7 +35,7 @@ class Source(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Source)
-def add_source(gov: Acting, body: NewSource) -> dict:
+def add_source(gov: Acting, body: NewSource) -> dict[str, Any]:
     """Register a source (admin). Social networks are refused; there is no crawl-the-web mode."""
     spec = SourceSpec(
         **body.model_dump(exclude={"seeds", "allowed"}), seeds=tuple(body.seeds), allowed=tuple(body.allowed)
@@ -42,13 +44,13 @@ def add_source(gov: Acting, body: NewSource) -> dict:
 
 
 @router.get("", response_model=list[Source])
-def list_sources(gov: Acting) -> list[dict]:
+def list_sources(gov: Acting) -> list[dict[str, Any]]:
     """Every registered source with its status."""
     return gov.sources.listing()
 
 
 @router.get("/{name}", response_model=Source)
-def show_source(gov: Acting, name: str) -> dict:
+def show_source(gov: Acting, name: str) -> dict[str, Any]:
     """Everything registered about one source."""
     return gov.sources.get(name)
 

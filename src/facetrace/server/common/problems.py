@@ -10,6 +10,7 @@ details go to the server log, not to the client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -114,7 +115,7 @@ def problem_response(
     *,
     type_: str = "about:blank",
     title: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
     body = Problem(

@@ -19,7 +19,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartCallbacks, MultipartParser, parse_options_header
 
 from facetrace.server.common.state import ServerState, server_state
 
@@ -85,7 +85,9 @@ class UploadedForm:
                 raise RequestValidationError([missing])
             return info.get_default(call_default_factory=True)
         try:
-            return TypeAdapter(Annotated[(info.annotation, *info.metadata)]).validate_python(given[-1])
+            # The field's type and constraints, put together at run time: no static type to check.
+            field_type: Any = Annotated[(info.annotation, *info.metadata)]
+            return TypeAdapter(field_type).validate_python(given[-1])
         except ValidationError as exc:
             raise RequestValidationError(
                 [{**error, "loc": ("body", name, *error["loc"])} for error in exc.errors()]
@@ -113,7 +115,7 @@ class _FormReader:
         self._header_name = bytearray()
         self._header_value = bytearray()
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self.on_part_begin,
             "on_header_field": self.on_header_field,
@@ -290,7 +292,9 @@ async def image_form(request: Request, state: Annotated[ServerState, Depends(ser
 ImageForm = Annotated[UploadedForm, Depends(image_form)]
 
 
-def multipart_openapi(model: type[BaseModel], files: dict[str, str], required_files: tuple[str, ...]) -> dict:
+def multipart_openapi(
+    model: type[BaseModel], files: dict[str, str], required_files: tuple[str, ...]
+) -> dict[str, Any]:
     """``openapi_extra`` describing a multipart body: the ``files`` (name: description) and ``model``'s
     fields, since a form read by :func:`read_form` is invisible to FastAPI's own schema."""
     schema = model.model_json_schema()

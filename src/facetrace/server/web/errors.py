@@ -8,7 +8,7 @@ failure all become :func:`error_page`, with the same status the API would answer
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -75,7 +75,7 @@ def _invalid_fields(errors: Sequence[Any]) -> str:
 
 
 def error_page(
-    request: Request, status: int, title: str, message: str, headers: dict[str, str] | None = None
+    request: Request, status: int, title: str, message: str, headers: Mapping[str, str] | None = None
 ) -> HTMLResponse:
     """The reason, in the service's own words, under the navigation of whoever is signed in."""
     context = {"title": title, "error": message, "status": status}

@@ -154,4 +154,5 @@ def flash(request: Request, message: str, kind: str = "info") -> None:
 
 
 def take_flashes(request: Request) -> list[list[str]]:
-    return request.session.pop("flashes", [])
+    flashes: list[list[str]] = request.session.pop("flashes", [])
+    return flashes

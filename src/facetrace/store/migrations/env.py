@@ -26,5 +26,8 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    with create_engine(config.get_main_option("sqlalchemy.url")).connect() as own_connection:
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic was run without a connection or a sqlalchemy.url to open one")
+    with create_engine(url).connect() as own_connection:
         _run(own_connection)

@@ -19,7 +19,9 @@ def audit_log(
 ) -> HTMLResponse:
     filters = {"user": user.strip(), "action": action.strip(), "case_ref": case_ref.strip()}
     chain = gov.audit.verify()
-    entries = gov.audit.entries(**{k: v or None for k, v in filters.items()})
+    entries = gov.audit.entries(
+        user=filters["user"] or None, action=filters["action"] or None, case_ref=filters["case_ref"] or None
+    )
     return page(request, "audit.html", gov, chain=chain, entries=entries, filters=filters)
 
 

@@ -35,7 +35,7 @@ def _home(gov: Governance) -> RedirectResponse:
 def _refused(request: Request, template: str, exc: FacetraceError, **context: str) -> HTMLResponse:
     """The form again with the reason, under the status the API answers (429 with Retry-After…)."""
     status = 401 if isinstance(exc, AuthenticationError) else facetrace_status(exc)[0]
-    response = page(request, template, error=str(exc), status_code=status, **context)
+    response = page(request, template, None, error=str(exc), status_code=status, **context)
     if isinstance(exc, RetryLaterError):
         response.headers["Retry-After"] = str(exc.retry_after_s)
     return response
