@@ -28,10 +28,12 @@ $(BENCH_STAMP): $(TEST_STAMP)
 run: $(STAMP)
 	$(BIN)/facetrace serve --host 127.0.0.1 --port 8000
 
-## Create the venv if needed, install the test dependencies, lint, check the layers and run every test.
+## Create the venv if needed, install the test dependencies, lint, check the types and the layers and run
+## every test.
 test: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
