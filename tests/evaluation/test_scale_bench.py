@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from facetrace.core.config import Settings
+from facetrace.core.errors import FacetraceError
 from facetrace.evaluation import scale
 
 # Never opens a catalog (the benchmark measures index files): the --catalog postgres pass skips it.
@@ -132,3 +133,12 @@ def test_exact_top_merges_blocks_correctly() -> None:
     top = scale.exact_top(scale.StoredTemplates(vectors), queries, k=3)
     expected = np.argsort(-(queries @ vectors.T), axis=1)[:, :3]
     assert np.array_equal(top, expected)
+
+
+def test_the_plot_without_matplotlib_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an install without the bench extra sees
+    with pytest.raises(FacetraceError, match=r"pip install 'facetrace\[bench\]'"):
+        scale.plot([], tmp_path / "plot.png")
+    assert not (tmp_path / "plot.png").exists()

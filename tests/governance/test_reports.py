@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from facetrace.governance.service import Governance
 from facetrace.vision.analyzer import FaceAnalyzer
 from support.api import USER_PASSWORD
 from support.ingesting import ingest
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
@@ -82,16 +85,21 @@ def test_a_unit_that_searched_78_times_shows_78(
         fed.reports.usage(year)
 
     written = as_(busy_unit, "boss").reports.annual(year, tmp_path / "report")
-    assert sorted(p.name for p in written) == ["report.html", "report.json", "searches.png", "usage.csv"]
+    assert sorted(p.name for p in written) == ["report.html", "report.json", "searches.svg", "usage.csv"]
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["unit"] == "federal" and report["searches"]["run"] == 78
     assert report["searches"]["by_offence"] == {"terrorism": 78}
     assert report["audit_log"]["intact"] is True
-    assert (tmp_path / "report" / "searches.png").read_bytes().startswith(b"\x89PNG")
+    chart = ET.fromstring((tmp_path / "report" / "searches.svg").read_text())
+    (line,) = chart.iter(f"{SVG}polyline")  # fed's: the unit's one user
+    heights = [float(point.split(",")[1]) for point in line.get("points", "").split()]
+    assert heights.index(min(heights)) == int(month) - 1  # the 78 searches, all this month
+    assert "fed (federal)" in [text.text for text in chart.iter(f"{SVG}text")]
     usage_rows = list(csv.DictReader(io.StringIO((tmp_path / "report" / "usage.csv").read_text())))
     assert [(r["user"], r["searches"], r[month]) for r in usage_rows] == [("fed", "78", "78")]
     html = (tmp_path / "report" / "report.html").read_text()
-    assert "annual usage report" in html and "data:image/png;base64," in html and ">78<" in html
+    assert "annual usage report" in html and ">78<" in html
+    assert "<svg" in html and "<title>Searches per month, " in html and "<img" not in html  # drawn inline
 
 
 def test_records_of_processing_come_from_the_catalog(busy_unit: dict, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ Everything is counted from the audit log and the catalog, never typed in by hand
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from facetrace.catalog import repository
+from facetrace.core.svg_chart import line_chart_svg
 from facetrace.governance import audit
 from facetrace.governance.deployment_policy import DeploymentPolicy
 from facetrace.store.catalog_models import Source
@@ -209,32 +210,12 @@ def records_of_processing(session: Session, policy: DeploymentPolicy) -> dict[st
     }
 
 
-def usage_plot_png(report: dict[str, Any]) -> bytes:
-    """Searches per month, one line per user (matplotlib, no display needed)."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    figure, axes = plt.subplots(figsize=(8, 3.5), dpi=100)
-    per_user: dict[str, list[int]] = defaultdict(lambda: [0] * 12)
-    for row in report["usage"]:
-        per_user[f"{row['user']} ({row['unit']})"] = list(row["months"].values())
-    for label, counts in sorted(per_user.items()):
-        axes.plot(range(1, 13), counts, marker="o", label=label)
-    axes.set_xticks(range(1, 13), ["J", "F", "M", "A", "M", "J", "J", "A", "S", "O", "N", "D"])
-    axes.set_ylabel("searches run")
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_title(
-        f"Searches per month, {report['year']}" + (f", unit {report['unit']}" if report["unit"] else "")
+def usage_chart_svg(report: dict[str, Any]) -> str:
+    """Searches per month, one line per user, as an SVG document (drawn without a plotting library)."""
+    per_user = {f"{row['user']} ({row['unit']})": list(row["months"].values()) for row in report["usage"]}
+    return line_chart_svg(
+        f"Searches per month, {report['year']}" + (f", unit {report['unit']}" if report["unit"] else ""),
+        ["J", "F", "M", "A", "M", "J", "J", "A", "S", "O", "N", "D"],
+        dict(sorted(per_user.items())),
+        "searches run",
     )
-    if per_user:
-        axes.legend(fontsize="small", loc="upper left")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()

@@ -75,8 +75,8 @@ def test_the_annual_report_files(api: Api) -> None:
     assert page.headers["content-disposition"] == f'inline; filename="facetrace-{YEAR}-report.html"'
     table = list(csv.reader(io.StringIO(dpo.get(f"{base}/usage.csv").text)))
     assert table[0][:2] == ["unit", "user"] and len(table) == 3
-    plot = dpo.get(f"{base}/searches.png")
-    assert plot.headers["content-type"] == "image/png" and plot.content.startswith(b"\x89PNG")
+    chart = dpo.get(f"{base}/searches.svg")
+    assert chart.headers["content-type"] == "image/svg+xml" and chart.text.startswith("<svg ")
 
     south = api.as_role("supervisor", unit="south").get(f"{base}/report.json").json()
     assert south["unit"] == "south" and south["searches"]["run"] == 1

@@ -25,7 +25,7 @@ class AnnualFile(StrEnum):
     HTML = "report.html"
     JSON = "report.json"
     CSV = "usage.csv"
-    PLOT = "searches.png"
+    PLOT = "searches.svg"
 
     @property
     def media_type(self) -> str:
@@ -33,7 +33,7 @@ class AnnualFile(StrEnum):
             AnnualFile.HTML: "text/html; charset=utf-8",
             AnnualFile.JSON: "application/json",
             AnnualFile.CSV: "text/csv; charset=utf-8",
-            AnnualFile.PLOT: "image/png",
+            AnnualFile.PLOT: "image/svg+xml",
         }[self]
 
 
