@@ -106,7 +106,7 @@ async def file_request(
         )
     portal_gov = await run_in_threadpool(Governance.public_portal, state.settings, state.sessions)
     filing = partial(
-        portal_gov.file_rights_request,
+        portal_gov.rights.file,
         values["kind"],
         urls=values["urls"].split(),
         contact=values["contact"] or None,
@@ -122,7 +122,7 @@ async def file_request(
         raise HTTPException(503, str(exc), {"Retry-After": str(exc.retry_after_s)}) from None
     except FacetraceError as exc:
         return page(request, "portal.html", kinds=rights.KINDS, form=values, error=str(exc), status_code=400)
-    status = await run_in_threadpool(portal_gov.rights_request_status, filed.reference, filed.code)
+    status = await run_in_threadpool(portal_gov.rights.status, filed.reference, filed.code)
     return page(request, "portal_filed.html", status=status, code=filed.code)
 
 
