@@ -1,10 +1,11 @@
 """The suite's hooks: the ``--catalog`` option and the plugins that give every test its fixtures.
 
 The fixtures and helpers live in ``tests/support/`` by concern (tests import the helpers from there):
-catalogs.py (settings, the throwaway PostgreSQL cluster, ``--catalog postgres``), photos.py (real
-images, the analyzer), governed.py (governed installs), api.py (the app served on a loopback port),
-browser.py (Chromium driven by Playwright), server_processes.py (real ``facetrace serve`` processes),
-sites.py (test websites to crawl) and cli.py (the ``facetrace`` command).
+catalogs.py (settings, the throwaway PostgreSQL cluster, ``--catalog postgres``), hashing.py (cheap
+password hashes in the test process), photos.py (real images, the analyzer), governed.py (governed
+installs), api.py (the app served on a loopback port), browser.py (Chromium driven by Playwright),
+server_processes.py (real ``facetrace serve`` processes), sites.py (test websites to crawl) and cli.py
+(the ``facetrace`` command).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from support.catalogs import on_postgres  # noqa: E402
 #: The support modules that define fixtures: available to every test.
 pytest_plugins = [
     "support.catalogs",
+    "support.hashing",
     "support.photos",
     "support.governed",
     "support.api",
