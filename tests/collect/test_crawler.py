@@ -329,6 +329,7 @@ def slow_site(astronaut_rgb: np.ndarray) -> Iterator[tuple[str, Counter[str]]]:
         yield base, requests
 
 
+@pytest.mark.slow
 def test_a_crawl_killed_mid_way_resumes_without_refetching_or_losing(
     settings: Settings, slow_site: tuple[str, Counter[str]], tmp_path: Path
 ) -> None:
@@ -396,6 +397,7 @@ def add_fair(operator: Governance, base: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_recrawl_updates_last_seen_marks_gone_and_can_delete_it(
     gov_settings: Settings, operator: Governance, site: tuple[str, Site]
 ) -> None:

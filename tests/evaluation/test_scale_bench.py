@@ -40,6 +40,7 @@ def labelled(shared_faces: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.shared_data
+@pytest.mark.slow
 def test_a_compressed_gallery_is_measured_against_its_peers(labelled: Path, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "var", index_compress_at=2000, index_scan_share=0.1)
     result = scale.run(settings, labelled, 3000)
@@ -90,6 +91,7 @@ def test_a_compressed_gallery_is_measured_against_its_peers(labelled: Path, tmp_
 
 
 @pytest.mark.shared_data
+@pytest.mark.slow
 def test_a_gallery_too_large_for_float32_is_stored_as_float16_and_measured_the_same_way(
     labelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -36,6 +36,7 @@ def face_counts(settings: Settings, paths: list[Path]) -> dict[Path, int | str]:
 
 
 @pytest.mark.no_catalog
+@pytest.mark.slow
 def test_misc_robustness_and_face_counts(shared_faces: Path, settings: Settings) -> None:
     misc = shared_faces / "misc"
     paths = sorted(p for p in misc.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -74,6 +75,7 @@ def test_detections_match_annotated_boxes(shared_faces: Path, analyzer: FaceAnal
 
 
 @pytest.mark.no_catalog
+@pytest.mark.slow
 def test_dev_identification_and_verification(shared_faces: Path, settings: Settings) -> None:
     report = evaluate_folder(settings, shared_faces / "dev", workers=2)
     assert report["images"] == 3035 and report["images_failed"] == 0
@@ -86,6 +88,7 @@ def test_dev_identification_and_verification(shared_faces: Path, settings: Setti
 
 
 @pytest.mark.no_catalog
+@pytest.mark.slow
 def test_dev_originals_unaligned(shared_faces: Path, settings: Settings) -> None:
     report = evaluate_folder(settings, shared_faces / "dev_original150", workers=2)
     assert report["images_without_face"] == 0
@@ -94,6 +97,7 @@ def test_dev_originals_unaligned(shared_faces: Path, settings: Settings) -> None
 
 
 @pytest.mark.no_catalog
+@pytest.mark.slow
 def test_lfw_pairs_protocol_on_dev(shared_faces: Path, settings: Settings, tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.txt"
     pairs.write_text(make_pairs(shared_faces / "dev"))
@@ -103,6 +107,7 @@ def test_lfw_pairs_protocol_on_dev(shared_faces: Path, settings: Settings, tmp_p
     assert report["accuracy"] >= 0.99
 
 
+@pytest.mark.slow
 def test_search_finds_the_held_out_person(
     shared_faces: Path, settings: Settings, analyzer: FaceAnalyzer
 ) -> None:

@@ -67,6 +67,7 @@ def test_search_reports_expected_false_matches_and_hides_weak_results(
     assert hidden.hits == [] and hidden.hidden == 1
 
 
+@pytest.mark.slow
 def test_calibrating_a_labelled_folder(shared_faces: Path, settings: Settings) -> None:
     result = calibrate_folder(settings, shared_faces / "misc" / "labeled_extra" / "deepface", workers=2)
     assert result.images_with_face >= 50 and result.curve.pairs >= 1000

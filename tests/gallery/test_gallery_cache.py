@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import event
 
 from facetrace.core.config import Settings
@@ -52,6 +53,7 @@ def test_the_search_index_is_read_once_and_follows_ingest_and_erasure(
     assert len(after.index) == 1 and mirrored not in {hit.face.id for hit in after.search(probe, 2)}
 
 
+@pytest.mark.slow
 def test_searches_keep_the_old_index_until_a_rebuild_is_written(
     settings: Settings, tmp_path: Path, astronaut_rgb: np.ndarray, analyzer: FaceAnalyzer
 ) -> None:

@@ -43,6 +43,7 @@ def probe(analyzer: FaceAnalyzer, two_people: dict[str, Path]) -> np.ndarray:
     return analyzer.analyze(two_people["fr"].read_bytes()).faces[0].embedding
 
 
+@pytest.mark.slow
 def test_a_scope_shows_only_faces_and_sightings_of_its_sources(
     gov_settings: Settings, analyzer: FaceAnalyzer, two_people: dict[str, Path], probe: np.ndarray
 ) -> None:
@@ -73,6 +74,7 @@ def test_a_scope_with_a_typo_is_refused_rather_than_found_empty(
         SearchScope.of(jurisdictions=["FRA"])
 
 
+@pytest.mark.slow
 def test_a_scope_the_nearest_candidates_miss_is_searched_exactly_within_its_sources(
     gov_settings: Settings,
     analyzer: FaceAnalyzer,
@@ -90,6 +92,7 @@ def test_a_scope_the_nearest_candidates_miss_is_searched_exactly_within_its_sour
     assert 0 < hit.score < 0.99  # scored exactly against the other photo, not copied from the index
 
 
+@pytest.mark.slow
 def test_a_narrowed_search_is_recorded_with_its_scope(
     operator: Governance, analyzer: FaceAnalyzer, two_people: dict[str, Path]
 ) -> None:

@@ -320,6 +320,7 @@ def _facetrace(settings: Settings, *arguments: str) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow
 def test_an_export_is_verified_offline_with_only_the_public_key(
     gov_settings: Settings, operator: Governance, tmp_path: Path
 ) -> None:

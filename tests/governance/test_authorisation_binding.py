@@ -75,6 +75,7 @@ def refusal(gov: Governance, analyzer: FaceAnalyzer, probe: bytes, case_ref: str
     return str(refused.value)
 
 
+@pytest.mark.slow
 def test_another_units_investigator_can_neither_use_an_authorisation_nor_learn_of_it(
     people: dict[str, Governance], analyzer: FaceAnalyzer, astronaut_jpeg: bytes
 ) -> None:
@@ -98,6 +99,7 @@ def test_another_units_investigator_can_neither_use_an_authorisation_nor_learn_o
     assert not any("CASE-N1" in str(e.details) or JUSTIFICATION in str(e.details) for e in refused)
 
 
+@pytest.mark.slow
 def test_in_requester_scope_only_the_requester_searches_on_it(
     people: dict[str, Governance], analyzer: FaceAnalyzer, astronaut_jpeg: bytes
 ) -> None:
@@ -109,6 +111,7 @@ def test_in_requester_scope_only_the_requester_searches_on_it(
     assert people["ivy"].searches.search(analyzer, astronaut_jpeg, purpose("CASE-N1", reference), k=1).hits
 
 
+@pytest.mark.slow
 def test_an_authorisation_expires_after_the_deployments_validity(
     people: dict[str, Governance], analyzer: FaceAnalyzer, astronaut_jpeg: bytes
 ) -> None:
@@ -126,6 +129,7 @@ def test_an_authorisation_expires_after_the_deployments_validity(
     assert "expired" in refusal(people["ivy"], analyzer, astronaut_jpeg, "CASE-N1", reference)
 
 
+@pytest.mark.slow
 def test_an_external_authorisation_runs_from_the_authoritys_decision(
     people: dict[str, Governance], analyzer: FaceAnalyzer, astronaut_jpeg: bytes
 ) -> None:
@@ -140,6 +144,7 @@ def test_an_external_authorisation_runs_from_the_authoritys_decision(
     ) == unknown.replace(UNKNOWN, "REF")
 
 
+@pytest.mark.slow
 def test_a_supervisor_of_another_unit_gets_the_answer_an_unknown_reference_gets(
     people: dict[str, Governance],
 ) -> None:
@@ -161,6 +166,7 @@ def test_a_supervisor_of_another_unit_gets_the_answer_an_unknown_reference_gets(
     assert [a["reference"] for a in people["sue"].authorisations.listing()] == [reference]
 
 
+@pytest.mark.slow
 def test_supervisors_of_no_unit_decide_nothing(people: dict[str, Governance]) -> None:
     """Two users without a unit are not of one unit: the one cannot decide the other's request."""
     reference = people["ned"].authorisations.request("CASE-X1", "an investigator who belongs to no unit")

@@ -96,6 +96,7 @@ def test_the_matrix_covers_every_action(
     assert set(_attempts(operator, analyzer, b"")) == set(Action)
 
 
+@pytest.mark.slow
 def test_role_action_matrix(
     gov_settings: Settings, operator: Governance, analyzer: FaceAnalyzer, astronaut_gallery: Path
 ) -> None:
@@ -376,6 +377,7 @@ def _append_many(settings: Settings, count: int) -> None:
         gov.record(audit.Record(action="test", details={"n": number}))
 
 
+@pytest.mark.slow
 def test_concurrent_appenders_keep_one_unbroken_chain(gov_settings: Settings, operator: Governance) -> None:
     """Four processes append at once: every entry links to the one before, none is lost."""
     import multiprocessing

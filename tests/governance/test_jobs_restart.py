@@ -53,6 +53,7 @@ def sightings_since(settings: Settings, when: datetime) -> tuple[int, int]:
     return total or 0, later or 0
 
 
+@pytest.mark.slow
 def test_an_import_killed_with_its_server_is_interrupted_named_accounted_for_and_resumes(
     tmp_path: Path, environment: dict[str, str]
 ) -> None:
@@ -120,6 +121,7 @@ def test_an_import_killed_with_its_server_is_interrupted_named_accounted_for_and
         assert admin.get("/api/v1/sources/archive").json()["sightings"] == IMAGES
 
 
+@pytest.mark.slow
 def test_a_killed_ingest_command_is_shown_interrupted_by_facetrace_jobs(
     tmp_path: Path, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +159,7 @@ def test_a_killed_ingest_command_is_shown_interrupted_by_facetrace_jobs(
     assert facetrace(data_dir, "audit", "verify").returncode == 0
 
 
+@pytest.mark.slow
 def test_a_server_told_to_stop_marks_its_running_import_interrupted(
     tmp_path: Path, environment: dict[str, str]
 ) -> None:

@@ -57,6 +57,7 @@ def as_(busy_unit: dict, name: str) -> Governance:
     )
 
 
+@pytest.mark.slow
 def test_a_unit_that_searched_78_times_shows_78(
     busy_unit: dict, analyzer: FaceAnalyzer, tmp_path: Path
 ) -> None:

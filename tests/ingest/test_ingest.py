@@ -222,6 +222,7 @@ def test_the_probe_face_can_be_chosen(
     assert [h.face.id for h in filtered.hits] == [h.face.id for h in unfiltered.hits[:2]]
 
 
+@pytest.mark.slow
 def test_an_ingest_that_reaches_the_threshold_compresses_the_index(
     settings: Settings, photo_folder: Path, analyzer: FaceAnalyzer, astronaut_jpeg: bytes
 ) -> None:

@@ -166,6 +166,7 @@ def test_an_erasure_during_a_crawl_of_a_trickling_site_does_not_wait_for_it(
     assert sorted(gallery.index.ids().tolist()) == held
 
 
+@pytest.mark.slow
 def test_a_reindex_during_a_crawl_is_kept_by_what_the_crawl_saves(
     gov_settings: Settings,
     operator: Governance,

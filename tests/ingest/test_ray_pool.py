@@ -31,6 +31,8 @@ ray = pytest.importorskip("ray", reason="the Ray engine needs Ray (pip install r
 from facetrace.ingest.ray_pool import RayPool  # noqa: E402  (only once Ray is known to be there)
 
 WORKERS = 2
+#: Starting the module's Ray instance alone takes seconds: the inner loop (make test-fast) leaves Ray out.
+pytestmark = pytest.mark.slow
 # no_catalog: pools only; only the ingest test opens a catalog.
 
 # Ray's workers cannot import test modules (tests/ is on pytest's path, not theirs): send

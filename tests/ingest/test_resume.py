@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from facetrace.catalog.repository import face_ids
 from facetrace.core.config import Settings
@@ -20,6 +21,7 @@ from support.ingesting import ingest
 from support.photos import IMAGES, distinct_photos
 
 
+@pytest.mark.slow
 def test_killed_ingest_resumes_without_duplicates_or_gaps(tmp_path: Path, astronaut_rgb: np.ndarray) -> None:
     photos = tmp_path / "photos"
     distinct_photos(photos, astronaut_rgb)

@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import psutil
+import pytest
 
 from facetrace.core.config import Settings
 from support.catalogs import images_in_catalog
@@ -19,6 +20,7 @@ WORKERS = 2
 GRACE_S = 30
 
 
+@pytest.mark.slow
 def test_the_workers_of_a_killed_server_die_with_it(tmp_path: Path, environment: dict[str, str]) -> None:
     settings = Settings(data_dir=tmp_path / "var")
     with facetrace_serve(environment | {"FACETRACE_WORKERS": str(WORKERS)}, tmp_path / "server.log") as (

@@ -164,6 +164,7 @@ def _ingest_checked(settings: Settings, files: list[HostileFile], folder: Path) 
     return stats
 
 
+@pytest.mark.slow
 def test_ingesting_the_whole_corpus_crashes_nothing_and_half_writes_nothing(
     corpus: list[HostileFile], settings: Settings, tmp_path: Path
 ) -> None:
@@ -226,6 +227,7 @@ def _photo_part(file: HostileFile) -> dict[str, tuple[str, bytes, str]]:
     return {"photo": (file.name, file.data, MIME.get(Path(file.name).suffix, "image/jpeg"))}
 
 
+@pytest.mark.slow
 def test_hostile_probes_get_a_problem_with_a_detail_never_a_5xx(
     hostile_api: Api, investigator: httpx.Client, corpus: list[HostileFile]
 ) -> None:
@@ -251,6 +253,7 @@ def portal_visitor(api: Api) -> tuple[httpx.Client, str]:
     return visitor, action.group(1)
 
 
+@pytest.mark.slow
 def test_hostile_selfies_at_the_portal_never_get_a_5xx(hostile_api: Api, corpus: list[HostileFile]) -> None:
     visitor, action = portal_visitor(hostile_api)
     statuses: Counter[int] = Counter()
