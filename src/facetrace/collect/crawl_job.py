@@ -67,5 +67,6 @@ def crawl(
             source_name=source.name,
             workers=workers,
             on_progress=lambda ingested: report(crawler.stats, ingested),
+            sessions=sessions,
         )
     return crawler.stats, stats

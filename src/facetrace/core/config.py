@@ -203,6 +203,15 @@ class Settings(BaseSettings):
         description="The largest request body the public rights portal reads (photo and fields together); "
         "a larger one is refused with 413 while it is read.",
     )
+    analyzers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=64,
+        description="Face analyzers the server keeps for investigators' searches (default: the CPU cores): "
+        "that many probe photos are analysed at once, each analyzer with its own models, and a search "
+        "that finds none free within a few seconds is refused with 503 and Retry-After. The portal's "
+        "analyzers (FACETRACE_PORTAL_ANALYSIS_CONCURRENCY) are apart from these.",
+    )
     portal_analysis_concurrency: int = Field(
         1,
         ge=1,

@@ -102,10 +102,16 @@ class Gallery:
     ) -> Gallery:
         """A gallery to search with: this process's copy of the index, read from disk again only
         when the file changed, and reconciled with the catalog like any other, so a face erased
-        since is never returned. Callers searching from several threads serialise their calls."""
-        gallery = cls(sessions, index_for_search(settings, model_id, dim), settings.index_scan_share)
-        gallery.reconcile()
-        return gallery
+        since is never returned. Any number of threads may search at once: the copy they share is
+        replaced by a reconciled one, never changed under them (see :func:`index_for_search`)."""
+        index = index_for_search(
+            settings,
+            model_id,
+            dim,
+            in_step=lambda index: cls(sessions, index).in_step(),
+            catch_up=lambda index: cls(sessions, index).reconcile(),
+        )
+        return cls(sessions, index, settings.index_scan_share)
 
     @property
     def model_id(self) -> str:
@@ -163,7 +169,7 @@ class Gallery:
         """
         with self.sessions() as session:
             count, max_id = repository.face_count_and_max_id(session, self.model_id)
-            if len(self.index) == count and max_id in (self.index.saved_max_id, self.index.synced_max_id):
+            if self._holds(count, max_id):
                 return ReconcileReport(0, 0, checked_fully=False)
             catalog_ids = repository.face_ids(session, self.model_id)
             index_ids = self.index.ids()
@@ -174,6 +180,15 @@ class Gallery:
                 self.index.add(ids, vectors, self.model_id)
         self.index.synced_max_id = max_id
         return ReconcileReport(added=len(missing), removed=removed, checked_fully=True)
+
+    def in_step(self) -> bool:
+        """Whether the index holds exactly the catalog's faces, by :meth:`reconcile`'s cheap check
+        (False may only mean that the full comparison is needed); changes nothing."""
+        with self.sessions() as session:
+            return self._holds(*repository.face_count_and_max_id(session, self.model_id))
+
+    def _holds(self, count: int, max_id: int | None) -> bool:
+        return len(self.index) == count and max_id in (self.index.saved_max_id, self.index.synced_max_id)
 
     def add(self, faces: list[Face]) -> None:
         """Index faces already committed to the catalog (the index refuses another model's)."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from filelock import FileLock
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog import repository
 from facetrace.catalog.repository import Place
@@ -117,7 +117,7 @@ def ingest(settings: Settings, arguments: Sequence[str], **options: Any) -> Inge
 
     This is the library below governance: it checks no role, records no audit entry and creates a
     source it does not know (for tests and benchmarks that build a gallery). Every interface goes
-    through :meth:`Governance.ingest_files` instead, which refuses a source nobody registered."""
+    through ``gov.sources.ingest_files`` instead, which refuses a source nobody registered."""
     items = list(expand_inputs(arguments, max_bytes=settings.max_image_bytes))
     return ingest_items(settings, items, total=len(items), **options)
 
@@ -134,14 +134,18 @@ def ingest_items(
     retention_days: int | None = None,
     workers: int | None = None,
     on_progress: Callable[[IngestStats], None] | None = None,
+    sessions: sessionmaker[Session] | None = None,
 ) -> IngestStats:
-    """Ingest files or fetched bytes as they come (a crawl yields them lazily; ``total`` 0: unknown)."""
+    """Ingest files or fetched bytes as they come (a crawl yields them lazily; ``total`` 0: unknown).
+
+    ``sessions``: the caller's catalog engine (a crawl's frontier is kept there), so that one
+    ingest does not open a second one."""
     embedder = build_embedder(settings)
     stats = IngestStats(total=total)
     report = on_progress or (lambda _stats: None)
     lock = Gallery.write_lock(settings)
     with lock:  # the index file is read while no other writer replaces it
-        gallery = Gallery.open(settings, embedder.model_id, embedder.dim)
+        gallery = Gallery.open(settings, embedder.model_id, embedder.dim, sessions)
     with gallery.sessions() as session:
         source = repository.get_or_create_source(
             session,

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import facetrace
+from facetrace.app.application import Facetrace, FirstAdminHook
 from facetrace.core.config import Settings
 from facetrace.server import web
 from facetrace.server.api import (
@@ -27,7 +28,6 @@ from facetrace.server.common import problems
 from facetrace.server.common.body_limit import BodyLimitMiddleware, body_limits
 from facetrace.server.common.metrics import Metrics, MetricsMiddleware
 from facetrace.server.common.security_headers import SecurityHeadersMiddleware
-from facetrace.server.common.state import FirstAdminHook, ServerState
 
 
 def create_app(settings: Settings, *, on_first_admin: FirstAdminHook | None = None) -> FastAPI:
@@ -40,7 +40,7 @@ def create_app(settings: Settings, *, on_first_admin: FirstAdminHook | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = ServerState.start(settings, on_first_admin)
+        state = Facetrace.open(settings, on_first_admin)
         app.state.facetrace = state
         metrics.watch_gallery(state.sessions)
         metrics.registry.register(state.portal_lane)

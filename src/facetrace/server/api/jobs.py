@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
+from facetrace.app.jobs import JobState
 from facetrace.governance.job_listing import MAX_LISTED
 from facetrace.server.common.auth import Acting
-from facetrace.server.common.jobs import JobState
 from facetrace.server.common.orders import NewJob, submit
 from facetrace.server.common.params import MAX_ID
 from facetrace.server.common.problems import PROBLEM_RESPONSES, documented

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -84,15 +83,14 @@ def file_request(
     """Record a request; the answer is due in FACETRACE_RIGHTS_DEADLINE_DAYS (DPO, public portal)."""
     fields = form.parse(RightsForm)
     photo = form.files.get("photo")
-    with state.vision_lock if photo else nullcontext():
-        filed = gov.rights.file(
-            fields.kind,
-            urls=fields.url,
-            photo=photo.data if photo else None,
-            analyzer=state.analyzer if photo else None,
-            contact=fields.contact,
-            consent_to_keep_template=fields.consent_template,
-        )
+    filed = gov.rights.file(
+        fields.kind,
+        urls=fields.url,
+        photo=photo.data if photo else None,
+        analyzer=state.analyzer if photo else None,
+        contact=fields.contact,
+        consent_to_keep_template=fields.consent_template,
+    )
     return Reference(reference=filed.reference, code=filed.code)
 
 

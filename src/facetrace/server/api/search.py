@@ -127,16 +127,16 @@ def search(gov: Acting, form: ImageForm, state: Annotated[ServerState, Depends(s
     if photo is None:
         raise HTTPException(422, "send the probe photo as the form file 'photo'")
     purpose = Purpose(fields.case_ref, fields.offence, fields.justification, fields.authorisation_ref)
-    with state.vision_lock:
-        outcome = gov.searches.search(
-            state.analyzer,
-            photo.data,
-            purpose,
-            k=fields.k or state.settings.search_k,
-            face=fields.face,
-            min_score=fields.min_score,
-            scope=SearchScope.of(fields.source, fields.jurisdiction),
-        )
+    # The analyzer checks one of the pool's out for the probe's analysis alone (see AnalyzerPool).
+    outcome = gov.searches.search(
+        state.analyzer,
+        photo.data,
+        purpose,
+        k=fields.k or state.settings.search_k,
+        face=fields.face,
+        min_score=fields.min_score,
+        scope=SearchScope.of(fields.source, fields.jurisdiction),
+    )
     found = outcome_to_dict(outcome)
     for result in found["results"]:
         for face in (result, *result["near_duplicates"]):

@@ -8,8 +8,8 @@ from typing import Literal
 from fastapi import Response
 from pydantic import BaseModel, Field, model_validator
 
+from facetrace.app.jobs import Job, JobControl, Work
 from facetrace.governance.service import Governance
-from facetrace.server.common.jobs import Job, JobControl, Work
 from facetrace.server.common.state import ServerState
 
 #: Upper bounds of a source's limits: far beyond any sensible value, within a 32-bit column.

@@ -65,10 +65,8 @@ def search(request: Request, gov: SignedIn, form: CheckedUploadForm, state: Stat
     face = form.value("face", SearchForm)
     try:
         scope = SearchScope.of(values["source"], values["jurisdiction"])
-        with state.vision_lock:
-            outcome = gov.searches.search(
-                state.analyzer, probe, purpose, k=state.settings.search_k, face=face, scope=scope
-            )
+        k = state.settings.search_k
+        outcome = gov.searches.search(state.analyzer, probe, purpose, k=k, face=face, scope=scope)
     except FacetraceError as exc:
         return _search_page(request, gov, state, form=values, error=str(exc), status_code=400)
     response = _search_page(request, gov, state, form=values, outcome=outcome_to_dict(outcome))
@@ -83,8 +81,7 @@ def probe_faces(gov: SignedIn, form: CheckedUploadForm, state: State) -> JSONRes
     if probe is None:
         return JSONResponse({"detail": "choose a photo"}, status_code=400)
     try:
-        with state.vision_lock:
-            faces = gov.searches.probe_faces(state.analyzer, probe)
+        faces = gov.searches.probe_faces(state.analyzer, probe)
     except FacetraceError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
     return JSONResponse({"faces": faces})

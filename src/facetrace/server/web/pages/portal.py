@@ -13,16 +13,15 @@ Before a byte of a request's body is read, the client's address (see
 its action's query string, is checked; the body is then read in memory within
 FACETRACE_PORTAL_MAX_UPLOAD_BYTES.
 
-A photo is decoded and analysed in the portal's own lane (:mod:`facetrace.server.common.analysis_lanes`):
-its own analyzer and workers, FACETRACE_PORTAL_ANALYSIS_CONCURRENCY at once and
-FACETRACE_PORTAL_QUEUE waiting, past which it is refused with 503 before it is decoded. Only the
-match against the gallery, which shares the index with investigators' searches, takes their lock.
+A photo is decoded and analysed in the portal's own lane (:mod:`facetrace.app.analysis_lanes`):
+its own analyzers and workers, FACETRACE_PORTAL_ANALYSIS_CONCURRENCY at once and
+FACETRACE_PORTAL_QUEUE waiting, past which it is refused with 503 before it is decoded; never by
+the analyzers investigators' searches check out.
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -39,7 +38,6 @@ from facetrace.core.errors import BusyError, FacetraceError, NotFoundError
 from facetrace.governance import rights
 from facetrace.governance.service import Governance
 from facetrace.governance.services.rights import FiledRequest
-from facetrace.server.common.analysis_lanes import AnalysedPhoto
 from facetrace.server.common.client_address import client_address
 from facetrace.server.common.downloads import private_attachment
 from facetrace.server.common.state import ServerState, server_state
@@ -48,6 +46,7 @@ from facetrace.server.web.errors import page_router
 from facetrace.server.web.rendering import page
 from facetrace.server.web.session import BROWSER_FILE_TYPES, field, photo
 from facetrace.vision.analyzer import FaceAnalyzer
+from facetrace.vision.analyzer_pool import AnalysedPhoto
 
 router = page_router()
 State = Annotated[ServerState, Depends(server_state)]
@@ -117,7 +116,7 @@ async def file_request(
         if selfie is None:
             filed = await run_in_threadpool(filing)
         else:
-            filed = await state.portal_lane.run(partial(_file_matched, filing, selfie, state.vision_lock))
+            filed = await state.portal_lane.run(partial(_file_matched, filing, selfie))
     except BusyError as exc:
         raise HTTPException(503, str(exc), {"Retry-After": str(exc.retry_after_s)}) from None
     except FacetraceError as exc:
@@ -126,14 +125,11 @@ async def file_request(
     return page(request, "portal_filed.html", status=status, code=filed.code)
 
 
-def _file_matched(
-    filing: Callable[..., FiledRequest], selfie: bytes, search_lock: threading.Lock, analyzer: FaceAnalyzer
-) -> FiledRequest:
+def _file_matched(filing: Callable[..., FiledRequest], selfie: bytes, analyzer: FaceAnalyzer) -> FiledRequest:
     """File with the photo, on the portal's lane: decoded and analysed by the lane's ``analyzer``
-    first, then matched against the gallery under ``search_lock`` (for that search alone)."""
+    first, then matched against the gallery (which any number of searches read at once)."""
     analysis = analyzer.analyze(selfie)
-    with search_lock:
-        return filing(photo=selfie, analyzer=AnalysedPhoto(analyzer, selfie, analysis))
+    return filing(photo=selfie, analyzer=AnalysedPhoto(analyzer, selfie, analysis))
 
 
 @router.get("/portal/status", response_class=HTMLResponse)

@@ -54,7 +54,8 @@ class JobRunner:
 
     def stop(self, job_id: int) -> None:
         """Stop this server's job ``job_id`` at its next safe point, now that its cancel is stored
-        (see :meth:`Governance.cancel_job`); a job of another process hears of it from its ledger."""
+        (see :meth:`CollectionJobService.cancel`, ``gov.jobs.cancel``); a job of another process
+        hears of it from its ledger."""
         self.ledger.stop(job_id)
 
     def close(self) -> None:

@@ -1,7 +1,8 @@
 """A lane of face analysis with its own analyzers and its own limits, for photos from anonymous senders.
 
-The public portal's photos are decoded and analysed here, never by the analyzer (nor under the lock)
-that investigators' searches wait on: whatever the portal is sent, a search does not queue behind it.
+The public portal's photos are decoded and analysed here, never by the analyzers investigators'
+searches check out (:mod:`facetrace.vision.analyzer_pool`): whatever the portal is sent, a search
+does not queue behind it.
 
 At most ``concurrency`` photos are worked on at once, each on one of the lane's own worker threads
 (so neither the server's event loop nor the thread pool every other route runs in is held by them),
@@ -22,15 +23,16 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from facetrace.core.config import Settings
 from facetrace.core.errors import BusyError
-from facetrace.vision.analyzer import FaceAnalyzer, ImageAnalysis
-from facetrace.vision.factory import build_analyzer
+
+if TYPE_CHECKING:
+    from facetrace.vision.analyzer import FaceAnalyzer
 
 Result = TypeVar("Result")
 
@@ -43,9 +45,11 @@ NICENESS = 10
 class AnalysisLane(Collector):
     """Photos analysed ``concurrency`` at a time by analyzers of the lane's own, ``queue`` more waiting."""
 
-    def __init__(self, name: str, settings: Settings, *, concurrency: int, queue_size: int) -> None:
+    def __init__(
+        self, name: str, build: Callable[[], FaceAnalyzer], *, concurrency: int, queue_size: int
+    ) -> None:
         self.name = name
-        self._settings = settings
+        self._build = build
         self._concurrency = concurrency
         self._capacity = concurrency + queue_size
         self._workers = ThreadPoolExecutor(
@@ -56,11 +60,12 @@ class AnalysisLane(Collector):
         self._refused = 0
 
     @classmethod
-    def for_portal(cls, settings: Settings) -> AnalysisLane:
-        """The public portal's lane: FACETRACE_PORTAL_ANALYSIS_CONCURRENCY and FACETRACE_PORTAL_QUEUE."""
+    def for_portal(cls, settings: Settings, build: Callable[[], FaceAnalyzer]) -> AnalysisLane:
+        """The public portal's lane, of analyzers ``build`` makes: FACETRACE_PORTAL_ANALYSIS_CONCURRENCY
+        and FACETRACE_PORTAL_QUEUE."""
         return cls(
             "portal",
-            settings,
+            build,
             concurrency=settings.portal_analysis_concurrency,
             queue_size=settings.portal_queue,
         )
@@ -86,7 +91,7 @@ class AnalysisLane(Collector):
 
     def _with_analyzer(self, work: Callable[[FaceAnalyzer], Result]) -> Result:
         if not hasattr(self._analyzers, "analyzer"):
-            self._analyzers.analyzer = build_analyzer(self._settings)
+            self._analyzers.analyzer = self._build()
         return work(self._analyzers.analyzer)
 
     def close(self) -> None:
@@ -118,22 +123,3 @@ def _below_other_threads() -> None:
     if sys.platform == "linux":
         thread = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + NICENESS))
-
-
-class AnalysedPhoto(FaceAnalyzer):
-    """One photo's analysis, made beforehand: handed back when that photo is analysed again.
-
-    A caller that analyses a photo and then searches the gallery with it (the filing of a portal
-    request) is given this, so that the costly part is done in the lane before the lock that
-    searches share is taken, and only the gallery search runs under it.
-    """
-
-    def __init__(self, analyzer: FaceAnalyzer, photo: bytes, analysis: ImageAnalysis) -> None:
-        super().__init__(analyzer.detector, analyzer.embedder, max_pixels=0, max_bytes=0)
-        self._photo = photo
-        self._analysis = analysis
-
-    def analyze(self, data: bytes) -> ImageAnalysis:
-        if data != self._photo:
-            raise ValueError("this analysis is of another photo")
-        return self._analysis
