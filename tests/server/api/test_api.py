@@ -674,6 +674,7 @@ def test_a_user_over_the_daily_quota_gets_429(tmp_path: Path, astronaut_jpeg: by
         assert_problem(search(investigator, astronaut_jpeg), 429, "/problems/quota-exceeded")
 
 
+@pytest.mark.slow
 def test_facetrace_serve_creates_the_first_admin_and_prints_its_password_once(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -61,6 +61,7 @@ def sightings(api: Api, source: str) -> int:
     return api.admin.get(f"/api/v1/sources/{source}").json()["sightings"]
 
 
+@pytest.mark.slow
 def test_an_erasure_is_a_dry_run_until_executed_with_a_reason(api: Api, photos: dict[str, Path]) -> None:
     dpo = api.as_role("dpo")
     scope = {"urls": [str(photos["nasa"])]}

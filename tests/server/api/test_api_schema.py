@@ -93,6 +93,7 @@ def fuzz(
     return calls
 
 
+@pytest.mark.slow
 def test_every_operation_with_a_token_of_every_role(
     api: Api, operations: list[APIOperation], subtests: pytest.Subtests
 ) -> None:

@@ -112,6 +112,7 @@ def test_a_search_started_while_the_portal_analyses_a_heavy_photo_comes_back_fir
         assert refused.status_code == 400 and "no face" in refused.text
 
 
+@pytest.mark.slow
 def test_past_the_portal_queue_a_photo_is_refused_with_503_whatever_it_shows(
     gov_settings: Settings, gallery: Path, heavy_photo: bytes, coffee_png: bytes, uploads: ThreadPoolExecutor
 ) -> None:
