@@ -1,12 +1,13 @@
-"""Load test of the HTTP API: N concurrent searchers against ``facetrace serve`` on 127.0.0.1.
+"""Load test of the HTTP API: 1, 2, 4 and 8 concurrent searchers against ``facetrace serve`` on 127.0.0.1.
 
 The server runs as its own process on a fresh gallery (dev photos when ../shared is present,
 else variants of scikit-image's astronaut), exactly as ``make run`` starts it. Each searcher
-logs in as an investigator and sends probe photos with their purpose for a fixed time. The
-bound printed next to it: the same searches in-process through the governance service, one
-at a time (the server serialises face analysis, so that is what it can approach).
+logs in as an investigator and sends probe photos with their purpose for a fixed time, at each
+level of concurrency in turn. The bound printed next to it: the same searches in-process through
+the governance service, from one thread and from as many threads as the server has analyzers
+(FACETRACE_ANALYZERS, default the cores), each checking an analyzer out of a pool as the server does.
 
-Run: ``.venv/bin/python bench/load_benchmark.py [--clients 4] [--seconds 20]`` (part of ``make bench``).
+Run: ``.venv/bin/python bench/load_benchmark.py [--clients 1 2 4 8] [--seconds 20]`` (part of ``make bench``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -34,6 +36,7 @@ from facetrace.governance.collection_policy import GovernedCollection
 from facetrace.governance.searches import Purpose
 from facetrace.governance.service import Governance
 from facetrace.ingest.pipeline import ingest
+from facetrace.vision.analyzer_pool import AnalyzerPool
 from facetrace.vision.factory import build_analyzer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,16 +127,23 @@ async def load(base: str, tokens: list[str], probes: list[bytes], seconds: float
     }
 
 
-def in_process_rate(settings: Settings, token: str, probes: list[bytes], count: int) -> float:
-    """Searches per second through the governance service in this process, one at a time, as the
-    investigator whose token this is."""
-    governance = Governance.open(settings, token)
-    analyzer = build_analyzer(settings)
+def in_process_rate(settings: Settings, token: str, probes: list[bytes], count: int, threads: int) -> float:
+    """Searches per second through the governance service in this process, from ``threads`` threads
+    at once, as the investigator whose token this is; each analysis checks out one of a pool of
+    FACETRACE_ANALYZERS analyzers, as the server's do."""
+    pool = AnalyzerPool(lambda: build_analyzer(settings), settings.analyzers)
+    analyzer = pool.analyzer()
     purpose = Purpose(PURPOSE["case_ref"], PURPOSE["offence"], PURPOSE["justification"])
-    governance.searches.search(analyzer, probes[0], purpose, k=10)  # warm up: models, gallery
+    governance = [Governance.open(settings, token) for _ in range(threads)]
+    governance[0].searches.search(analyzer, probes[0], purpose, k=10)  # warm up: models, gallery
+
+    def search_share(thread: int) -> None:
+        for number in range(thread, count, threads):
+            governance[thread].searches.search(analyzer, probes[number % len(probes)], purpose, k=10)
+
     started = time.perf_counter()
-    for number in range(count):
-        governance.searches.search(analyzer, probes[number % len(probes)], purpose, k=10)
+    with ThreadPoolExecutor(threads) as pool_threads:
+        list(pool_threads.map(search_share, range(threads)))
     return count / (time.perf_counter() - started)
 
 
@@ -186,8 +196,8 @@ def tokens_for(base: str, clients: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, default=4, help="concurrent searchers")
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long they search")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4, 8], help="concurrent searchers")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long each level searches")
     parser.add_argument("--gallery", type=int, default=1000, help="photos in the gallery")
     args = parser.parse_args()
 
@@ -206,43 +216,59 @@ def main() -> None:
             source_name="load-test",
             workers=2,
         )
-        console.print(f"{stats.faces} faces. Starting the server…")
+        console.print(f"{stats.faces} faces. Starting the server ({settings.analyzers} analyzers)…")
 
         port = free_port()
         server = start_server(data_dir, port, environment)
+        levels: dict[int, dict] = {}
         try:
             base = f"http://127.0.0.1:{port}"
-            tokens = tokens_for(base, args.clients)
-            console.print(f"{args.clients} searchers for {args.seconds:.0f} s…")
-            report = asyncio.run(load(base, tokens, probes, args.seconds))
+            tokens = tokens_for(base, max(args.clients))
+            for clients in args.clients:
+                console.print(f"{clients} searcher(s) for {args.seconds:.0f} s…")
+                levels[clients] = asyncio.run(load(base, tokens[:clients], probes, args.seconds))
         finally:
             server.terminate()
             server.wait(timeout=30)
-        bound = in_process_rate(settings, tokens[0], probes, count=40)
+        count = 60 * settings.analyzers
+        bound = {
+            threads: in_process_rate(settings, tokens[0], probes, count, threads)
+            for threads in sorted({1, settings.analyzers})
+        }
 
-    report |= {
-        "clients": args.clients,
+    single = levels[min(levels)]["requests_per_s"]
+    report = {
         "seconds": args.seconds,
         "gallery_faces": stats.faces,
-        "in_process_searches_per_s": bound,
-        "share_of_in_process": report["requests_per_s"] / bound,
+        "analyzers": settings.analyzers,
+        "cores": os.cpu_count(),
+        "levels": {
+            str(clients): level | {"vs_1_client": level["requests_per_s"] / single}
+            for clients, level in levels.items()
+        },
+        "in_process_searches_per_s": {str(threads): rate for threads, rate in bound.items()},
     }
-    table = Table(title=f"HTTP search under load: {args.clients} clients, {args.seconds:.0f} s")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for label, value in (
-        ("gallery faces", f"{stats.faces:,}"),
-        ("requests", f"{report['requests']:,}"),
-        ("requests/s", f"{report['requests_per_s']:.1f}"),
-        ("p50 / p95 / p99 ms", f"{report['p50_ms']:.0f} / {report['p95_ms']:.0f} / {report['p99_ms']:.0f}"),
-        ("errors", str(report["errors"])),
-        ("in-process searches/s (one at a time, the bound)", f"{bound:.1f}"),
-        ("HTTP throughput as a share of in-process", f"{report['share_of_in_process']:.2f}"),
-    ):
-        table.add_row(label, value)
+    table = Table(
+        title=f"HTTP search under load: {stats.faces:,} faces, {settings.analyzers} analyzers, "
+        f"{os.cpu_count()} cores, {args.seconds:.0f} s per level"
+    )
+    for column in ("clients", "searches/s", f"× {min(levels)} client", "p50 ms", "p95 ms", "errors"):
+        table.add_column(column, justify="right")
+    for clients, level in levels.items():
+        table.add_row(
+            str(clients),
+            f"{level['requests_per_s']:.1f}",
+            f"{level['requests_per_s'] / single:.2f}",
+            f"{level['p50_ms']:.0f}",
+            f"{level['p95_ms']:.0f}",
+            str(level["errors"]),
+        )
+    for threads, rate in bound.items():
+        table.add_row(f"in-process, {threads} thread(s)", f"{rate:.1f}", f"{rate / bound[1]:.2f}", "", "", "")
     console.print(table)
-    for error in report["first_errors"]:
-        console.print(f"[red]error[/] {error}", highlight=False)
+    for clients, level in levels.items():
+        for error in level["first_errors"]:
+            console.print(f"[red]error ({clients} clients)[/] {error}", highlight=False)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "load.json").write_text(json.dumps(report, indent=2))
     console.print(f"wrote {RESULTS / 'load.json'}; command: python bench/load_benchmark.py")
