@@ -117,10 +117,10 @@ def test_an_allowed_entry_on_a_private_network_is_refused_too() -> None:
 def test_the_flag_is_recorded_audited_and_shown(gov_settings: Settings, operator: Governance) -> None:
     operator.sources.add(spec("http://intranet.local:8080/staff/", allow_private_network=True))
     operator.sources.add(spec("https://news.example/", name="news"))
-    shown = {source["name"]: source for source in operator.sources.listing()}
-    assert shown["intranet"]["allow_private_network"] is True
-    assert shown["news"]["allow_private_network"] is False
-    assert shown["intranet"]["allowed"] == ["intranet.local:8080"]  # the seed's port, not any port
+    shown = {source.name: source for source in operator.sources.listing()}
+    assert shown["intranet"].allow_private_network is True
+    assert shown["news"].allow_private_network is False
+    assert shown["intranet"].allowed == ["intranet.local:8080"]  # the seed's port, not any port
     with operator.sessions() as session:
         entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "sources.add")).all()
         added = {entry.details["name"]: entry.details for entry in entries}

@@ -64,10 +64,10 @@ def test_register_pause_resume_remove(
     gov_settings: Settings, operator: Governance, tmp_path: Path, astronaut_jpeg: bytes
 ) -> None:
     added = operator.sources.add(NEWS)
-    assert added["allowed"] == ["news.example"] and added["status"] == "active" and added["max_pages"] == 500
+    assert added.allowed == ["news.example"] and added.status == "active" and added.max_pages == 500
     with pytest.raises(FacetraceError, match="already exists"):
         operator.sources.add(NEWS)
-    assert [s["name"] for s in operator.sources.listing()] == ["city-news"]
+    assert [s.name for s in operator.sources.listing()] == ["city-news"]
 
     photo = tmp_path / "a.jpg"
     photo.write_bytes(astronaut_jpeg)
@@ -76,7 +76,7 @@ def test_register_pause_resume_remove(
         ingest(gov_settings, [str(photo)], source_name="city-news")
     operator.sources.pause("city-news", paused=False)
     ingest(gov_settings, [str(photo)], source_name="city-news")
-    assert operator.sources.get("city-news")["sightings"] == 1
+    assert operator.sources.get("city-news").sightings == 1
     with pytest.raises(FacetraceError, match="a DPO erases them first"):
         operator.sources.remove("city-news")
 

@@ -161,7 +161,7 @@ def test_a_cut_off_tail_with_the_head_rewound_is_caught_by_an_anchor(
     operator: Governance, tamper: Tamper, tmp_path: Path
 ) -> None:
     fill(operator, 4)
-    anchor = operator.audit.anchor()  # kept elsewhere by the DPO
+    anchor = operator.audit.anchor().model_dump()  # kept elsewhere by the DPO
     fill(operator, 2)
     entries = logged(operator)
     kept = [v for v in entries if v["id"] < anchor["seq"] - 1]
@@ -177,7 +177,7 @@ def test_an_anchor_also_catches_a_rewritten_entry_and_must_be_signed(
     operator: Governance, tmp_path: Path
 ) -> None:
     fill(operator, 3)
-    anchor = operator.audit.anchor()
+    anchor = operator.audit.anchor().model_dump()
     assert operator.audit.verify(anchor=anchor).anchor_seq == anchor["seq"]
     other = {**anchor, "hash": logged(operator)[0]["hash"]}  # pins another hash: no longer its signature
     report = broken(operator, anchor=other)
@@ -190,7 +190,7 @@ def test_an_anchor_also_catches_a_rewritten_entry_and_must_be_signed(
 
 def test_a_public_key_row_an_attacker_inserts_is_not_trusted(operator: Governance, tamper: Tamper) -> None:
     fill(operator, 3)
-    genuine = operator.audit.public_keys()["signing_key"]["key_id"]
+    genuine = operator.audit.public_keys().signing_key.key_id
     forger = signing.SigningKey.generate()
     last = logged(operator)[-1]
     forged = {**last, "id": last["id"] + 1, "case_ref": "C-FORGED", "prev_hash": last["hash"]}
@@ -211,7 +211,7 @@ def test_a_public_key_row_an_attacker_inserts_is_not_trusted(operator: Governanc
     )
     assert report.trusted_keys == (genuine,)
     # Listed (the catalog is where it was put), never trusted.
-    assert forger.key_id in {key["key_id"] for key in operator.audit.public_keys()["keys"]}
+    assert forger.key_id in {key.key_id for key in operator.audit.public_keys().keys}
 
 
 # --- keys: the file, rotation, the public key ----------------------------------------------------------
@@ -234,27 +234,27 @@ def test_rotation_keeps_old_entries_verifiable_and_is_audited(
     gov_settings: Settings, operator: Governance
 ) -> None:
     fill(operator, 3)
-    first_pem = operator.audit.public_keys()["signing_key"]["pem"]
+    first_pem = operator.audit.public_keys().signing_key.pem
     rotated = operator.audit.rotate_key()
     fill(operator, 3)
-    assert signing.SigningKey.read(gov_settings.audit_key_path).key_id == rotated["new_key_id"]
+    assert signing.SigningKey.read(gov_settings.audit_key_path).key_id == rotated.new_key_id
     assert stat.S_IMODE(gov_settings.audit_key_path.stat().st_mode) == 0o600
     report = operator.audit.verify()
     assert report.ok and report.signed == report.entries
-    assert set(report.trusted_keys) == {rotated["old_key_id"], rotated["new_key_id"]}
+    assert set(report.trusted_keys) == {rotated.old_key_id, rotated.new_key_id}
     # Whoever kept only the first public key checks the whole log too: the rotation links them.
     old_only = signing.read_public_keys(first_pem.encode())
     assert operator.audit.verify(public_keys=old_only).ok
     entry = next(v for v in logged(operator) if v["action"] == "audit.rotate_key")
     assert (entry["id"], entry["user_name"], entry["key_id"]) == (
-        rotated["seq"],
+        rotated.seq,
         "operator",
-        rotated["old_key_id"],
+        rotated.old_key_id,
     )
-    keys = {key["key_id"]: key for key in operator.audit.public_keys()["keys"]}
-    assert (keys[rotated["old_key_id"]]["last_seq"], keys[rotated["new_key_id"]]["first_seq"]) == (
-        rotated["seq"],
-        rotated["seq"] + 1,
+    keys = {key.key_id: key for key in operator.audit.public_keys().keys}
+    assert (keys[rotated.old_key_id].last_seq, keys[rotated.new_key_id].first_seq) == (
+        rotated.seq,
+        rotated.seq + 1,
     )
 
 
@@ -269,7 +269,7 @@ def test_a_rotation_stopped_before_its_key_was_moved_in_is_completed_at_the_next
     path.write_bytes(old_key)
     again = Governance.open(gov_settings)
     fill(again, 1)
-    assert signing.SigningKey.read(path).key_id == rotated["new_key_id"]
+    assert signing.SigningKey.read(path).key_id == rotated.new_key_id
     assert not audit_keys.staged_path(path).exists()
     assert again.audit.verify().ok
 
@@ -297,8 +297,8 @@ def test_only_an_admin_rotates_and_auditors_get_the_public_key(
     auditor = Governance.with_password(gov_settings, operator.sessions, "aud", "an auditor's long passphrase")
     with pytest.raises(PermissionDeniedError):
         auditor.audit.rotate_key()
-    published = auditor.audit.public_keys()["signing_key"]
-    assert signing.read_public_keys(published["pem"].encode())[0].public_bytes_raw() == (
+    published = auditor.audit.public_keys().signing_key
+    assert signing.read_public_keys(published.pem.encode())[0].public_bytes_raw() == (
         signing.SigningKey.read(gov_settings.audit_key_path).public.public_bytes_raw()
     )
 

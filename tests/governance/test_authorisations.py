@@ -139,9 +139,9 @@ def test_external_authorisation_and_who_sees_what(
     ivy = acting(gov_settings, unit, "ivy", authorisation_policy="required")
     assert ivy.searches.search(analyzer, unit["probe"], purpose(made), k=1).hits
     ivy.authorisations.request("CASE-11", "a second case of the north unit")
-    assert {a["reference"] for a in ivy.authorisations.listing()} == {"AUTH-2026-00002"} or len(
+    assert {a.reference for a in ivy.authorisations.listing()} == {"AUTH-2026-00002"} or len(
         ivy.authorisations.listing()
     ) == 1
     assert len(sue.authorisations.listing()) == 2  # the unit's
     assert acting(gov_settings, unit, "sol").authorisations.listing() == []  # another unit's
-    assert [a["case_ref"] for a in sue.authorisations.listing(pending_only=True)] == ["CASE-11"]
+    assert [a.case_ref for a in sue.authorisations.listing(pending_only=True)] == ["CASE-11"]

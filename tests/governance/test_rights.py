@@ -50,12 +50,13 @@ def test_access_request_by_photo(
         operator.rights.execute(reference)
     operator.rights.move(reference, "verified", "identity checked at the desk")
     produced = operator.rights.execute(reference)
-    report = json.loads(Path(produced["access_report"]).read_text())
+    assert produced.access_report is not None
+    report = json.loads(Path(produced.access_report).read_text())
     assert report["faces_held"] == 2  # the portrait and its mirror image: the same person
     seen = {s["location"]: s for image in report["images"] for s in image["seen_at"]}
     assert seen[str(gallery["portrait"])]["legal_basis"] == "press archive"
     (closed,) = operator.rights.queue(include_closed=True)
-    assert closed["status"] == "done" and [e["status"] for e in closed["history"]] == [
+    assert closed.status == "done" and [e.status for e in closed.history] == [
         "received",
         "verified",
         "in_progress",
@@ -73,7 +74,7 @@ def test_the_public_portal_files_a_request_and_learns_only_its_status(
     )
     reference = filed.reference
     status = portal.rights.status(reference, filed.code)
-    assert status["status"] == "received" and set(status) == {
+    assert status.status == "received" and set(status.model_dump()) == {
         "reference",
         "kind",
         "status",
@@ -86,7 +87,7 @@ def test_the_public_portal_files_a_request_and_learns_only_its_status(
     with pytest.raises(PermissionDeniedError):
         portal.rights.move(reference, "verified", None)
     (filed,) = operator.rights.queue()
-    assert filed["reference"] == reference and filed["history"][0]["by"] == "public-portal"
+    assert filed.reference == reference and filed.history[0].by == "public-portal"
     operator.rights.move(reference, "verified", "identity checked by e-mail")
     operator.rights.execute(reference)
     assert faces(operator) == 0  # the portrait and its mirror image: both the person
@@ -96,7 +97,8 @@ def test_erasure_request_by_url(operator: Governance, gallery: dict[str, Path]) 
     reference = operator.rights.file("erasure", urls=[str(gallery["page"])]).reference
     operator.rights.move(reference, "verified", None)
     produced = operator.rights.execute(reference)
-    assert produced["counts"]["faces"] == 1 and produced["certificate"].startswith("ERASURE-")
+    assert isinstance(produced.counts, dict) and produced.counts["faces"] == 1
+    assert produced.certificate is not None and produced.certificate.startswith("ERASURE-")
     assert faces(operator) == 1
 
 
@@ -116,7 +118,8 @@ def test_objection_with_consent_blocks_future_collection(
     ).reference
     operator.rights.move(reference, "verified", None)
     produced = operator.rights.execute(reference)
-    assert produced["counts"]["faces"] == 2 and produced["do_not_collect_entries"] == 1
+    assert isinstance(produced.counts, dict) and produced.counts["faces"] == 2
+    assert produced.do_not_collect_entries == 1
     assert faces(operator) == 0
 
     # The same page again: not even read. A new copy of her face elsewhere: analysed, face dropped.
@@ -168,12 +171,12 @@ def test_queue_puts_overdue_first_and_refusals_need_a_reason(
         )
     queue = operator.rights.queue()
     assert (
-        [r["reference"] for r in queue] == [second, first] and queue[0]["overdue"] and not queue[1]["overdue"]
+        [r.reference for r in queue] == [second, first] and queue[0].overdue and not queue[1].overdue
     )
     with pytest.raises(FacetraceError, match="reason"):
         operator.rights.move(first, "refused", "")
     operator.rights.move(first, "refused", "not about a person in the gallery")
-    assert [r["reference"] for r in operator.rights.queue()] == [second]
+    assert [r.reference for r in operator.rights.queue()] == [second]
     investigator = Governance.open(gov_settings, staff_token(gov_settings, operator, "ivy", ["investigator"]))
     with pytest.raises(PermissionDeniedError):
         investigator.rights.queue()

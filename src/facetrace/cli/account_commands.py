@@ -95,8 +95,8 @@ def audit_anchor(
     from facetrace.cli.render import console
 
     anchor = governance(ctx).audit.anchor()
-    out.write_text(json.dumps(anchor, indent=2) + "\n")
-    console.print(f"Wrote the anchor of entry {anchor['seq']} ({anchor['hash']}) to {out}.")
+    out.write_text(json.dumps(anchor.model_dump(), indent=2) + "\n")
+    console.print(f"Wrote the anchor of entry {anchor.seq} ({anchor.hash}) to {out}.")
 
 
 @audit_app.command("public-key")
@@ -111,16 +111,16 @@ def audit_public_key(
     from facetrace.cli.render import console
 
     keys = governance(ctx).audit.public_keys()
-    signing_key = keys["signing_key"]
-    for key in keys["keys"]:
-        now = " (signs now)" if key["key_id"] == signing_key["key_id"] else ""
-        last = key["last_seq"] if key["last_seq"] is not None else "…"
-        console.print(f"key {key['key_id']}: entries {key['first_seq']}–{last}{now}", highlight=False)
+    signing_key = keys.signing_key
+    for key in keys.keys:
+        now = " (signs now)" if key.key_id == signing_key.key_id else ""
+        last = key.last_seq if key.last_seq is not None else "…"
+        console.print(f"key {key.key_id}: entries {key.first_seq}–{last}{now}", highlight=False)
     if out is None:
-        print(signing_key["pem"], end="")
+        print(signing_key.pem, end="")
         return
-    out.write_text(signing_key["pem"])
-    console.print(f"Wrote the public key {signing_key['key_id']} to {out}.")
+    out.write_text(signing_key.pem)
+    console.print(f"Wrote the public key {signing_key.key_id} to {out}.")
 
 
 @audit_app.command("rotate-key")
@@ -131,7 +131,7 @@ def audit_rotate_key(ctx: typer.Context) -> None:
 
     rotated = governance(ctx).audit.rotate_key()
     console.print(
-        f"Entry {rotated['seq']}: key {rotated['old_key_id']} replaced by {rotated['new_key_id']}. "
+        f"Entry {rotated.seq}: key {rotated.old_key_id} replaced by {rotated.new_key_id}. "
         "Publish the new public key ('facetrace audit public-key').",
         highlight=False,
     )
@@ -237,9 +237,9 @@ def user_list(ctx: typer.Context) -> None:
                 ("must change password", "must_change_password"),
                 ("old bootstrap row", "bootstrap"),
             )
-            if user[key]
+            if getattr(user, key)
         ]
-        table.add_row(user["name"], ", ".join(user["roles"]), user["unit"] or "—", ", ".join(notes))
+        table.add_row(user.name, ", ".join(user.roles), user.unit or "—", ", ".join(notes))
     console.print(table)
 
 
@@ -349,8 +349,8 @@ def token_list(ctx: typer.Context, user: str) -> None:
     for column in ("id", "name", "created", "expires", "revoked"):
         table.add_column(column)
     for token in governance(ctx).accounts.tokens(user):
-        row = (token["created_at"], token["expires_at"], token["revoked_at"] or "—")
-        table.add_row(str(token["id"]), token["name"], *row)
+        row = (token.created_at, token.expires_at, token.revoked_at or "—")
+        table.add_row(str(token.id), token.name, *row)
     console.print(table)
 
 

@@ -81,12 +81,12 @@ def authorisation_list(
         table.add_column(column)
     for a in governance(ctx).authorisations.listing(pending_only=pending):
         table.add_row(
-            a["reference"],
-            a["case_ref"],
-            a["status"],
-            a["requested_by"],
-            a["requested_at"][:16],
-            a["decided_by"] or "—",
-            (a["expires_at"] or "—")[:16],
+            a.reference,
+            a.case_ref,
+            a.status,
+            a.requested_by,
+            a.requested_at[:16],
+            a.decided_by or "—",
+            (a.expires_at or "—")[:16],
         )
     console.print(table)

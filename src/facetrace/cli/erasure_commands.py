@@ -190,14 +190,14 @@ def rights_list(
 
     queue = governance(ctx).rights.queue(include_closed)
     if as_json:
-        print_json(queue)
+        print_json([r.model_dump() for r in queue])
         return
     table = Table(title="Rights requests")
     for column in ("reference", "kind", "status", "received", "due", ""):
         table.add_column(column)
     for r in queue:
-        late = "[red]OVERDUE[/]" if r["overdue"] else ""
-        table.add_row(r["reference"], r["kind"], r["status"], r["received_at"][:10], r["due_at"][:10], late)
+        late = "[red]OVERDUE[/]" if r.overdue else ""
+        table.add_row(r.reference, r.kind, r.status, r.received_at[:10], r.due_at[:10], late)
     console.print(table)
 
 
@@ -220,7 +220,7 @@ def rights_execute(ctx: typer.Context, reference: str) -> None:
     """Answer a verified request: the access report, or erasure (and blocks, for an objection)."""
     from facetrace.cli.render import print_json
 
-    print_json(governance(ctx).rights.execute(reference))
+    print_json(governance(ctx).rights.execute(reference).as_json())
 
 
 @rights_app.command("block")

@@ -23,7 +23,7 @@ def policy_show(
     """The policy the catalog holds: it binds every process, whatever its environment says."""
     from facetrace.cli.render import console, key_value_table, print_json
 
-    policy = governance(ctx).policy.show()
+    policy = governance(ctx).policy.show().model_dump(mode="json")
     if as_json:
         print_json(policy)
         return

@@ -31,7 +31,7 @@ def report_usage(
 
     rows = governance(ctx).reports.usage(year)
     if as_json:
-        print_json(rows)
+        print_json([row.model_dump() for row in rows])
         return
     table = Table(title=f"Searches run in {year}, per month", box=box.SIMPLE_HEAD, padding=(0, 0, 0, 2))
     table.add_column("unit", no_wrap=True)
@@ -41,10 +41,8 @@ def report_usage(
     for column in ("run", "refused", "cases"):
         table.add_column(column, justify="right", min_width=len(column))
     for row in rows:
-        months = [str(n) if n else "·" for n in row["months"].values()]
-        table.add_row(
-            row["unit"], row["user"], *months, str(row["searches"]), str(row["refused"]), str(row["cases"])
-        )
+        months = [str(n) if n else "·" for n in row.months.values()]
+        table.add_row(row.unit, row.user, *months, str(row.searches), str(row.refused), str(row.cases))
     console.print(table)
 
 

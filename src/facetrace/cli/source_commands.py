@@ -67,7 +67,7 @@ def source_add(
             allow_private_network=allow_private_network,
         )
     )
-    console.print(f"Registered source {name} ({added['kind']}, {added['jurisdiction']}).", highlight=False)
+    console.print(f"Registered source {name} ({added.kind}, {added.jurisdiction}).", highlight=False)
 
 
 @source_app.command("list")
@@ -79,20 +79,20 @@ def source_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--jso
 
     rows = governance(ctx).sources.listing()
     if as_json:
-        print_json(rows)
+        print_json([s.model_dump() for s in rows])
         return
     table = Table(title="Sources")
     for column in ("name", "kind", "status", "jurisdiction", "legal basis", "private network", "sightings"):
         table.add_column(column)
     for s in rows:
         table.add_row(
-            s["name"],
-            s["kind"],
-            s["status"],
-            s["jurisdiction"] or "—",
-            s["legal_basis"] or "—",
-            "allowed" if s["allow_private_network"] else "—",
-            str(s["sightings"]),
+            s.name,
+            s.kind,
+            s.status,
+            s.jurisdiction or "—",
+            s.legal_basis or "—",
+            "allowed" if s.allow_private_network else "—",
+            str(s.sightings),
         )
     console.print(table)
 
@@ -102,7 +102,7 @@ def source_show(ctx: typer.Context, name: str) -> None:
     """Everything registered about one source."""
     from facetrace.cli.render import console, key_value_table
 
-    details = governance(ctx).sources.get(name)
+    details = governance(ctx).sources.get(name).model_dump()
     console.print(
         key_value_table(f"Source {name}", {k: v for k, v in details.items() if v not in (None, [])})
     )

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,23 @@ from facetrace.store.catalog_models import Source
 from facetrace.store.governance_models import AuditEntry, Authorisation, Unit
 
 MONTHS = [f"{m:02d}" for m in range(1, 13)]
+
+
+class UsageRow(BaseModel):
+    """One unit's user's searches in a year."""
+
+    model_config = ConfigDict(frozen=True)
+
+    unit: str
+    user: str
+    months: dict[str, int] = Field(description="Searches run per month, '01' to '12'.")
+    searches: int
+    refused: int
+    failed: int
+    with_authorisation: int
+    results_returned: int
+    cases: int
+    offences: dict[str, int]
 
 
 def _year_entries(
@@ -80,7 +98,7 @@ def recent(
     return [entry_summary(e) for e in session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit))]
 
 
-def usage(session: Session, year: int, unit: str | None = None) -> list[dict[str, Any]]:
+def usage(session: Session, year: int, unit: str | None = None) -> list[UsageRow]:
     """One row per unit and user: searches per month that ran, and the refused and failed attempts."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for entry in _year_entries(session, year, unit, ("search",)):
@@ -109,13 +127,10 @@ def usage(session: Session, year: int, unit: str | None = None) -> list[dict[str
             row["offences"][entry.offence or "—"] += 1
         elif entry.outcome in ("refused", "failed"):
             row[entry.outcome] += 1
-    result = []
-    for key in sorted(rows):
-        row = rows[key]
-        row["cases"] = len(row["cases"])
-        row["offences"] = dict(row["offences"].most_common())
-        result.append(row)
-    return result
+    return [
+        UsageRow(**{**row, "cases": len(row["cases"]), "offences": dict(row["offences"].most_common())})
+        for _key, row in sorted(rows.items())
+    ]
 
 
 def annual(session: Session, policy: DeploymentPolicy, year: int, unit: str | None = None) -> dict[str, Any]:
@@ -146,7 +161,7 @@ def annual(session: Session, policy: DeploymentPolicy, year: int, unit: str | No
             "executed": len(erasures),
             "faces_deleted": sum(e.result_count or 0 for e in erasures),
         },
-        "usage": usage(session, year, unit),
+        "usage": [row.model_dump() for row in usage(session, year, unit)],
         "audit_log": {
             "intact": chain.ok,
             "entries": chain.entries,

@@ -289,7 +289,7 @@ def test_an_objection_left_unverified_past_its_deadline_expires_with_its_templat
             .values(due_at=utcnow() - timedelta(minutes=1))
         )
     assert operator.rights.queue() == []  # opening the queue expires it
-    assert portal.rights.status(filed.reference, filed.code)["status"] == "expired"
+    assert portal.rights.status(filed.reference, filed.code).status == "expired"
     assert (
         templates_of(operator) == [] and files_holding(gov_settings.data_dir, template.template or b"") == []
     )
@@ -310,7 +310,7 @@ def test_an_executed_objection_drops_faces_at_ingest_and_the_ingest_says_so(
     ).reference
     operator.rights.move(reference, "verified", "identity checked")
     produced = operator.rights.execute(reference)
-    assert produced["templates_activated"] == 1 and faces(operator) == 0
+    assert produced.templates_activated == 1 and faces(operator) == 0
     (template,) = templates_of(operator)
     assert template.active
 

@@ -319,7 +319,7 @@ def test_an_admin_changes_the_deployments_policy_on_the_administration_page(
     assert page.get_by_role("textbox", name="max_expected_false_matches", exact=True).input_value() == "1.0"  # type: ignore[attr-defined]
     admin.shot("admin-policy")
     admin.close()
-    assert as_admin(staffed).policy.show()["searches_per_day"] == 5
+    assert as_admin(staffed).policy.show().searches_per_day == 5
 
 
 def test_an_admin_manages_accounts_and_a_reset_password_is_changed_at_the_next_login(

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,42 +27,73 @@ from facetrace.governance.audit import Actor, Record
 from facetrace.governance.roles import Action, Role
 from facetrace.governance.services.base import ServiceBase
 from facetrace.store.base import utcnow
-from facetrace.store.governance_models import ApiToken, User, UserRole
+from facetrace.store.governance_models import ApiToken, UserRole
+from facetrace.store.governance_models import User as UserRecord
 
 #: Who a failed login is recorded as: nobody was identified (the name typed goes in the details).
 ANONYMOUS = Actor(user_id=0, name="anonymous", roles=frozenset(), unit=None)
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
+class User(BaseModel):
+    """A user as an admin sees it (the API's ``User``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    roles: list[Role]
+    unit: str | None
+    bootstrap: bool = Field(description="A bootstrap operator left by an older version (it opens nothing).")
+    service: bool = Field(description="A service account (a machine's).")
+    disabled: bool
+    must_change_password: bool = Field(description="An admin reset the password; not changed yet.")
+
+    @classmethod
+    def of(cls, user: UserRecord) -> User:
+        return cls(
+            name=user.name,
+            roles=[Role(name) for name in user.role_names],
+            unit=user.unit.name if user.unit else None,
+            bootstrap=user.is_bootstrap,
+            service=user.is_service,
+            disabled=user.disabled,
+            must_change_password=user.must_change_password,
+        )
+
+
+class TokenInfo(BaseModel):
+    """A token as its owner or an admin lists it: never the token itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    user: str
+    name: str
+    created_at: str
+    expires_at: str
+    revoked_at: str | None
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenInfo:
+        return cls(
+            id=token.id,
+            user=token.user.name,
+            name=token.name,
+            created_at=token.created_at.isoformat(),
+            expires_at=token.expires_at.isoformat(),
+            revoked_at=token.revoked_at.isoformat() if token.revoked_at else None,
+        )
+
+
+class IssuedToken(BaseModel):
+    """A token just made, with the token itself (the only time it is shown)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: int
     user: str
     name: str
     expires_at: str
-    token: str  # shown once
-
-
-def _user_row(user: User) -> dict[str, Any]:
-    return {
-        "name": user.name,
-        "roles": user.role_names,
-        "unit": user.unit.name if user.unit else None,
-        "bootstrap": user.is_bootstrap,
-        "service": user.is_service,
-        "disabled": user.disabled,
-        "must_change_password": user.must_change_password,
-    }
-
-
-def _token_row(token: ApiToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "user": token.user.name,
-        "name": token.name,
-        "created_at": token.created_at.isoformat(),
-        "expires_at": token.expires_at.isoformat(),
-        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
-    }
+    token: str = Field(description="Shown once; stored only as its sha256 digest.")
 
 
 class AccountService(ServiceBase):
@@ -96,18 +127,18 @@ class AccountService(ServiceBase):
                 session, self.actor, Record(action="users.create", details={**details, "service": service})
             )
 
-    def users(self) -> list[dict[str, Any]]:
+    def users(self) -> list[User]:
         self.allow(Action.MANAGE_USERS)
         with self.sessions() as session:
-            return [_user_row(u) for u in session.scalars(select(User).order_by(User.name))]
+            return [User.of(u) for u in session.scalars(select(UserRecord).order_by(UserRecord.name))]
 
-    def user(self, name: str) -> dict[str, Any]:
+    def user(self, name: str) -> User:
         self.allow(Action.MANAGE_USERS)
         with self.sessions() as session:
-            return _user_row(accounts.user_named(session, name))
+            return User.of(accounts.user_named(session, name))
 
     @contextmanager
-    def _change(self, name: str, action: str) -> Iterator[tuple[Session, User, dict[str, Any]]]:
+    def _change(self, name: str, action: str) -> Iterator[tuple[Session, UserRecord, dict[str, Any]]]:
         """One audited change to a user by an admin: yields (session, user, details), then records the
         change with its details if the body succeeded (else nothing changed)."""
         self.allow(Action.MANAGE_USERS)
@@ -179,9 +210,9 @@ class AccountService(ServiceBase):
             expires = token.expires_at.isoformat()
             details = {"user": user_name, "token_id": token.id, "name": name, "expires_at": expires}
             audit.append(session, self.actor, Record(action="tokens.create", details=details))
-            return IssuedToken(token.id, user_name, name, expires, plain)
+            return IssuedToken(id=token.id, user=user_name, name=name, expires_at=expires, token=plain)
 
-    def _token_refusal(self, user: User) -> str | None:
+    def _token_refusal(self, user: UserRecord) -> str | None:
         if user.is_bootstrap:
             return "The bootstrap operator is a command-line identity: it neither gets nor issues tokens."
         if user.is_service:
@@ -194,13 +225,13 @@ class AccountService(ServiceBase):
             )
         return None
 
-    def tokens(self, user_name: str) -> list[dict[str, Any]]:
+    def tokens(self, user_name: str) -> list[TokenInfo]:
         """Every token of a user, revoked and expired ones too (one's own, or anybody's for an admin)."""
         if user_name != self.actor.name:
             self.allow(Action.MANAGE_USERS)
         with self.sessions.begin() as session:
             rows = [
-                _token_row(t) for t in accounts.tokens_of(session, accounts.user_named(session, user_name))
+                TokenInfo.of(t) for t in accounts.tokens_of(session, accounts.user_named(session, user_name))
             ]
             audit.append(session, self.actor, Record(action="tokens.list", details={"user": user_name}))
             return rows

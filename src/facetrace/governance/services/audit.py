@@ -2,14 +2,70 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field
 
 from facetrace.governance import audit, audit_keys, reports, signing
 from facetrace.governance.audit import ChainReport, Record
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
+
+
+class SigningKey(BaseModel):
+    """The public half of the key the deployment signs with now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str = Field(description="sha256 of the raw public key, hex.")
+    public_key: str = Field(description="The raw Ed25519 public key, base64.")
+    pem: str = Field(description="The same key as PEM, for 'facetrace audit verify --public-key'.")
+
+
+class PublicKey(BaseModel):
+    """A key the log lists, with the entries it signed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    public_key: str = Field(description="The raw Ed25519 public key, base64.")
+    created_at: str
+    first_seq: int | None = Field(description="The first entry it signs.")
+    last_seq: int | None = Field(description="The rotation entry it signed last (none: it signs now).")
+
+
+class PublicKeys(BaseModel):
+    """What to publish so that anyone can check the log without a secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: str
+    signing_key: SigningKey = Field(description="The key the server signs with now, from its key file.")
+    keys: list[PublicKey]
+
+
+class Anchor(BaseModel):
+    """A signed head of the log: keep it elsewhere; 'facetrace audit verify --anchor FILE' later
+    shows whether the log still holds that entry unchanged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: str
+    seq: int
+    hash: str
+    at: str
+    key_id: str
+    public_key: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRotated:
+    seq: int  # the rotation entry's
+    old_key_id: str
+    new_key_id: str
 
 
 class AuditService(ServiceBase):
@@ -75,7 +131,7 @@ class AuditService(ServiceBase):
         )
         return document
 
-    def public_keys(self) -> dict[str, Any]:
+    def public_keys(self) -> PublicKeys:
         """The key this deployment signs with now (taken from its key file, so it is the one to
         trust) and every key the catalog lists, with the entries each signed."""
         self.allow(Action.READ_AUDIT)
@@ -83,26 +139,26 @@ class AuditService(ServiceBase):
         with self.sessions() as session:
             keys = audit.public_keys(session)
         self.record(Record(action="audit.public_key", details={"key_id": current.key_id}))
-        return {
-            "format": "facetrace-audit-keys/1",
-            "signing_key": {
-                "key_id": current.key_id,
-                "public_key": signing.public_to_text(current.public),
-                "pem": signing.public_to_pem(current.public),
-            },
-            "keys": keys,
-        }
+        return PublicKeys(
+            format="facetrace-audit-keys/1",
+            signing_key=SigningKey(
+                key_id=current.key_id,
+                public_key=signing.public_to_text(current.public),
+                pem=signing.public_to_pem(current.public),
+            ),
+            keys=[PublicKey(**key) for key in keys],
+        )
 
-    def anchor(self) -> dict[str, Any]:
+    def anchor(self) -> Anchor:
         """The head of the log, signed: to be kept elsewhere and given to ``verify`` later, which
         then finds out if entries up to it were cut off or rewritten. Recorded after it is taken."""
         self.allow(Action.READ_AUDIT)
         with self.sessions() as session:
-            anchor = audit.make_anchor(session)
-        self.record(Record(action="audit.anchor", details={"seq": anchor["seq"], "hash": anchor["hash"]}))
+            anchor = Anchor(**audit.make_anchor(session))
+        self.record(Record(action="audit.anchor", details={"seq": anchor.seq, "hash": anchor.hash}))
         return anchor
 
-    def rotate_key(self) -> dict[str, Any]:
+    def rotate_key(self) -> KeyRotated:
         """Replace the signing key. The old private key is destroyed; its public key stays listed
         and the rotation entry (signed by the old key, countersigned by the new) links the two, so
         whoever trusts either key can check the entries of both."""
@@ -116,8 +172,4 @@ class AuditService(ServiceBase):
             audit_keys.staged_path(signer.path).unlink(missing_ok=True)
             raise
         audit_keys.install(signer, details["new_key_id"])
-        return {
-            "seq": entry.id,
-            "old_key_id": details["old_key_id"],
-            "new_key_id": details["new_key_id"],
-        }
+        return KeyRotated(seq=entry.id, old_key_id=details["old_key_id"], new_key_id=details["new_key_id"])

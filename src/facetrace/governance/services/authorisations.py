@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import false, select
 
 from facetrace.core.errors import FacetraceError
@@ -14,7 +14,37 @@ from facetrace.governance import audit, authorisations
 from facetrace.governance.audit import Record
 from facetrace.governance.roles import Action, Role
 from facetrace.governance.services.base import ServiceBase
-from facetrace.store.governance_models import Authorisation
+from facetrace.store.governance_models import Authorisation as AuthorisationRecord
+
+
+class Authorisation(BaseModel):
+    """An authorisation as its requester, their supervisor, an auditor or a DPO lists it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reference: str
+    case_ref: str
+    status: str
+    requested_by: str
+    requested_at: str
+    unit: str | None
+    decided_by: str | None
+    justification: str | None
+    expires_at: str | None = Field(description="A granted one may be searched on until then.")
+
+    @classmethod
+    def of(cls, a: AuthorisationRecord) -> Authorisation:
+        return cls(
+            reference=a.reference,
+            case_ref=a.case_ref,
+            status=a.status,
+            requested_by=a.requested_by,
+            requested_at=a.requested_at.isoformat(),
+            unit=a.unit,
+            decided_by=a.decided_by,
+            justification=a.justification,
+            expires_at=a.expires_at.isoformat() if a.expires_at else None,
+        )
 
 
 class AuthorisationService(ServiceBase):
@@ -101,31 +131,19 @@ class AuthorisationService(ServiceBase):
             self.record(Record(action=action, outcome="denied", authorisation_ref=reference, details=details))
             raise
 
-    def listing(self, pending_only: bool = False) -> list[dict[str, Any]]:
+    def listing(self, pending_only: bool = False) -> list[Authorisation]:
         """Supervisors see their unit's (none without a unit), investigators their own requests,
         auditors and DPOs all."""
-        query = select(Authorisation).order_by(Authorisation.requested_at.desc())
+        query = select(AuthorisationRecord).order_by(AuthorisationRecord.requested_at.desc())
         if pending_only:
-            query = query.where(Authorisation.status == "requested")
+            query = query.where(AuthorisationRecord.status == "requested")
         roles = self.actor.roles
         with self.sessions() as session:
             if not {Role.AUDITOR, Role.DPO, Role.SUPERVISOR} & roles:
                 self.allow(Action.REQUEST_AUTHORISATION)
-                query = query.where(Authorisation.requested_by == self.actor.name)
+                query = query.where(AuthorisationRecord.requested_by == self.actor.name)
             elif not {Role.AUDITOR, Role.DPO} & roles:
                 unit_id = authorisations.unit_id_of(session, self.actor)
-                query = query.where(Authorisation.unit_id == unit_id if unit_id is not None else false())
-            return [
-                {
-                    "reference": a.reference,
-                    "case_ref": a.case_ref,
-                    "status": a.status,
-                    "requested_by": a.requested_by,
-                    "requested_at": a.requested_at.isoformat(),
-                    "unit": a.unit,
-                    "decided_by": a.decided_by,
-                    "justification": a.justification,
-                    "expires_at": a.expires_at.isoformat() if a.expires_at else None,
-                }
-                for a in session.scalars(query)
-            ]
+                unit_of = AuthorisationRecord.unit_id == unit_id if unit_id is not None else false()
+                query = query.where(unit_of)
+            return [Authorisation.of(a) for a in session.scalars(query)]

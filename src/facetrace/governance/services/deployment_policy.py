@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.core.config import Settings
 from facetrace.governance import accounts, deployment_policy
+from facetrace.governance.deployment_policy import DeploymentPolicy
 from facetrace.governance.roles import Action, Role
 from facetrace.governance.services.base import ServiceBase
 from facetrace.store.governance_models import User, UserRole
@@ -17,10 +18,10 @@ from facetrace.store.governance_models import User, UserRole
 class PolicyService(ServiceBase):
     """``gov.policy``: the deployment's policy, shown to anyone signed in, changed by an admin."""
 
-    def show(self) -> dict[str, Any]:
+    def show(self) -> DeploymentPolicy:
         """Every setting of the deployment's policy (staff may read it: it says what binds them)."""
         self.allow(Action.VIEW_STATS)
-        return self.deployment_policy().model_dump(mode="json")
+        return self.deployment_policy()
 
     def change(self, name: str, value: Any) -> tuple[Any, Any]:
         """Set one setting (text as typed, or a JSON value); returns (old, new). Admins only."""

@@ -3,15 +3,61 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from facetrace.catalog.repository import SourceStats
 from facetrace.gallery.gallery import Gallery
 from facetrace.gallery.stats import gallery_stats
 from facetrace.governance.audit import Record
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
 from facetrace.index.kinds import IndexKind
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFigures:
+    """One vector index: a FAISS file (from its meta file) or a Milvus collection."""
+
+    file: str
+    model: str | None
+    kind: str | None
+    vectors: int | None
+    bytes: int | None  # a Milvus server does not say
+    saved_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryStats:
+    """What the gallery holds. The fields' order is the order ``facetrace stats --json`` prints."""
+
+    data_dir: str
+    catalog: str  # its address, without a password
+    catalog_bytes: int | None  # a SQLite catalog's files; None for a server's
+    sources: list[SourceStats]
+    images: int
+    sightings: int
+    faces: int
+    faces_per_model: dict[str, int]
+    indexes: list[IndexFigures]
+
+    @classmethod
+    def of(cls, stats: dict[str, Any]) -> GalleryStats:
+        """From :func:`gallery_stats`'s document."""
+        return cls(
+            data_dir=stats["data_dir"],
+            catalog=stats["catalog"],
+            catalog_bytes=stats["catalog_bytes"],
+            sources=[SourceStats(**source) for source in stats["sources"]],
+            images=stats["images"],
+            sightings=stats["sightings"],
+            faces=stats["faces"],
+            faces_per_model=stats["faces_per_model"],
+            indexes=[IndexFigures(**index) for index in stats["indexes"]],
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +73,11 @@ class Reindexed:
 class GalleryService(ServiceBase):
     """``gov.gallery``: statistics, rebuilding the index, reading the metrics."""
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> GalleryStats:
         """Sources, images, sightings and faces, the index files and their size (any staff role)."""
         with self.action(Action.VIEW_STATS) as details:
-            stats = gallery_stats(self.settings)
-            details.update(faces=stats["faces"], images=stats["images"])
+            stats = GalleryStats.of(gallery_stats(self.settings))
+            details.update(faces=stats.faces, images=stats.images)
         return stats
 
     def reindex(self, kind: IndexKind | None = None) -> Reindexed:

@@ -7,6 +7,7 @@ from typing import Any
 
 from facetrace.governance import reports
 from facetrace.governance.audit import Record
+from facetrace.governance.reports import UsageRow
 from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
 
@@ -14,7 +15,7 @@ from facetrace.governance.services.base import ServiceBase
 class ReportService(ServiceBase):
     """``gov.reports``: what the deployment did, for supervisors, auditors and DPOs."""
 
-    def usage(self, year: int) -> list[dict[str, Any]]:
+    def usage(self, year: int) -> list[UsageRow]:
         unit = self._reader_unit(Action.VIEW_REPORTS)
         with self.sessions() as session:
             rows = reports.usage(session, year, unit)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from facetrace.collect import crawl_job, sources
@@ -21,31 +22,53 @@ from facetrace.governance.services.base import ServiceBase
 from facetrace.ingest.import_dir import images_in_import_dir
 from facetrace.ingest.inputs import InputImage, InputProblem
 from facetrace.ingest.pipeline import IngestStats, ingest, ingest_items
-from facetrace.store.catalog_models import Source
+from facetrace.store.catalog_models import Source as SourceRecord
+
+
+class Source(BaseModel):
+    """A registered source as the registry describes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: str
+    status: str = Field(description="active, paused or blocked.")
+    jurisdiction: str | None
+    legal_basis: str | None
+    purpose: str | None
+    seeds: list[str]
+    allowed: list[str]
+    retention_days: int | None
+    max_pages: int | None
+    max_depth: int | None
+    rate_per_s: float | None
+    allow_private_network: bool = Field(description="Its crawls may reach private addresses.")
+    sightings: int
+    created_at: str
+    blocked: str | None = Field(description="Why the source was blocked, if it was.")
 
 
 class SourceService(ServiceBase):
     """``gov.sources``: the source registry and collection from it (crawls, imports, ingests)."""
 
-    def add(self, spec: SourceSpec) -> dict[str, Any]:
+    def add(self, spec: SourceSpec) -> Source:
         self.allow(Action.MANAGE_SOURCES)
         with self.sessions.begin() as session:
             source = sources.register(session, spec)
             described = sources.describe(session, source)
             audit.append(session, self.actor, Record(action="sources.add", details=described))
-        return described
+        return Source(**described)
 
-    def listing(self) -> list[dict[str, Any]]:
+    def listing(self) -> list[Source]:
         self.allow(Action.VIEW_STATS)
         with self.sessions() as session:
-            return [
-                sources.describe(session, s) for s in session.scalars(select(Source).order_by(Source.name))
-            ]
+            query = select(SourceRecord).order_by(SourceRecord.name)
+            return [Source(**sources.describe(session, s)) for s in session.scalars(query)]
 
-    def get(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> Source:
         self.allow(Action.VIEW_STATS)
         with self.sessions() as session:
-            return sources.describe(session, sources.named(session, name))
+            return Source(**sources.describe(session, sources.named(session, name)))
 
     def pause(self, name: str, *, paused: bool = True) -> None:
         """Pause a source (nothing is collected from it until resumed), or resume it."""
@@ -123,6 +146,7 @@ class SourceService(ServiceBase):
                     source_name=name,
                     workers=workers,
                     on_progress=_reporting(control, Progress.of_import, on_progress),
+                    sessions=self.sessions,
                 )
                 control.report(Progress.of_import(stats, completed=not stopped))
             details.update(
@@ -154,7 +178,7 @@ class SourceService(ServiceBase):
         gallery = "demo" if demo else "production"
         with self.action(Action.MANAGE_SOURCES, command="ingest", source=name, gallery=gallery) as details:
             with self.sessions() as session:
-                source = session.scalar(select(Source).where(Source.name == name))
+                source = session.scalar(select(SourceRecord).where(SourceRecord.name == name))
                 if source is None:
                     raise FacetraceError(
                         f"no source named {name!r}: an admin registers it first, with its legal basis and "
@@ -275,10 +299,10 @@ class SourceService(ServiceBase):
             )
             if delete_gone and crawled.completed:
                 with self.sessions() as session:
-                    plan = erasure.plan(session, erasure.ErasureScope(gone_from=name))
-                if plan.sighting_ids:
+                    gone = erasure.plan(session, erasure.ErasureScope(gone_from=name))
+                if gone.sighting_ids:
                     certificate = erasure.execute(
-                        self.settings, self.sessions, self.actor, plan, reason=f"gone from source {name}"
+                        self.settings, self.sessions, self.actor, gone, reason=f"gone from source {name}"
                     )
                     details["gone_deleted"] = certificate["counts"]
         return crawled, ingested

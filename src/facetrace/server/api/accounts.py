@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
@@ -13,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from facetrace.governance.roles import Role
 from facetrace.governance.service import Governance
-from facetrace.governance.services.accounts import change_password
+from facetrace.governance.services.accounts import IssuedToken, TokenInfo, User, change_password
 from facetrace.server.common.auth import FORM_TYPE, TOKEN_URL, Acting, PasswordForm
 from facetrace.server.common.client_address import client_address
 from facetrace.server.common.orders import NewToken
@@ -92,36 +91,9 @@ class UserChange(BaseModel):
     disabled: bool | None = Field(None, description="Disabled users' tokens and web logins stop at once.")
 
 
-class User(BaseModel):
-    name: str
-    roles: list[Role]
-    unit: str | None
-    bootstrap: bool = Field(description="A bootstrap operator left by an older version (it opens nothing).")
-    service: bool = Field(description="A service account (a machine's).")
-    disabled: bool
-    must_change_password: bool = Field(description="An admin reset the password; not changed yet.")
-
-
 class TemporaryPassword(BaseModel):
     user: str
     temporary_password: str = Field(description="Shown once; it opens nothing but its own change.")
-
-
-class IssuedToken(BaseModel):
-    id: int
-    user: str
-    name: str
-    expires_at: str
-    token: str = Field(description="Shown once; stored only as its sha256 digest.")
-
-
-class TokenInfo(BaseModel):
-    id: int
-    user: str
-    name: str
-    created_at: str
-    expires_at: str
-    revoked_at: str | None
 
 
 @router.post(
@@ -180,7 +152,7 @@ def add_unit(gov: Acting, body: NewUnit) -> str:
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=User)
-def add_user(gov: Acting, body: NewUser) -> dict[str, Any]:
+def add_user(gov: Acting, body: NewUser) -> User:
     """Create a user with one or more roles in an existing unit, or a service account (admin)."""
     roles = [role.value for role in body.roles]
     gov.accounts.add_user(body.name, roles, body.unit, body.password, service=body.service)
@@ -188,13 +160,13 @@ def add_user(gov: Acting, body: NewUser) -> dict[str, Any]:
 
 
 @router.get("/users", response_model=list[User])
-def list_users(gov: Acting) -> list[dict[str, Any]]:
+def list_users(gov: Acting) -> list[User]:
     """Every user with roles and unit (admin)."""
     return gov.accounts.users()
 
 
 @router.patch("/users/{name}", response_model=User)
-def change_user(gov: Acting, name: str, body: UserChange) -> dict[str, Any]:
+def change_user(gov: Acting, name: str, body: UserChange) -> User:
     """Change a user's roles, unit, or disable and re-enable them (admin); each change is audited."""
     if body.roles is not None:
         gov.accounts.set_roles(name, [role.value for role in body.roles])
@@ -212,15 +184,15 @@ def reset_password(gov: Acting, name: str) -> TemporaryPassword:
 
 
 @router.get("/users/{name}/tokens", response_model=list[TokenInfo])
-def list_tokens(gov: Acting, name: str) -> list[dict[str, Any]]:
+def list_tokens(gov: Acting, name: str) -> list[TokenInfo]:
     """Every token of a user, revoked and expired ones too: one's own, or anybody's for an admin."""
     return gov.accounts.tokens(name)
 
 
 @router.post("/users/{name}/tokens", status_code=status.HTTP_201_CREATED, response_model=IssuedToken)
-def issue_token(gov: Acting, name: str, body: NewToken) -> dict[str, Any]:
+def issue_token(gov: Acting, name: str, body: NewToken) -> IssuedToken:
     """Create an API token: one's own, or (admin) a service account's. Nobody gets another person's."""
-    return asdict(gov.accounts.issue_token(name, body.name, body.days))
+    return gov.accounts.issue_token(name, body.name, body.days)
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from facetrace.governance.services.audit import Anchor, PublicKey, PublicKeys
 from facetrace.server.common.auth import Acting
 from facetrace.server.common.params import MAX_ID
 from facetrace.server.common.problems import PROBLEM_RESPONSES
@@ -37,14 +38,6 @@ class Head(BaseModel):
     hash: str
 
 
-class PublicKey(BaseModel):
-    key_id: str
-    public_key: str = Field(description="The raw Ed25519 public key, base64.")
-    created_at: str
-    first_seq: int | None = Field(description="The first entry it signs.")
-    last_seq: int | None = Field(description="The rotation entry it signed last (none: it signs now).")
-
-
 class AuditExport(BaseModel):
     """A range of the log that an outside body can check on its own ('facetrace audit verify --export')."""
 
@@ -61,31 +54,6 @@ class AuditExport(BaseModel):
     )
     # Entries pass through untouched: every field is hashed, so the export must be byte-faithful.
     entries: list[dict[str, Any]]
-
-
-class SigningKey(BaseModel):
-    key_id: str = Field(description="sha256 of the raw public key, hex.")
-    public_key: str = Field(description="The raw Ed25519 public key, base64.")
-    pem: str = Field(description="The same key as PEM, for 'facetrace audit verify --public-key'.")
-
-
-class PublicKeys(BaseModel):
-    format: str
-    signing_key: SigningKey = Field(description="The key the server signs with now, from its key file.")
-    keys: list[PublicKey]
-
-
-class Anchor(BaseModel):
-    """A signed head of the log: keep it elsewhere; 'facetrace audit verify --anchor FILE' later
-    shows whether the log still holds that entry unchanged."""
-
-    format: str
-    seq: int
-    hash: str
-    at: str
-    key_id: str
-    public_key: str
-    signature: str
 
 
 @router.get("/verify", response_model=ChainReport)
@@ -138,13 +106,13 @@ def export(
 
 
 @router.get("/public-key", response_model=PublicKeys)
-def public_key(gov: Acting) -> dict[str, Any]:
+def public_key(gov: Acting) -> PublicKeys:
     """The public key the log is signed with, and every earlier one, so exports can be checked
     without any secret."""
     return gov.audit.public_keys()
 
 
 @router.get("/anchor", response_model=Anchor)
-def anchor(gov: Acting) -> dict[str, Any]:
+def anchor(gov: Acting) -> Anchor:
     """A signed head of the log (sequence number, hash, time, key) to keep elsewhere."""
     return gov.audit.anchor()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
+from facetrace.governance.services.authorisations import Authorisation
 from facetrace.server.common.auth import Acting
 from facetrace.server.common.problems import PROBLEM_RESPONSES
 
@@ -41,18 +41,6 @@ class Decided(BaseModel):
     search_results_deleted: int = Field(description="Results of searches that relied on a refused request.")
 
 
-class Authorisation(BaseModel):
-    reference: str
-    case_ref: str
-    status: str
-    requested_by: str
-    requested_at: str
-    unit: str | None
-    decided_by: str | None
-    justification: str | None
-    expires_at: str | None = Field(description="A granted one may be searched on until then.")
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Reference)
 def request_authorisation(gov: Acting, body: AuthorisationRequest) -> Reference:
     """Ask your supervisor for leave to search for a case (investigator)."""
@@ -60,7 +48,7 @@ def request_authorisation(gov: Acting, body: AuthorisationRequest) -> Reference:
 
 
 @router.get("", response_model=list[Authorisation])
-def list_authorisations(gov: Acting, pending: bool = False) -> list[dict[str, Any]]:
+def list_authorisations(gov: Acting, pending: bool = False) -> list[Authorisation]:
     """Those you may see: your own requests, your unit's as a supervisor, all as auditor or DPO."""
     return gov.authorisations.listing(pending_only=pending)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, JsonValue
 
@@ -26,7 +24,7 @@ class PolicyChanged(BaseModel):
 
 
 @router.get("", response_model=DeploymentPolicy)
-def show(gov: Acting) -> dict[str, Any]:
+def show(gov: Acting) -> DeploymentPolicy:
     """Every setting of the deployment's policy, as every process of the deployment applies it."""
     return gov.policy.show()
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParameter
-from pydantic import BaseModel, Field
 
+from facetrace.governance.reports import UsageRow
 from facetrace.server.common.auth import Acting
 from facetrace.server.common.orders import FIRST_YEAR, LAST_YEAR
 from facetrace.server.common.problems import PROBLEM_RESPONSES
@@ -37,26 +37,13 @@ class AnnualFile(StrEnum):
         }[self]
 
 
-class UsageRow(BaseModel):
-    unit: str
-    user: str
-    months: dict[str, int] = Field(description="Searches run per month, '01' to '12'.")
-    searches: int
-    refused: int
-    failed: int
-    with_authorisation: int
-    results_returned: int
-    cases: int
-    offences: dict[str, int]
-
-
 @router.get("/usage", response_model=list[UsageRow])
 def usage(
     gov: Acting,
     year: Annotated[
         int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR, description="Calendar year (default: this one).")
     ] = None,
-) -> list[dict[str, Any]]:
+) -> list[UsageRow]:
     """Searches per unit, user and month; a supervisor sees their own unit (supervisor, DPO, auditor)."""
     return gov.reports.usage(year or datetime.now(UTC).year)
 

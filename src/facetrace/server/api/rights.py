@@ -41,31 +41,11 @@ class Move(BaseModel):
     note: str | None = Field(None, description="Identity and scope checked; or the reason for a refusal.")
 
 
-class Event(BaseModel):
-    at: str
-    by: str
-    status: str
-    note: str | None
-
-
 class RightsDryRun(BaseModel):
     reference: str
     erasure: ErasureDryRun | None = Field(
         description="What executing the request would delete now; none for an access request."
     )
-
-
-class RightsRequest(BaseModel):
-    reference: str
-    kind: str
-    status: str
-    received_at: str
-    due_at: str
-    overdue: bool
-    history: list[Event]
-    outcome: str | None
-    photo_matches: int = Field(description="Gallery faces the person's photo matched when it was filed.")
-    report_until: str | None = Field(description="An access report is downloadable until then.")
 
 
 @router.post(
@@ -95,7 +75,7 @@ def file_request(
 
 
 @router.get("", response_model=list[RightsRequest])
-def queue(gov: Acting, include_closed: Annotated[bool, Query(alias="all")] = False) -> list[dict[str, Any]]:
+def queue(gov: Acting, include_closed: Annotated[bool, Query(alias="all")] = False) -> list[RightsRequest]:
     """The queue, overdue first (DPO)."""
     return gov.rights.queue(include_closed)
 
@@ -134,4 +114,4 @@ def dry_run(gov: Acting, reference: str) -> RightsDryRun:
 def execute(gov: Acting, reference: str) -> dict[str, Any]:
     """Answer a verified request: the access report, or erasure with its certificate (and blocks on
     future collection, for an objection). Returns what was produced (DPO)."""
-    return gov.rights.execute(reference)
+    return gov.rights.execute(reference).as_json()

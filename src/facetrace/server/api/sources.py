@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from facetrace.collect.sources import SourceSpec
+from facetrace.governance.services.sources import Source
 from facetrace.server.common.auth import Acting
 from facetrace.server.common.orders import NewSource
 from facetrace.server.common.problems import PROBLEM_RESPONSES
@@ -15,27 +14,8 @@ from facetrace.server.common.problems import PROBLEM_RESPONSES
 router = APIRouter(prefix="/api/v1/sources", tags=["sources"], responses=PROBLEM_RESPONSES)
 
 
-class Source(BaseModel):
-    name: str
-    kind: str
-    status: str = Field(description="active, paused or blocked.")
-    jurisdiction: str | None
-    legal_basis: str | None
-    purpose: str | None
-    seeds: list[str]
-    allowed: list[str]
-    retention_days: int | None
-    max_pages: int | None
-    max_depth: int | None
-    rate_per_s: float | None
-    allow_private_network: bool = Field(description="Its crawls may reach private addresses.")
-    sightings: int
-    created_at: str
-    blocked: str | None = Field(description="Why the source was blocked, if it was.")
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Source)
-def add_source(gov: Acting, body: NewSource) -> dict[str, Any]:
+def add_source(gov: Acting, body: NewSource) -> Source:
     """Register a source (admin). Social networks are refused; there is no crawl-the-web mode."""
     spec = SourceSpec(
         **body.model_dump(exclude={"seeds", "allowed"}), seeds=tuple(body.seeds), allowed=tuple(body.allowed)
@@ -44,13 +24,13 @@ def add_source(gov: Acting, body: NewSource) -> dict[str, Any]:
 
 
 @router.get("", response_model=list[Source])
-def list_sources(gov: Acting) -> list[dict[str, Any]]:
+def list_sources(gov: Acting) -> list[Source]:
     """Every registered source with its status."""
     return gov.sources.listing()
 
 
 @router.get("/{name}", response_model=Source)
-def show_source(gov: Acting, name: str) -> dict[str, Any]:
+def show_source(gov: Acting, name: str) -> Source:
     """Everything registered about one source."""
     return gov.sources.get(name)
 

@@ -41,7 +41,7 @@ def administration(request: Request, gov: SignedIn, state: State) -> HTMLRespons
         roles=[role.value for role in STAFF_ROLES],
         kinds=KINDS,
         import_dir=state.settings.import_dir,
-        policy=gov.policy.show(),
+        policy=gov.policy.show().model_dump(mode="json"),
     )
 
 
@@ -84,7 +84,7 @@ def user_page(request: Request, name: str, gov: SignedIn) -> HTMLResponse:
         user=user,
         tokens=gov.accounts.tokens(name),
         units=gov.accounts.units(),
-        roles=sorted(SERVICE_ROLES) if user["service"] else [role.value for role in STAFF_ROLES],
+        roles=sorted(SERVICE_ROLES) if user.service else [role.value for role in STAFF_ROLES],
     )
 
 

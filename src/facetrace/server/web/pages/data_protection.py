@@ -8,7 +8,7 @@ import json
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Query, Request
@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from facetrace.governance import rights
 from facetrace.governance.erasure import ErasureScope
+from facetrace.governance.services.rights import Executed
 from facetrace.server.common.downloads import private_attachment
 from facetrace.server.common.orders import FIRST_YEAR, LAST_YEAR
 from facetrace.server.common.security_headers import standalone_document_policy
@@ -33,14 +34,14 @@ CHECK_ANSWERS = {
 }
 
 
-def _in_words(produced: dict[str, Any]) -> str:
+def _in_words(produced: Executed) -> str:
     """What executing a request produced, for the message after it."""
-    counts = produced.get("counts")
+    counts = produced.counts
     if isinstance(counts, dict):
         deleted = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items() if n)
-        return f"deleted {deleted or 'nothing'}; certificate {produced['certificate']}"
-    if "access_report" in produced:
-        return f"access report written ({produced['faces_held']} face(s) held)"
+        return f"deleted {deleted or 'nothing'}; certificate {produced.certificate}"
+    if produced.access_report is not None:
+        return f"access report written ({produced.faces_held} face(s) held)"
     return str(counts or "done")
 
 
@@ -52,7 +53,7 @@ def queue(request: Request, gov: SignedIn) -> HTMLResponse:
 @router.get("/dpo/requests/{reference}", response_class=HTMLResponse)
 def request_detail(request: Request, reference: str, gov: SignedIn) -> HTMLResponse:
     entry = gov.rights.get(reference)
-    plan = gov.rights.plan(reference) if entry["status"] in rights.OPEN else None
+    plan = gov.rights.plan(reference) if entry.status in rights.OPEN else None
     return page(request, "dpo_request.html", gov, entry=entry, plan=plan)
 
 
@@ -102,7 +103,8 @@ def purge(request: Request, gov: SignedIn, form: CheckedForm) -> HTMLResponse | 
         return page(request, "dpo.html", gov, queue=gov.rights.queue(include_closed=True), purge=plan)
     with reported(request):
         done = gov.erasure.erase(scope, field(form, "reason"))
-        flash(request, f"Done: {_in_words(done)}.")
+        produced = Executed(certificate=done["certificate"], counts=done["counts"])
+        flash(request, f"Done: {_in_words(produced)}.")
     return back_to("/dpo")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from facetrace.governance.reports import UsageRow
 from facetrace.server.web.errors import page_router
 from facetrace.server.web.rendering import back_to, page, reported
 from facetrace.server.web.session import CheckedForm, SignedIn, field, flash
@@ -16,10 +17,10 @@ from facetrace.server.web.session import CheckedForm, SignedIn, field, flash
 router = page_router()
 
 
-def monthly_bars(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def monthly_bars(rows: list[UsageRow]) -> dict[str, Any]:
     """The usage rows as a bar chart's data: one series per user, twelve months, and the scale."""
-    series = [{"user": row["user"], "months": list(row["months"].values())} for row in rows]
-    peak = max((count for s in series for count in s["months"]), default=0)
+    series = [{"user": row.user, "months": list(row.months.values())} for row in rows]
+    peak = max((count for row in rows for count in row.months.values()), default=0)
     return {"series": series, "peak": max(peak, 1)}
 
 
