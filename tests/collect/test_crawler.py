@@ -32,7 +32,7 @@ from facetrace.collect.crawler import Crawler, CrawlPlan
 from facetrace.collect.pages import parse_page
 from facetrace.collect.sources import SourceSpec
 from facetrace.core.config import Settings
-from facetrace.gallery.search import hit_to_dict
+from facetrace.gallery.results import SearchResult
 from facetrace.governance.erasure import ErasureScope
 from facetrace.governance.searches import Purpose
 from facetrace.governance.service import Governance
@@ -286,9 +286,9 @@ def test_crawl_command_path_stores_page_urls_and_search_finds_them(
     # One result for the photo, listing its copy and every page either was on.
     (hit,) = outcome.hits
     assert hit.face.image.sha256 == astronaut.sha256 and len(hit.copies) == 1
-    result = hit_to_dict(hit)
-    pages = {s["page_url"] for s in result["sightings"]}
-    pages |= {s["page_url"] for copy in result["near_duplicates"] for s in copy["sightings"]}
+    result = SearchResult.of(hit)
+    pages = {s.page_url for s in result.sightings}
+    pages |= {s.page_url for copy in result.near_duplicates for s in copy.sightings}
     assert pages == {f"{base}/events.html", f"{base}/press.html"}
     with operator.sessions() as session:
         assert session.scalar(select(Sighting).where(Sighting.location.like("%/private/%"))) is None

@@ -12,7 +12,8 @@ from facetrace.evaluation.calibration import calibrate_folder, impostor_curve
 from facetrace.gallery import calibration
 from facetrace.gallery.calibration import CalibrationResult, ImpostorCurve
 from facetrace.gallery.gallery import Gallery
-from facetrace.gallery.search import outcome_to_dict, search_photo
+from facetrace.gallery.results import SearchResponse
+from facetrace.gallery.search import search_photo
 from facetrace.vision.analyzer import FaceAnalyzer
 from support.ingesting import ingest
 
@@ -58,7 +59,7 @@ def test_search_reports_expected_false_matches_and_hides_weak_results(
     hit = outcome.hits[0]
     assert outcome.calibrated and hit.score > 0.99
     assert hit.expected_false_matches == pytest.approx(1 / curve.pairs)  # above every impostor: the floor
-    assert outcome_to_dict(outcome)["results"][0]["expected_false_matches"] == pytest.approx(
+    assert SearchResponse.of(outcome).results[0].expected_false_matches == pytest.approx(
         1 / curve.pairs, rel=1e-2
     )
 

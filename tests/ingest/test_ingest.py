@@ -176,13 +176,14 @@ def test_an_unchanged_gallery_skips_the_full_check(settings: Settings, photo_fol
 def test_search_finds_the_person_and_where_they_were_seen(
     settings: Settings, photo_folder: Path, analyzer: FaceAnalyzer, astronaut_rgb: np.ndarray
 ) -> None:
-    from facetrace.gallery.search import outcome_to_dict, search_photo
+    from facetrace.gallery.results import SearchResponse
+    from facetrace.gallery.search import search_photo
 
     ingest(settings, [str(photo_folder)], source_name="local")
     probe = encode(np.ascontiguousarray(astronaut_rgb[20:480, 40:470]), "JPEG", quality=80)  # a new crop
     files_before = data_files(settings)
     outcome = search_photo(settings, analyzer, probe, k=3)
-    result = outcome_to_dict(outcome)
+    result = SearchResponse.of(outcome).with_has_crop()
     assert result["gallery_size"] == 3
     first, second, third = result["results"]
     assert {s["location"] for s in first["sightings"]} | {s["location"] for s in second["sightings"]} >= {

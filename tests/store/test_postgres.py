@@ -26,7 +26,8 @@ from facetrace.catalog.repository import Place
 from facetrace.core.config import Settings
 from facetrace.core.errors import FacetraceError
 from facetrace.gallery.gallery import Gallery
-from facetrace.gallery.search import hit_to_dict, search_photo
+from facetrace.gallery.results import SearchResult
+from facetrace.gallery.search import search_photo
 from facetrace.gallery.stats import gallery_stats
 from facetrace.store.base import Base
 from facetrace.store.catalog_models import Face, Image, Sighting, Source
@@ -151,9 +152,9 @@ def test_ingest_search_and_stats_on_postgres(
     assert best.face.image.sha256 == hashlib.sha256(astronaut_jpeg).hexdigest()
     assert best.score > 0.9
     assert [(s.source.name, s.source.jurisdiction) for s in best.face.image.sightings] == [("pg-test", "FR")]
-    as_dict = hit_to_dict(best)  # what the CLI prints: timestamps come back timezone-aware
-    assert as_dict["sightings"][0]["location"] == str(astronaut_folder / "astronaut.jpg")
-    assert datetime.fromisoformat(as_dict["image"]["first_seen"]).tzinfo is not None
+    shown = SearchResult.of(best)  # what the CLI prints: timestamps come back timezone-aware
+    assert shown.sightings[0].location == str(astronaut_folder / "astronaut.jpg")
+    assert datetime.fromisoformat(shown.image.first_seen).tzinfo is not None
 
     summary = gallery_stats(settings)
     assert summary["catalog_bytes"] is None

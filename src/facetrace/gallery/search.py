@@ -1,5 +1,7 @@
 """Probe photo → the most similar faces in the gallery, with where each was found.
 
+What a search shows of its outcome (API, CLI, web page) is declared in :mod:`facetrace.gallery.results`.
+
 The probe exists only in memory here: it is decoded, embedded and dropped. It
 is never written to disk and never added to the gallery.
 """
@@ -9,14 +11,12 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, replace
-from typing import Any
 
 from facetrace.catalog.scope import EVERYWHERE, SearchScope
 from facetrace.core.config import Settings
 from facetrace.core.errors import NoFaceError
 from facetrace.gallery import calibration, near_duplicates
 from facetrace.gallery.gallery import Gallery, Hit
-from facetrace.store.catalog_models import Sighting
 from facetrace.vision.analyzer import FaceAnalyzer
 from facetrace.vision.types import AnalyzedFace
 
@@ -104,89 +104,3 @@ def search_photo(
 def faces_largest_first(analyzer: FaceAnalyzer, data: bytes) -> list[AnalyzedFace]:
     """The faces of a probe photo, largest first: the order in which ``face`` numbers count."""
     return sorted(analyzer.analyze(data).faces, key=lambda f: f.detection.area, reverse=True)
-
-
-def probe_faces_to_dicts(faces: list[AnalyzedFace]) -> list[dict[str, Any]]:
-    return [
-        {
-            "face": number,
-            "box": [round(v, 1) for v in f.detection.box],
-            "det_score": round(f.detection.score, 3),
-            "quality": round(f.quality, 3),
-        }
-        for number, f in enumerate(faces, start=1)
-    ]
-
-
-def hit_to_dict(hit: Hit) -> dict[str, Any]:
-    face = hit.face
-    image = face.image
-    return {
-        "rank": hit.rank,
-        "score": round(hit.score, 4),
-        "expected_false_matches": None
-        if hit.expected_false_matches is None
-        else float(f"{hit.expected_false_matches:.3g}"),
-        "face_id": face.id,
-        "has_crop": face.has_crop,
-        "box": [round(v, 1) for v in face.box],
-        "det_score": round(face.det_score, 3),
-        "quality": round(face.quality, 3),
-        "image": {
-            "sha256": image.sha256,
-            "width": image.width,
-            "height": image.height,
-            "first_seen": image.first_seen.isoformat(),
-            "last_seen": image.last_seen.isoformat(),
-        },
-        "sightings": [sighting_to_dict(s) for s in image.sightings],
-        "near_duplicates": [
-            {
-                "face_id": copy.face.id,
-                "has_crop": copy.face.has_crop,
-                "score": round(copy.score, 4),
-                "image": {
-                    "sha256": copy.face.image.sha256,
-                    "width": copy.face.image.width,
-                    "height": copy.face.image.height,
-                },
-                "sightings": [sighting_to_dict(s) for s in copy.face.image.sightings],
-            }
-            for copy in hit.copies
-        ],
-    }
-
-
-def sighting_to_dict(sighting: Sighting) -> dict[str, Any]:
-    """Where and when an image was seen, and under which source: for results and access reports."""
-    source = sighting.source
-    return {
-        "location": sighting.location,
-        "page_url": sighting.page_url,
-        "page_title": sighting.page_title,
-        "alt_text": sighting.alt_text,
-        "http_last_modified": sighting.http_last_modified,
-        "source": source.name,
-        "legal_basis": source.legal_basis,
-        "jurisdiction": source.jurisdiction,
-        "first_seen": sighting.first_seen.isoformat(),
-        "last_seen": sighting.last_seen.isoformat(),
-        "gone_at": sighting.gone_at.isoformat() if sighting.gone_at else None,
-    }
-
-
-def outcome_to_dict(outcome: SearchOutcome) -> dict[str, Any]:
-    return {
-        "model": outcome.model_id,
-        "gallery_size": outcome.gallery_size,
-        "probe": {
-            "sha256": outcome.probe_sha256,
-            "face_used": outcome.face_used,
-            "faces": probe_faces_to_dicts(outcome.probe_faces),
-        },
-        "calibrated": outcome.calibrated,
-        "hidden_as_too_weak": outcome.hidden,
-        "scope": outcome.scope.to_dict(),
-        "results": [hit_to_dict(hit) for hit in outcome.hits],
-        "timings_ms": outcome.timings_ms,
-    }

@@ -14,14 +14,14 @@ inactive until the request is verified and executed; refusal and expiry delete i
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from facetrace.catalog import repository
 from facetrace.core.errors import FacetraceError, NotFoundError
-from facetrace.gallery.search import sighting_to_dict
+from facetrace.gallery.results import Sighting
+from facetrace.governance.access_reports import AccessReport, HeldImage
 from facetrace.governance.audit import Actor
 from facetrace.governance.keyed_hashes import ALGORITHM, ErasureKey
 from facetrace.governance.references import code_digest, code_matches, random_reference, secret_code
@@ -107,28 +107,28 @@ def queue(session: Session, include_closed: bool = False) -> list[RightsRequest]
     return list(session.scalars(query.order_by(RightsRequest.due_at, RightsRequest.id)))
 
 
-def access_report(session: Session, request: RightsRequest) -> dict[str, Any]:
+def access_report(session: Session, request: RightsRequest) -> AccessReport:
     """What the gallery holds about the request's subject: images, where and when they were seen."""
     face_ids = set(request.matched_face_ids)
     if request.urls:
         seen = repository.images_seen_at(request.urls)
         face_ids |= set(session.scalars(select(Face.id).where(Face.image_id.in_(seen))))
     faces = repository.faces_with_provenance(session, sorted(face_ids))
-    return {
-        "request": request.reference,
-        "generated_at": utcnow().isoformat(timespec="seconds"),
-        "faces_held": len(faces),
-        "images": [
-            {
-                "face_id": face.id,
-                "image_sha256": face.image.sha256,
-                "first_seen": face.image.first_seen.isoformat(),
-                "last_seen": face.image.last_seen.isoformat(),
-                "seen_at": [sighting_to_dict(s) for s in face.image.sightings],
-            }
+    return AccessReport(
+        request=request.reference,
+        generated_at=utcnow().isoformat(timespec="seconds"),
+        faces_held=len(faces),
+        images=[
+            HeldImage(
+                face_id=face.id,
+                image_sha256=face.image.sha256,
+                first_seen=face.image.first_seen.isoformat(),
+                last_seen=face.image.last_seen.isoformat(),
+                seen_at=Sighting.all_of(face.image),
+            )
             for face in faces.values()
         ],
-    }
+    )
 
 
 def keep_template(session: Session, request: RightsRequest, template: bytes, model_id: str | None) -> None:

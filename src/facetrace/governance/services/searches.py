@@ -21,7 +21,8 @@ from facetrace.core.errors import (
 from facetrace.evaluation.calibration import calibrate_folder
 from facetrace.gallery import calibration
 from facetrace.gallery.gallery import Gallery
-from facetrace.gallery.search import SearchOutcome, faces_largest_first, probe_faces_to_dicts, search_photo
+from facetrace.gallery.results import ProbeFace
+from facetrace.gallery.search import SearchOutcome, faces_largest_first, search_photo
 from facetrace.governance import audit, authorisations, deployment_policy, quotas, reports
 from facetrace.governance.audit import Record
 from facetrace.governance.deployment_policy import DeploymentPolicy
@@ -125,13 +126,13 @@ class SearchService(ServiceBase):
             ),
         }
 
-    def probe_faces(self, analyzer: FaceAnalyzer, probe: bytes) -> list[dict[str, Any]]:
+    def probe_faces(self, analyzer: FaceAnalyzer, probe: bytes) -> list[ProbeFace]:
         """The faces in a probe photo, largest first, so the user can pick one before searching.
 
         Nothing is compared with the gallery and nothing is kept, so nothing is recorded.
         """
         self.allow(Action.SEARCH)
-        return probe_faces_to_dicts(faces_largest_first(analyzer, probe))
+        return ProbeFace.all_of(faces_largest_first(analyzer, probe))
 
     def face_crop(self, face_id: int) -> bytes:
         """The JPEG of a gallery face, for the user one of whose searches returned that face.

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from facetrace.catalog.scope import SearchScope
 from facetrace.core.errors import FacetraceError
-from facetrace.gallery.search import outcome_to_dict
+from facetrace.gallery.results import SearchResponse
 from facetrace.governance.roles import Action, may
 from facetrace.governance.searches import Purpose
 from facetrace.server.common.orders import SearchForm, crop_response
@@ -69,7 +69,7 @@ def search(request: Request, gov: SignedIn, form: CheckedUploadForm, state: Stat
         outcome = gov.searches.search(state.analyzer, probe, purpose, k=k, face=face, scope=scope)
     except FacetraceError as exc:
         return _search_page(request, gov, state, form=values, error=str(exc), status_code=400)
-    response = _search_page(request, gov, state, form=values, outcome=outcome_to_dict(outcome))
+    response = _search_page(request, gov, state, form=values, outcome=SearchResponse.of(outcome, _crop_link))
     response.headers["cache-control"] = "no-store"
     return response
 
@@ -84,10 +84,17 @@ def probe_faces(gov: SignedIn, form: CheckedUploadForm, state: State) -> JSONRes
         faces = gov.searches.probe_faces(state.analyzer, probe)
     except FacetraceError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
-    return JSONResponse({"faces": faces})
+    return JSONResponse({"faces": [face.model_dump() for face in faces]})
 
 
-@router.get("/faces/{face_id}/crop", response_model=None)
+CROP_PATH = "/faces/{face_id}/crop"
+
+
+def _crop_link(face_id: int) -> str:
+    return CROP_PATH.format(face_id=face_id)
+
+
+@router.get(CROP_PATH, response_model=None)
 def face_crop(gov: SignedIn, face_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     """The picture on a result card: only of a face one of the user's own searches returned."""
     return crop_response(gov.searches.face_crop(face_id))
