@@ -163,7 +163,7 @@ def test_a_supervisor_of_another_unit_gets_the_answer_an_unknown_reference_gets(
         ).all()
     assert [e.outcome for e in denied] == ["denied", "denied"]
     assert people["sol"].authorisations.listing() == []  # nor does south's list show it
-    assert [a["reference"] for a in people["sue"].authorisations.listing()] == [reference]
+    assert [a.reference for a in people["sue"].authorisations.listing()] == [reference]
 
 
 @pytest.mark.slow

@@ -66,19 +66,19 @@ def test_a_command_line_process_follows_the_catalogs_policy_whatever_its_environ
     assert json.loads(shown.output)["authorisation_policy"] == "required"
     changed = cli(gov_settings, "policy", "set", "authorisation_policy", "none", token=token)
     assert isinstance(changed.exception, PermissionDeniedError)
-    assert operator.policy.show()["authorisation_policy"] == "required"
+    assert operator.policy.show().authorisation_policy == "required"
 
 
 def test_a_new_deployment_is_seeded_from_its_environment_once(gov_settings: Settings) -> None:
     first = Governance.open(
         gov_settings.model_copy(update={"searches_per_day": 3, "authorisation_policy": "urgent"})
     )
-    assert first.policy.show()["searches_per_day"] == 3
+    assert first.policy.show().searches_per_day == 3
     later = Governance.open(
         gov_settings.model_copy(update={"searches_per_day": 999, "authorisation_policy": "none"})
     )
     shown = later.policy.show()
-    assert (shown["searches_per_day"], shown["authorisation_policy"]) == (3, "urgent")
+    assert (shown.searches_per_day, shown.authorisation_policy) == (3, "urgent")
     [seed] = entries(later, "policy.seed")
     assert seed.details["values"]["searches_per_day"] == 3
 
@@ -100,7 +100,7 @@ def test_only_an_admin_changes_the_policy_and_each_change_is_audited(
     with pytest.raises(PermissionDeniedError, match=r"settings\.manage"):
         Governance.open(gov_settings, token).policy.change("searches_per_day", "1000")
     assert [e.outcome for e in entries(operator, "settings.manage")] == ["denied"]
-    assert Governance.open(gov_settings, token).policy.show()["searches_per_day"] == 7
+    assert Governance.open(gov_settings, token).policy.show().searches_per_day == 7
 
 
 @pytest.mark.parametrize(

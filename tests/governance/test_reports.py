@@ -75,13 +75,13 @@ def test_a_unit_that_searched_78_times_shows_78(
 
     month = f"{datetime.now(UTC).month:02d}"
     year = datetime.now(UTC).year
-    rows = {row["user"]: row for row in as_(busy_unit, "dpo").reports.usage(year)}
-    assert rows["fed"]["searches"] == 78 and rows["fed"]["months"][month] == 78
-    assert rows["fed"]["refused"] == 1 and rows["fed"]["cases"] == 5 and rows["fed"]["unit"] == "federal"
-    assert rows["loc"]["searches"] == 2 and rows["loc"]["offences"] == {"homicide": 2}
+    rows = {row.user: row for row in as_(busy_unit, "dpo").reports.usage(year)}
+    assert rows["fed"].searches == 78 and rows["fed"].months[month] == 78
+    assert rows["fed"].refused == 1 and rows["fed"].cases == 5 and rows["fed"].unit == "federal"
+    assert rows["loc"].searches == 2 and rows["loc"].offences == {"homicide": 2}
 
     supervisor_rows = as_(busy_unit, "boss").reports.usage(year)
-    assert [row["user"] for row in supervisor_rows] == ["fed"]  # their own unit only
+    assert [row.user for row in supervisor_rows] == ["fed"]  # their own unit only
     with pytest.raises(PermissionDeniedError):
         fed.reports.usage(year)
 

@@ -32,7 +32,7 @@ def _search_page(request: Request, gov: SignedIn, state: ServerState, **context:
         gov,
         offences=policy.offence_categories,
         policy=policy.authorisation_policy,
-        authorisations=[a for a in gov.authorisations.listing() if a["status"] in ("requested", "granted")]
+        authorisations=[a for a in gov.authorisations.listing() if a.status in ("requested", "granted")]
         if may(gov.actor.roles, Action.REQUEST_AUTHORISATION)
         else [],
         choices=gov.searches.scope_choices(),
