@@ -89,11 +89,11 @@ def init(ctx: typer.Context) -> None:
             "Facetrace is ready",
             {
                 "data folder": settings.data_dir.resolve(),
-                "catalog": stats["catalog"],
+                "catalog": stats.catalog,
                 "detector": analyzer.detector.model_id,
                 "embedder": f"{analyzer.embedder.model_id} ({analyzer.embedder.dim}-d)",
-                "images": stats["images"],
-                "faces": stats["faces"],
+                "images": stats.images,
+                "faces": stats.faces,
                 # Created at first start (0600): keep it off the catalog's backups; publish its public key.
                 "audit signing key": f"{settings.audit_key_path} (public: facetrace audit public-key)",
             },
@@ -241,42 +241,34 @@ def stats(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
     data = governance(ctx).gallery.stats()
     if as_json:
-        print_json(data)
+        print_json(data.as_json())
         return
     console.print(
         key_value_table(
             "Gallery",
             {
-                "catalog": data["catalog"],
-                "catalog size": f"{(data['catalog_bytes'] or 0) / 1e6:.1f} MB"
-                if data["catalog_bytes"]
-                else "n/a",
-                "sources": data["sources"].__len__(),
-                "images": data["images"],
-                "sightings": data["sightings"],
-                "faces": data["faces"],
+                "catalog": data.catalog,
+                "catalog size": f"{data.catalog_bytes / 1e6:.1f} MB" if data.catalog_bytes else "n/a",
+                "sources": len(data.sources),
+                "images": data.images,
+                "sightings": data.sightings,
+                "faces": data.faces,
             },
         )
     )
     sources = Table(title="Sources")
     for column in ("name", "jurisdiction", "legal basis", "images", "faces"):
         sources.add_column(column)
-    for s in data["sources"]:
-        sources.add_row(
-            s["name"],
-            s["jurisdiction"] or "—",
-            s["legal_basis"] or "—",
-            f"{s['images']:,}",
-            f"{s['faces']:,}",
-        )
+    for s in data.sources:
+        sources.add_row(s.name, s.jurisdiction or "—", s.legal_basis or "—", f"{s.images:,}", f"{s.faces:,}")
     console.print(sources)
     indexes = Table(title="Indexes")
     for column in ("model", "kind", "vectors", "size on disk", "where"):
         indexes.add_column(column, overflow="fold")
-    for i in data["indexes"]:
-        size = "—" if i["bytes"] is None else f"{i['bytes'] / 1e6:.1f} MB"
-        vectors = "—" if i["vectors"] is None else f"{i['vectors']:,}"
-        indexes.add_row(i["model"], i["kind"], vectors, size, i["file"])
+    for i in data.indexes:
+        size = "—" if i.bytes is None else f"{i.bytes / 1e6:.1f} MB"
+        vectors = "—" if i.vectors is None else f"{i.vectors:,}"
+        indexes.add_row(i.model, i.kind, vectors, size, i.file)
     console.print(indexes)
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from facetrace.core.errors import FacetraceError, NoFaceError, NotFoundError
 from facetrace.governance import access_reports, audit, erasure, rights
 from facetrace.governance.audit import Record
@@ -16,7 +18,8 @@ from facetrace.governance.roles import Action
 from facetrace.governance.services.base import ServiceBase
 from facetrace.governance.services.erasure import ErasureService
 from facetrace.store.base import utcnow
-from facetrace.store.governance_models import DoNotCollect, RightsRequest
+from facetrace.store.governance_models import DoNotCollect
+from facetrace.store.governance_models import RightsRequest as RightsRequestRecord
 from facetrace.vision.analyzer import FaceAnalyzer
 
 
@@ -26,6 +29,87 @@ class FiledRequest:
 
     reference: str
     code: str
+
+
+class RequestStatus(BaseModel):
+    """What the person who filed a request may know of it: its status and dates."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reference: str
+    kind: str
+    status: str
+    received_at: str
+    due_at: str
+
+    @classmethod
+    def of(cls, request: RightsRequestRecord) -> RequestStatus:
+        return cls(
+            reference=request.reference,
+            kind=request.kind,
+            status=request.status,
+            received_at=request.received_at.isoformat(timespec="seconds"),
+            due_at=request.due_at.isoformat(timespec="seconds"),
+        )
+
+
+class FiledStatus(RequestStatus):
+    """A request's status as the portal tells it, and whether an access report awaits download."""
+
+    report: bool
+
+
+class Event(BaseModel):
+    """One step of a request's history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: str
+    by: str
+    status: str
+    note: str | None
+
+
+class RightsRequest(RequestStatus):
+    """A request as the DPO's queue shows it: whether it is overdue, its history and outcome."""
+
+    overdue: bool
+    history: list[Event]
+    outcome: str | None
+    photo_matches: int = Field(description="Gallery faces the person's photo matched when it was filed.")
+    report_until: str | None = Field(description="An access report is downloadable until then.")
+
+    @classmethod
+    def described(cls, request: RightsRequestRecord, now: datetime) -> RightsRequest:
+        return cls(
+            **RequestStatus.of(request).model_dump(),
+            overdue=request.status in rights.OPEN and request.due_at < now,
+            history=[
+                Event(at=e.at.isoformat(timespec="seconds"), by=e.actor, status=e.status, note=e.note)
+                for e in request.events
+            ],
+            outcome=request.outcome,
+            photo_matches=len(request.matched_face_ids),  # for the DPO alone
+            report_until=request.report_until.isoformat(timespec="seconds") if request.report_until else None,
+        )
+
+
+class Executed(BaseModel):
+    """What executing a request produced: an access report, or an erasure's certificate and counts
+    (and, for an objection, the blocks on collection). Only what it produced is set."""
+
+    model_config = ConfigDict(frozen=True)
+
+    access_report: str | None = None  # the report's file
+    faces_held: int | None = None
+    certificate: str | None = None
+    counts: dict[str, int] | str | None = None  # what was deleted, or "nothing held any more"
+    do_not_collect_entries: int | None = None
+    templates_activated: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """As the request's outcome and its audit entry record it: what was not produced is left out."""
+        return self.model_dump(exclude_none=True)
 
 
 class RightsService(ServiceBase):
@@ -97,13 +181,14 @@ class RightsService(ServiceBase):
             )
             return FiledRequest(request.reference, code)
 
-    def status(self, reference: str, code: str) -> dict[str, Any]:
+    def status(self, reference: str, code: str) -> FiledStatus:
         """What the person who filed a request may know of it, given its reference and code: its
         status and dates, and whether an access report is there to download."""
         self.allow(Action.FILE_RIGHTS_REQUEST)
         with self.sessions() as session:
             request = rights.by_reference_and_code(session, reference, code)
-            return {**_status(request), "report": request.report_until is not None}
+            status = RequestStatus.of(request).model_dump()
+            return FiledStatus(**status, report=request.report_until is not None)
 
     def access_report(self, reference: str, code: str | None = None) -> bytes:
         """An access request's report (JSON): for the DPO by its reference; for the person who filed
@@ -164,19 +249,19 @@ class RightsService(ServiceBase):
             erasure.scrub_sqlite(self.sessions)
         return done
 
-    def queue(self, include_closed: bool = False) -> list[dict[str, Any]]:
+    def queue(self, include_closed: bool = False) -> list[RightsRequest]:
         """The DPO's queue: overdue first (expired requests and old reports are dealt with first)."""
         self.allow(Action.HANDLE_RIGHTS)
         self.housekeeping()
         now = utcnow()
         with self.sessions() as session:
-            return [_described(r, now) for r in rights.queue(session, include_closed)]
+            return [RightsRequest.described(r, now) for r in rights.queue(session, include_closed)]
 
-    def get(self, reference: str) -> dict[str, Any]:
+    def get(self, reference: str) -> RightsRequest:
         """One request as the queue shows it, with its history (for the DPO)."""
         self.allow(Action.HANDLE_RIGHTS)
         with self.sessions() as session:
-            return _described(rights.by_reference(session, reference), utcnow())
+            return RightsRequest.described(rights.by_reference(session, reference), utcnow())
 
     def move(self, reference: str, status: str, note: str | None) -> None:
         """Mark a request verified (identity and scope checked) or refused (with the reason)."""
@@ -202,7 +287,7 @@ class RightsService(ServiceBase):
         if templates:
             erasure.scrub_sqlite(self.sessions)
 
-    def execute(self, reference: str) -> dict[str, Any]:
+    def execute(self, reference: str) -> Executed:
         """Answer a verified request: an access report, or erasure (and, for an objection, blocks on
         future collection). Returns what was produced; the request is closed."""
         self.allow(Action.HANDLE_RIGHTS)
@@ -216,10 +301,10 @@ class RightsService(ServiceBase):
             access = rights.access_report(session, request) if kind == "access" else None
         if access is not None:
             path = access_reports.write(self.settings, reference, access)
-            produced: dict[str, Any] = {"access_report": str(path), "faces_held": access.faces_held}
+            produced = Executed(access_report=str(path), faces_held=access.faces_held)
         else:
             scope = self._erasure_scope(faces, urls)
-            produced = {"counts": "nothing held any more"}
+            produced = Executed(counts="nothing held any more")
             if not scope.is_empty():
                 certificate = erasure.execute(
                     self.settings,
@@ -228,19 +313,24 @@ class RightsService(ServiceBase):
                     self.erasure.unchecked_plan(scope),
                     reason=f"rights request {reference}",
                 )
-                produced = {"certificate": certificate["certificate"], "counts": certificate["counts"]}
+                produced = Executed(certificate=certificate["certificate"], counts=certificate["counts"])
         with self.sessions.begin() as session:
             request = rights.by_reference(session, reference)
             if kind == "objection":
-                produced["do_not_collect_entries"] = rights.block_urls(session, request)
-                produced["templates_activated"] = rights.activate_templates(session, request)
+                produced = produced.model_copy(
+                    update={
+                        "do_not_collect_entries": rights.block_urls(session, request),
+                        "templates_activated": rights.activate_templates(session, request),
+                    }
+                )
             if kind != "access":
                 rights.forget_places(request, ErasureKey.of(self.settings))
             if access is not None:
                 request.report_until = utcnow() + timedelta(days=self.settings.rights_report_days)
-            rights.move(request, self.actor, "done", json.dumps(produced))
+            outcome = produced.as_json()
+            rights.move(request, self.actor, "done", json.dumps(outcome))
             audit.append(
-                session, self.actor, Record(action="rights.execute", case_ref=reference, details=produced)
+                session, self.actor, Record(action="rights.execute", case_ref=reference, details=outcome)
             )
         if kind != "access":
             erasure.scrub_sqlite(self.sessions)  # the places the request named, in the write-ahead log
@@ -271,28 +361,3 @@ class RightsService(ServiceBase):
         with self.sessions.begin() as session:
             session.add(DoNotCollect(kind=kind, value=value))
             audit.append(session, self.actor, Record(action="rights.block", details={kind: value}))
-
-
-def _status(request: RightsRequest) -> dict[str, str]:
-    return {
-        "reference": request.reference,
-        "kind": request.kind,
-        "status": request.status,
-        "received_at": request.received_at.isoformat(timespec="seconds"),
-        "due_at": request.due_at.isoformat(timespec="seconds"),
-    }
-
-
-def _described(request: RightsRequest, now: datetime) -> dict[str, Any]:
-    """A request's status, whether it is overdue, its history and outcome."""
-    return {
-        **_status(request),
-        "overdue": request.status in rights.OPEN and request.due_at < now,
-        "history": [
-            {"at": e.at.isoformat(timespec="seconds"), "by": e.actor, "status": e.status, "note": e.note}
-            for e in request.events
-        ],
-        "outcome": request.outcome,
-        "photo_matches": len(request.matched_face_ids),  # for the DPO alone
-        "report_until": request.report_until.isoformat(timespec="seconds") if request.report_until else None,
-    }
