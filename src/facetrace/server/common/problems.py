@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
@@ -73,16 +73,26 @@ FACETRACE_ERRORS: dict[type[FacetraceError], tuple[int, str, str]] = {
 }
 
 
-class Problem(BaseModel):
-    """An RFC 9457 problem details object (extension members may follow)."""
+class InvalidField(BaseModel):
+    """Where a request is invalid and why (never the value sent: it may be a password)."""
 
-    model_config = ConfigDict(extra="allow")
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object, with the one extension member Facetrace sends: the
+    invalid fields of an invalid request."""
 
     type: str = "about:blank"
     title: str
     status: int
     detail: str | None = None
     instance: str | None = None
+    errors: list[InvalidField] | None = Field(
+        default=None, description="Each invalid or missing field (only when the request is invalid)."
+    )
 
 
 def documented(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -116,7 +126,7 @@ def problem_response(
     type_: str = "about:blank",
     title: str | None = None,
     headers: Mapping[str, str] | None = None,
-    **extensions: Any,
+    errors: list[InvalidField] | None = None,
 ) -> JSONResponse:
     body = Problem(
         type=type_,
@@ -124,7 +134,7 @@ def problem_response(
         status=status,
         detail=detail,
         instance=request.url.path,
-        **extensions,
+        errors=errors,
     )
     return JSONResponse(
         jsonable_encoder(body, exclude_none=True), status_code=status, headers=headers, media_type=MEDIA_TYPE
@@ -155,8 +165,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # Where and what, never the input itself (it may be a password).
-    errors = [{key: e[key] for key in ("loc", "msg", "type")} for e in exc.errors()]
-    fields = ", ".join(".".join(str(part) for part in e["loc"][1:]) or e["loc"][0] for e in errors)
+    errors = [InvalidField(loc=list(e["loc"]), msg=e["msg"], type=e["type"]) for e in exc.errors()]
+    fields = ", ".join(".".join(str(part) for part in e.loc[1:]) or str(e.loc[0]) for e in errors)
     return problem_response(request, 422, f"invalid or missing: {fields}", errors=errors)
 
 
