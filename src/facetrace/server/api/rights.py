@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
+from facetrace.governance.services.rights import RightsRequest
 from facetrace.server.api.erasure import ErasureDryRun, dry_run_view
 from facetrace.server.common.auth import Acting
 from facetrace.server.common.downloads import private_attachment
@@ -81,7 +82,7 @@ def queue(gov: Acting, include_closed: Annotated[bool, Query(alias="all")] = Fal
 
 
 @router.get("/{reference}", response_model=RightsRequest)
-def request_status(gov: Acting, reference: str) -> dict[str, Any]:
+def request_status(gov: Acting, reference: str) -> RightsRequest:
     """One request, with its history and outcome (DPO)."""
     return gov.rights.get(reference)
 
