@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from facetrace.core.errors import AuditWriteError, FacetraceError
@@ -96,7 +96,9 @@ def signer_of(session: Session) -> Signer:
     """The signer of the session's factory, else the one loaded for its catalog in this process."""
     signer: Signer | None = session.info.get(SIGNER)
     if signer is None:
-        signer = _SIGNERS.get(session.get_bind().url.render_as_string(hide_password=False))
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        signer = _SIGNERS.get(engine.url.render_as_string(hide_password=False))
     if signer is None:
         raise AuditWriteError("no audit signing key is loaded for this catalog: nothing was recorded")
     return signer
@@ -186,9 +188,9 @@ def check_chain(
         if anchor is not None and seq == anchor["seq"] and values["hash"] != anchor["hash"]:
             problem = f"it is not the entry the anchor of {anchor['at']} pins (another hash)"
             return ChainReport(False, count, seq, prev, seq, problem)
-        problem = signatures.check(values) if signatures is not None else None
-        if problem is not None:
-            return ChainReport(False, count, seq, prev, seq, problem)
+        bad_signature = signatures.check(values) if signatures is not None else None
+        if bad_signature is not None:
+            return ChainReport(False, count, seq, prev, seq, bad_signature)
         prev, expected_seq = values["hash"], seq + 1
     return ChainReport(True, count, expected_seq - 1, prev)
 
@@ -296,7 +298,9 @@ def public_keys(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def export(session: Session, first: int = 1, last: int | None = None, unit: str | None = None) -> dict:
+def export(
+    session: Session, first: int = 1, last: int | None = None, unit: str | None = None
+) -> dict[str, Any]:
     """A range of entries (``unit``: only that unit's) with the link into it, the head hash, the
     public keys and the rotation entries that link them, so it can be checked with no secret."""
     before = session.get(AuditEntry, first - 1) if first > 1 else None
@@ -323,7 +327,7 @@ UNTRUSTED_KEYS_NOTE = (
 
 
 def check_export(
-    document: dict,
+    document: dict[str, Any],
     public_keys: list[Ed25519PublicKey] | None = None,
     anchor: dict[str, Any] | None = None,
 ) -> ChainReport:

@@ -70,7 +70,7 @@ class KeyFileSigner:
 
 
 def signer_of(sessions: sessionmaker[Session]) -> KeyFileSigner:
-    signer = sessions.kw.get("info", {}).get(SIGNER)
+    signer: KeyFileSigner | None = sessions.kw.get("info", {}).get(SIGNER)
     if signer is None:
         raise AuditWriteError("no audit signing key is loaded for this catalog")
     return signer
@@ -79,7 +79,7 @@ def signer_of(sessions: sessionmaker[Session]) -> KeyFileSigner:
 def attach(sessions: sessionmaker[Session], settings: Settings) -> KeyFileSigner:
     """Give the catalog's sessions the signing key (once per session factory); register the key
     and seal unsigned entries the first time."""
-    signer = sessions.kw.get("info", {}).get(SIGNER)
+    signer: KeyFileSigner | None = sessions.kw.get("info", {}).get(SIGNER)
     if signer is not None:
         return signer
     path = settings.audit_key_path

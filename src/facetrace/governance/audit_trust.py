@@ -113,7 +113,7 @@ class SignatureCheck:
         if not signing.verify(public, signature, entry_message(seq, values["hash"])):
             return "its signature does not match its content"
         if kid not in self.trusted:
-            return f"it is signed by key {short(kid)}, which is not trusted ({self.trust_note()})"
+            return f"it is signed by key {short(kid or '')}, which is not trusted ({self.trust_note()})"
         first, last = self.ranges.get(kid, [None, None])
         if (first is not None and seq < first) or (last is not None and seq > last):
             span = f"{first or 1}–{last if last is not None else '…'}"

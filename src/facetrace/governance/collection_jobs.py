@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.collect.crawler import CrawlStats
@@ -243,9 +243,11 @@ def interrupt(sessions: sessionmaker[Session], job_id: int, reason: str, *still:
             .where(CollectionJob.id == job_id, CollectionJob.state.in_(ACTIVE), *still)
             .values(state=JobState.INTERRUPTED.value, finished_at=now, error=f"interrupted: {reason}")
         )
-        if marked.rowcount != 1:
+        if cast("CursorResult[Any]", marked).rowcount != 1:  # an UPDATE's result is a cursor's
             return False
-        job = Job.of(session.get(CollectionJob, job_id, populate_existing=True))
+        row = session.get(CollectionJob, job_id, populate_existing=True)
+        assert row is not None  # it was just marked, in this transaction
+        job = Job.of(row)
         details: dict[str, Any] = {
             "job": job.id,
             "kind": job.kind,
@@ -321,9 +323,10 @@ class JobLedger:
                 .where(CollectionJob.id == job_id, CollectionJob.state == JobState.QUEUED.value)
                 .values(state=JobState.RUNNING.value, started_at=utcnow())
             )
-        if started.rowcount != 1:
+        if cast("CursorResult[Any]", started).rowcount != 1:  # an UPDATE's result is a cursor's
             self._forget(job_id)
-        return started.rowcount == 1
+            return False
+        return True
 
     def control(self, job_id: int) -> JobControl:
         return JobControl(job_id, lambda: self.stop_requested(job_id), lambda p: self.report(job_id, p))

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrace.catalog import repository
@@ -131,7 +131,7 @@ def _images_left_without_faces(session: Session, faces: set[int]) -> set[int]:
 
 
 def _sources(session: Session, scope: ErasureScope) -> list[Source]:
-    conditions = [Source.name.in_(scope.sources)] if scope.sources else []
+    conditions: list[ColumnElement[bool]] = [Source.name.in_(scope.sources)] if scope.sources else []
     if scope.jurisdiction:
         conditions.append(Source.jurisdiction == scope.jurisdiction.upper())
     sources = list(session.scalars(select(Source).where(or_(*conditions)))) if conditions else []
@@ -319,7 +319,7 @@ def execute(
                 .where(Source.name.in_(erasure.blocked_sources))
                 .values(blocked_at=executed_at, blocked_reason=f"{reason} ({reference})")
             )
-            certificate = {
+            certificate: dict[str, Any] = {
                 "certificate": reference,
                 "executed_at": executed_at.isoformat(),
                 "executed_and_approved_by": {

@@ -57,7 +57,8 @@ def check(session: Session, user_name: str, address: str | None) -> None:
 def _delay(failures: int) -> timedelta | None:
     if failures < FREE_FAILURES:
         return None
-    return min(FIRST_DELAY * 2 ** (failures - FREE_FAILURES), LONGEST_DELAY)
+    doublings: int = 2 ** (failures - FREE_FAILURES)  # failures >= FREE_FAILURES: an int
+    return min(FIRST_DELAY * doublings, LONGEST_DELAY)
 
 
 def failed(session: Session, user_name: str, address: str | None) -> int:

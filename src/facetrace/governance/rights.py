@@ -14,8 +14,9 @@ inactive until the request is verified and executed; refusal and expiry delete i
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from facetrace.catalog import repository
@@ -149,7 +150,7 @@ def activate_templates(session: Session, request: RightsRequest) -> int:
         .where(DoNotCollect.request_id == request.id, DoNotCollect.kind == "template")
         .values(active=True)
     )
-    return activated.rowcount
+    return cast("CursorResult[Any]", activated).rowcount  # an UPDATE's result is a cursor's
 
 
 def delete_templates(session: Session, request: RightsRequest) -> int:
@@ -157,7 +158,7 @@ def delete_templates(session: Session, request: RightsRequest) -> int:
     deleted = session.execute(
         delete(DoNotCollect).where(DoNotCollect.request_id == request.id, DoNotCollect.kind == "template")
     )
-    return deleted.rowcount
+    return cast("CursorResult[Any]", deleted).rowcount  # a DELETE's result is a cursor's
 
 
 def unverified_past_deadline(session: Session, now: datetime) -> list[RightsRequest]:

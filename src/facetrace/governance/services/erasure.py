@@ -105,7 +105,8 @@ class ErasureService(ServiceBase):
         path = erasure.certificate_path(self.settings, reference)
         if not path.is_file():
             raise NotFoundError(f"no certificate {reference!r}")
-        return json.loads(path.read_text())
+        document: dict[str, Any] = json.loads(path.read_text())  # as written, whatever its version
+        return document
 
     def unchecked_plan(self, scope: ErasureScope) -> ErasurePlan:
         """What erasing ``scope`` deletes, with no role check or record (the caller makes both)."""
