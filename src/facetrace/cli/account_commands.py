@@ -153,7 +153,7 @@ def audit_export(
 
     if fmt not in ("json", "csv"):
         raise FacetraceError("--format must be json or csv")
-    document = governance(ctx).audit.export(first, last)
+    document = governance(ctx).audit.export(first, last).document()
     if fmt == "json":
         out.write_text(json.dumps(document, indent=2, ensure_ascii=False))
     else:

@@ -46,6 +46,37 @@ class PublicKeys(BaseModel):
     keys: list[PublicKey]
 
 
+class Head(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    hash: str
+
+
+class AuditExport(BaseModel):
+    """A range of the log that an outside body can check on its own ('facetrace audit verify --export')."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: str
+    exported_at: str
+    first: int
+    last: int | None
+    unit: str | None = Field(description="Only this unit's entries (a supervisor's export).")
+    prev_hash: str = Field(description="The hash of the entry before the range: the link into it.")
+    head: Head = Field(description="The newest entry of the whole log: keep its hash.")
+    keys: list[PublicKey] = Field(description="Every public key the log lists (trust the published one).")
+    rotations: list[dict[str, Any]] = Field(
+        description="The key rotation entries, which link each key to the next (signed by both)."
+    )
+    # Entries pass through untouched: every field is hashed, so the export must be byte-faithful.
+    entries: list[dict[str, Any]]
+
+    def document(self) -> dict[str, Any]:
+        """As it is written to a file and checked by ``audit.check_export`` (the same keys, in order)."""
+        return self.model_dump()
+
+
 class Anchor(BaseModel):
     """A signed head of the log: keep it elsewhere; 'facetrace audit verify --anchor FILE' later
     shows whether the log still holds that entry unchanged."""
@@ -113,7 +144,7 @@ class AuditService(ServiceBase):
         self.record(Record(action="audit.query", result_count=len(entries), details=filters))
         return entries
 
-    def export(self, first: int = 1, last: int | None = None) -> dict[str, Any]:
+    def export(self, first: int = 1, last: int | None = None) -> AuditExport:
         unit = self._reader_unit(Action.READ_AUDIT)
         with self.sessions() as session:
             document = audit.export(session, first, last, unit=unit)
@@ -129,7 +160,7 @@ class AuditService(ServiceBase):
                 },
             )
         )
-        return document
+        return AuditExport(**document)
 
     def public_keys(self) -> PublicKeys:
         """The key this deployment signs with now (taken from its key file, so it is the one to

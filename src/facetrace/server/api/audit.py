@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from facetrace.governance.services.audit import Anchor, PublicKey, PublicKeys
+from facetrace.governance.services.audit import Anchor, AuditExport, PublicKeys
 from facetrace.server.common.auth import Acting
 from facetrace.server.common.params import MAX_ID
 from facetrace.server.common.problems import PROBLEM_RESPONSES
@@ -31,29 +31,6 @@ class ChainReport(BaseModel):
     )
     anchor_seq: int | None = None
     note: str | None = None
-
-
-class Head(BaseModel):
-    seq: int
-    hash: str
-
-
-class AuditExport(BaseModel):
-    """A range of the log that an outside body can check on its own ('facetrace audit verify --export')."""
-
-    format: str
-    exported_at: str
-    first: int
-    last: int | None
-    unit: str | None = Field(description="Only this unit's entries (a supervisor's export).")
-    prev_hash: str = Field(description="The hash of the entry before the range: the link into it.")
-    head: Head = Field(description="The newest entry of the whole log: keep its hash.")
-    keys: list[PublicKey] = Field(description="Every public key the log lists (trust the published one).")
-    rotations: list[dict[str, Any]] = Field(
-        description="The key rotation entries, which link each key to the next (signed by both)."
-    )
-    # Entries pass through untouched: every field is hashed, so the export must be byte-faithful.
-    entries: list[dict[str, Any]]
 
 
 @router.get("/verify", response_model=ChainReport)
@@ -100,7 +77,7 @@ def export(
     last: Annotated[
         int | None, Query(alias="to", ge=1, le=MAX_ID, description="Last entry (default: newest).")
     ] = None,
-) -> dict[str, Any]:
+) -> AuditExport:
     """A range of the log with the head hash, so an outside body can check it later."""
     return gov.audit.export(first, last)
 

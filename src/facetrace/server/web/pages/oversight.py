@@ -29,5 +29,5 @@ def audit_log(
 def export(gov: SignedIn) -> Response:
     """The log (a supervisor's: their unit's entries) with the chain links, as ``facetrace audit
     export`` writes it; ``facetrace audit check-export`` verifies it offline."""
-    document = gov.audit.export()
+    document = gov.audit.export().document()
     return JSONResponse(document, headers={"content-disposition": 'attachment; filename="audit-export.json"'})
