@@ -47,15 +47,18 @@ class ImageAnalysis:
     format: str
     model_id: str  # the embedder that made the templates
     faces: list[AnalyzedFace]
-    phash: str  # perceptual hash: links resized and re-encoded copies
+    #: Perceptual hash, linking resized and re-encoded copies; only of images going into the gallery.
+    phash: str | None
     timings: Timings = field(default_factory=Timings)
 
 
 class FaceAnalyzer:
     """Runs the vision steps on untrusted bytes; raises ``ImageError`` for unusable input.
 
-    ``thumbnail_size``: also cut a JPEG of each face this many pixels square (0: none). The limits
-    are :func:`~facetrace.vision.decode.decode_image`'s.
+    ``thumbnail_size``: also cut a JPEG of each face this many pixels square (0: none).
+    ``perceptual_hashes``: also hash the image for near-duplicate linking (images going into the
+    gallery; a probe's would be thrown away, and the first one imports SciPy). The limits are
+    :func:`~facetrace.vision.decode.decode_image`'s.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class FaceAnalyzer:
         max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
         max_side: int = DECODE_MAX_SIDE,
         thumbnail_size: int = 0,
+        perceptual_hashes: bool = False,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
@@ -76,6 +80,7 @@ class FaceAnalyzer:
         self._max_decode_bytes = max_decode_bytes
         self._max_side = max_side
         self._thumbnail_size = thumbnail_size
+        self._perceptual_hashes = perceptual_hashes
 
     @property
     def model_id(self) -> str:
@@ -111,6 +116,6 @@ class FaceAnalyzer:
                 else None
             )
             faces.append(AnalyzedFace(detection, embedding, face_quality(crop, detection), thumbnail))
-        phash = perceptual_hash(image.bgr)
+        phash = perceptual_hash(image.bgr) if self._perceptual_hashes else None
         timings.other = time.perf_counter() - mark - timings.embed
         return ImageAnalysis(image.width, image.height, image.format, self.model_id, faces, phash, timings)

@@ -46,7 +46,8 @@ def build_embedder(settings: Settings) -> FaceEmbedder:
 
 def build_analyzer(settings: Settings, *, thumbnails: bool = False) -> FaceAnalyzer:
     """The analyzer of the settings; ``thumbnails`` for images going into the gallery (a face's
-    result-card picture, ``face_crop_size`` pixels square), never for probes."""
+    result-card picture, ``face_crop_size`` pixels square, and the image's perceptual hash), never
+    for probes."""
     return FaceAnalyzer(
         build_detector(settings),
         build_embedder(settings),
@@ -56,6 +57,7 @@ def build_analyzer(settings: Settings, *, thumbnails: bool = False) -> FaceAnaly
         # Never less than the detector looks at: a larger FACETRACE_DETECT_MAX_SIDE keeps its detail.
         max_side=max(DECODE_MAX_SIDE, settings.detect_max_side),
         thumbnail_size=settings.face_crop_size if thumbnails else 0,
+        perceptual_hashes=thumbnails,
     )
 
 

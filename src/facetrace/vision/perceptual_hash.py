@@ -10,7 +10,6 @@ and how it was chosen.
 from __future__ import annotations
 
 import cv2
-import imagehash
 import numpy as np
 from PIL import Image
 
@@ -21,6 +20,8 @@ _SIDE = 32
 
 def perceptual_hash(bgr: np.ndarray) -> str:
     """The 64-bit DCT hash of a BGR image, as 16 hex digits."""
+    import imagehash  # SciPy with it: only the processes that hash images for the gallery load them
+
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     small = cv2.resize(gray, (_SIDE, _SIDE), interpolation=cv2.INTER_AREA)
     return str(imagehash.phash(Image.fromarray(small)))
