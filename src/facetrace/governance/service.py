@@ -10,6 +10,9 @@ work, and appends to the audit log; no interface re-implements a rule. A service
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import TYPE_CHECKING
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,40 +20,96 @@ from facetrace.core.config import Settings
 from facetrace.governance import accounts, audit_keys, web_logins
 from facetrace.governance.audit import Actor
 from facetrace.governance.services.accounts import AccountService, IssuedToken, log_in
-from facetrace.governance.services.audit import AuditService
-from facetrace.governance.services.authorisations import AuthorisationService
 from facetrace.governance.services.base import ServiceBase
-from facetrace.governance.services.collection_jobs import CollectionJobService
-from facetrace.governance.services.deployment_policy import PolicyService
-from facetrace.governance.services.erasure import ErasureService
-from facetrace.governance.services.gallery import GalleryService
-from facetrace.governance.services.reports import ReportService
-from facetrace.governance.services.rights import RightsService
-from facetrace.governance.services.searches import SearchService
-from facetrace.governance.services.sources import SourceService
 from facetrace.store.engine import open_catalog
+
+if TYPE_CHECKING:
+    from facetrace.governance.services.audit import AuditService
+    from facetrace.governance.services.authorisations import AuthorisationService
+    from facetrace.governance.services.collection_jobs import CollectionJobService
+    from facetrace.governance.services.deployment_policy import PolicyService
+    from facetrace.governance.services.erasure import ErasureService
+    from facetrace.governance.services.gallery import GalleryService
+    from facetrace.governance.services.reports import ReportService
+    from facetrace.governance.services.rights import RightsService
+    from facetrace.governance.services.searches import SearchService
+    from facetrace.governance.services.sources import SourceService
 
 __all__ = ["Governance", "IssuedToken"]
 
 
 class Governance(ServiceBase):
     """What the acting user may do with the catalog at ``settings``, with an audit entry per action:
-    the role check and record every service shares (:class:`ServiceBase`), and the services."""
+    the role check and record every service shares (:class:`ServiceBase`), and the services, each
+    made (and its module imported) when first used: a command that searches does not load the crawler."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], actor: Actor) -> None:
         audit_keys.attach(sessions, settings)  # whatever opened the catalog, what it records is signed
         super().__init__(settings, sessions, actor)
-        self.accounts = AccountService(settings, sessions, actor)
-        self.audit = AuditService(settings, sessions, actor)
-        self.authorisations = AuthorisationService(settings, sessions, actor)
-        self.erasure = ErasureService(settings, sessions, actor)
-        self.gallery = GalleryService(settings, sessions, actor)
-        self.jobs = CollectionJobService(settings, sessions, actor)
-        self.policy = PolicyService(settings, sessions, actor)
-        self.reports = ReportService(settings, sessions, actor)
-        self.rights = RightsService(self.erasure)
-        self.searches = SearchService(settings, sessions, actor)
-        self.sources = SourceService(settings, sessions, actor)
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        return AccountService(self.settings, self.sessions, self.actor)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        from facetrace.governance.services.audit import AuditService
+
+        return AuditService(self.settings, self.sessions, self.actor)
+
+    @cached_property
+    def authorisations(self) -> AuthorisationService:
+        from facetrace.governance.services.authorisations import AuthorisationService
+
+        return AuthorisationService(self.settings, self.sessions, self.actor)
+
+    @cached_property
+    def erasure(self) -> ErasureService:
+        from facetrace.governance.services.erasure import ErasureService
+
+        return ErasureService(self.settings, self.sessions, self.actor)
+
+    @cached_property
+    def gallery(self) -> GalleryService:
+        from facetrace.governance.services.gallery import GalleryService
+
+        return GalleryService(self.settings, self.sessions, self.actor)
+
+    @cached_property
+    def jobs(self) -> CollectionJobService:
+        from facetrace.governance.services.collection_jobs import CollectionJobService
+
+        return CollectionJobService(self.settings, self.sessions, self.actor)
+
+    @cached_property
+    def policy(self) -> PolicyService:
+        from facetrace.governance.services.deployment_policy import PolicyService
+
+        return PolicyService(self.settings, self.sessions, self.actor)
+
+    @cached_property
+    def reports(self) -> ReportService:
+        from facetrace.governance.services.reports import ReportService
+
+        return ReportService(self.settings, self.sessions, self.actor)
+
+    @cached_property
+    def rights(self) -> RightsService:
+        from facetrace.governance.services.rights import RightsService
+
+        return RightsService(self.erasure)
+
+    @cached_property
+    def searches(self) -> SearchService:
+        from facetrace.governance.services.searches import SearchService
+
+        return SearchService(self.settings, self.sessions, self.actor)
+
+    @cached_property
+    def sources(self) -> SourceService:
+        from facetrace.governance.services.sources import SourceService
+
+        return SourceService(self.settings, self.sessions, self.actor)
 
     @classmethod
     def open(cls, settings: Settings, token: str | None = None) -> Governance:
