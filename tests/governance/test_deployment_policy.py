@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from facetrace.cli.app import app
 from facetrace.core.config import Settings
-from facetrace.core.errors import AuthorisationError, InvalidValueError, PermissionDeniedError
+from facetrace.core.errors import InvalidValueError, PermissionDeniedError
 from facetrace.governance.service import Governance
 from facetrace.store.governance_models import AuditEntry
 from support.api import ADMIN_PASSWORD, assert_problem, serving_api, staff_token
@@ -55,9 +55,8 @@ def test_a_command_line_process_follows_the_catalogs_policy_whatever_its_environ
     searched = cli(
         gov_settings, "search", str(photo), *PURPOSE, token=token, FACETRACE_AUTHORISATION_POLICY="none"
     )
-    assert searched.exit_code != 0
-    assert isinstance(searched.exception, AuthorisationError)
-    assert "requires an authorisation" in str(searched.exception)
+    assert searched.exit_code == 1
+    assert "requires an authorisation" in searched.output
     refused = [e for e in entries(operator, "search") if e.user_name == "ivy"]
     assert [e.outcome for e in refused] == ["refused"]
 
@@ -65,7 +64,7 @@ def test_a_command_line_process_follows_the_catalogs_policy_whatever_its_environ
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["authorisation_policy"] == "required"
     changed = cli(gov_settings, "policy", "set", "authorisation_policy", "none", token=token)
-    assert isinstance(changed.exception, PermissionDeniedError)
+    assert changed.exit_code == 1 and "may not" in changed.output, changed.output
     assert operator.policy.show().authorisation_policy == "required"
 
 

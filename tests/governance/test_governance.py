@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,6 +133,14 @@ def test_bootstrap_operator_is_marked_and_can_be_disabled(gov_settings: Settings
 
 
 # --- accounts ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.no_catalog
+def test_a_deployment_hashes_passwords_with_the_recommended_argon2id_cost() -> None:
+    """The tests hash cheaply (support/hashing.py); a real process must not."""
+    script = "from facetrace.governance import passwords; print(passwords.hash_password('x'))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), done.stdout
 
 
 def test_passwords_are_argon2_hashed(operator: Governance) -> None:
