@@ -170,9 +170,7 @@ def test_queue_puts_overdue_first_and_refusals_need_a_reason(
             .values(due_at=request.received_at - timedelta(days=1))
         )
     queue = operator.rights.queue()
-    assert (
-        [r.reference for r in queue] == [second, first] and queue[0].overdue and not queue[1].overdue
-    )
+    assert [r.reference for r in queue] == [second, first] and queue[0].overdue and not queue[1].overdue
     with pytest.raises(FacetraceError, match="reason"):
         operator.rights.move(first, "refused", "")
     operator.rights.move(first, "refused", "not about a person in the gallery")
