@@ -59,5 +59,6 @@ ALLOWED: dict[Action, frozenset[Role]] = {
 }
 
 
-def may(roles: frozenset[Role], action: Action) -> bool:
+def may(roles: frozenset[str], action: Action) -> bool:
+    """Whether a user holding ``roles`` (as :class:`~facetrace.governance.audit.Actor` has them) may act."""
     return bool(roles & ALLOWED[action])
