@@ -233,7 +233,7 @@ def test_an_erasure_certificate_bears_the_time_of_the_deletion_not_of_the_reques
     with ThreadPoolExecutor(1) as background:
         with lock:  # another writer is storing a batch
             erasing = background.submit(
-                operator.erase, ErasureScope(face_ids=(erased_id,)), reason="request RR-13"
+                operator.erasure.erase, ErasureScope(face_ids=(erased_id,)), reason="request RR-13"
             )
             time.sleep(0.5)  # the erasure has been asked for and waits
             released_at = utcnow()
